@@ -1,0 +1,643 @@
+//! The admin surface: organization, credentials, resources, roles, users, audit log, IAM policy.
+//! Every id is looked up inside the caller's organization, so another organization's ids look
+//! exactly like missing ones.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+
+use crate::domain::audit::{AuditPage, AuditQuery, AuditType};
+use crate::domain::iam;
+use crate::domain::ids::{CredentialId, ResourceId, RoleId, UserId};
+use crate::domain::model::{
+    Credential, CredentialStatus, Email, Name, Organization, Provider, Resource, Role, Secret, User,
+};
+use crate::domain::net::{PortRange, Region, SecurityGroupId};
+use crate::domain::tier::{Hours, Tier};
+use crate::ports::store::{CreateError, StoreError};
+
+use super::audit::Audit;
+use super::auth::AuthError;
+use super::{App, Identity};
+
+/// The most port ranges one resource may open.
+pub const MAX_PORT_RANGES: usize = 20;
+
+#[derive(Debug, Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> AdminError {
+    AdminError::Invalid {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// `null` and "absent" differ in a PATCH: `Some(None)` clears, `None` keeps.
+fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganizationInput {
+    pub name: Name,
+    pub tier: Tier,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewCredential {
+    pub name: Name,
+    pub provider: Provider,
+    pub region: Region,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewResource {
+    pub name: Name,
+    pub credential_id: CredentialId,
+    pub security_group_id: SecurityGroupId,
+    pub region: Region,
+    pub ports: Vec<PortRange>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourcePatch {
+    pub name: Option<Name>,
+    pub credential_id: Option<CredentialId>,
+    pub security_group_id: Option<SecurityGroupId>,
+    pub region: Option<Region>,
+    pub ports: Option<Vec<PortRange>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewRole {
+    pub name: Name,
+    #[serde(default)]
+    pub max_session_duration_hours: Option<Hours>,
+    #[serde(default)]
+    pub resource_ids: BTreeSet<ResourceId>,
+    #[serde(default)]
+    pub user_ids: BTreeSet<UserId>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolePatch {
+    pub name: Option<Name>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub max_session_duration_hours: Option<Option<Hours>>,
+    pub resource_ids: Option<BTreeSet<ResourceId>>,
+    pub user_ids: Option<BTreeSet<UserId>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUser {
+    pub email: Email,
+    #[serde(default)]
+    pub is_admin: bool,
+    #[serde(default)]
+    pub resource_ids: BTreeSet<ResourceId>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    pub email: Option<Email>,
+    pub is_admin: Option<bool>,
+    pub resource_ids: Option<BTreeSet<ResourceId>>,
+}
+
+/// A user as the admin pages show it: with the roles they are a member of.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub user: User,
+    pub role_ids: BTreeSet<RoleId>,
+}
+
+/// `GET /api/admin/iam-policy`.
+#[derive(Debug, Clone)]
+pub struct IamPolicyView {
+    pub credential_id: CredentialId,
+    pub policy: serde_json::Value,
+    pub trust_policy: Option<serde_json::Value>,
+}
+
+fn check_role_arn(arn: &str) -> Result<(), AdminError> {
+    let ok = arn.strip_prefix("arn:aws:iam::").is_some_and(|rest| {
+        rest.split_once(":role/").is_some_and(|(account, name)| {
+            account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && !name.is_empty()
+        })
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "roleArn",
+            "must be an IAM role ARN like arn:aws:iam::123456789012:role/EntryGuard",
+        ))
+    }
+}
+
+fn check_access_key(id: &str) -> Result<(), AdminError> {
+    if (16..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "accessKeyId",
+            "must be an AWS access key id (16 to 128 upper-case letters and digits)",
+        ))
+    }
+}
+
+fn check_ports(ports: &[PortRange]) -> Result<(), AdminError> {
+    if ports.is_empty() {
+        return Err(invalid("ports", "at least one port range is required"));
+    }
+    if ports.len() > MAX_PORT_RANGES {
+        return Err(invalid(
+            "ports",
+            format!("at most {MAX_PORT_RANGES} port ranges per resource"),
+        ));
+    }
+    let unique: BTreeSet<_> = ports.iter().collect();
+    if unique.len() != ports.len() {
+        return Err(invalid("ports", "the same port range is listed twice"));
+    }
+    Ok(())
+}
+
+impl App {
+    async fn admin_change(&self, who: &Identity, message: String) {
+        self.audit(Audit::by(who, AuditType::AdminChange, message))
+            .await;
+    }
+
+    pub async fn get_organization(&self, who: &Identity) -> Result<Organization, AdminError> {
+        who.require_admin()?;
+        Ok(who.org.clone())
+    }
+
+    pub async fn update_organization(
+        &self,
+        who: &Identity,
+        input: OrganizationInput,
+    ) -> Result<Organization, AdminError> {
+        who.require_admin()?;
+        let mut org = self
+            .store
+            .get_org(who.org.id)
+            .await?
+            .ok_or(AdminError::NotFound("Organization"))?;
+        let before = org.tier;
+        org.name = input.name;
+        org.tier = input.tier;
+        self.store.put_org(&org).await?;
+        self.admin_change(
+            who,
+            format!("Updated the organization: name '{}', tier {before} → {}", org.name, org.tier),
+        )
+        .await;
+        Ok(org)
+    }
+
+    // Credentials.
+
+    pub async fn list_credentials(&self, who: &Identity) -> Result<Vec<Credential>, AdminError> {
+        who.require_admin()?;
+        Ok(self.list_docs(who.org.id).await?)
+    }
+
+    pub async fn create_credential(
+        &self,
+        who: &Identity,
+        input: NewCredential,
+    ) -> Result<Credential, AdminError> {
+        who.require_admin()?;
+        let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let access_key_id = blank(input.access_key_id);
+        let secret = blank(input.secret_access_key);
+        let role_arn = blank(input.role_arn);
+        let external_id = blank(input.external_id);
+        if input.provider == Provider::Aws {
+            match (&access_key_id, &secret, &role_arn) {
+                (Some(id), Some(_), None) => check_access_key(id)?,
+                (None, None, Some(arn)) => check_role_arn(arn)?,
+                (Some(_), None, _) => return Err(invalid("secretAccessKey", "is required with an access key id")),
+                (None, Some(_), _) => return Err(invalid("accessKeyId", "is required with a secret access key")),
+                (Some(_), Some(_), Some(_)) => return Err(invalid("roleArn", "give either access keys or a role ARN, not both")),
+                (None, None, None) => return Err(invalid("roleArn", "an AWS credential needs a role ARN (recommended) or an access key pair")),
+            }
+        } else if access_key_id.is_some() || secret.is_some() || role_arn.is_some() {
+            return Err(invalid("provider", "a simulated credential takes no keys or role"));
+        }
+        if external_id.as_ref().is_some_and(|e| e.len() < 2 || e.len() > 1224) {
+            return Err(invalid("externalId", "must be 2 to 1224 characters"));
+        }
+        // Role credentials get an organization-specific external id unless one is given.
+        let external_id = match (&role_arn, external_id) {
+            (Some(_), None) => Some(format!("entryguard-{}", who.org.id)),
+            (_, e) => e,
+        };
+        let credential = Credential {
+            id: CredentialId::from_uuid(self.ids.uuid()),
+            org_id: who.org.id,
+            name: input.name,
+            provider: input.provider,
+            region: input.region,
+            access_key_id,
+            secret_access_key: secret.map(Secret::new),
+            role_arn,
+            external_id,
+            status: CredentialStatus::Unverified,
+            account_id: None,
+            checked_at: None,
+            created_at: self.now(),
+        };
+        self.put_doc(&credential).await?;
+        self.admin_change(who, format!("Created credential '{}'", credential.name))
+            .await;
+        Ok(credential)
+    }
+
+    pub async fn delete_credential(&self, who: &Identity, id: CredentialId) -> Result<(), AdminError> {
+        who.require_admin()?;
+        let credential: Credential = self
+            .get_doc(who.org.id, *id.as_uuid())
+            .await?
+            .ok_or(AdminError::NotFound("Credential"))?;
+        let users: Vec<Resource> = self.list_docs(who.org.id).await?;
+        let using: Vec<String> = users
+            .iter()
+            .filter(|r| r.credential_id == id)
+            .map(|r| r.name.to_string())
+            .collect();
+        if !using.is_empty() {
+            return Err(AdminError::Conflict(format!(
+                "The credential is used by resource(s) {}; move them to another credential first",
+                using.join(", ")
+            )));
+        }
+        self.delete_doc::<Credential>(who.org.id, *id.as_uuid()).await?;
+        self.admin_change(who, format!("Deleted credential '{}'", credential.name))
+            .await;
+        Ok(())
+    }
+
+    pub async fn iam_policy(
+        &self,
+        who: &Identity,
+        id: CredentialId,
+        entryguard_principal: &str,
+    ) -> Result<IamPolicyView, AdminError> {
+        who.require_admin()?;
+        let credential: Credential = self
+            .get_doc(who.org.id, *id.as_uuid())
+            .await?
+            .ok_or(AdminError::NotFound("Credential"))?;
+        let resources: Vec<Resource> = self.list_docs(who.org.id).await?;
+        let refs: Vec<&Resource> = resources.iter().collect();
+        Ok(IamPolicyView {
+            credential_id: id,
+            policy: iam::identity_policy(&credential, &refs),
+            trust_policy: iam::trust_policy(&credential, entryguard_principal),
+        })
+    }
+
+    // Resources.
+
+    pub async fn list_resources(&self, who: &Identity) -> Result<Vec<Resource>, AdminError> {
+        who.require_admin()?;
+        Ok(self.list_docs(who.org.id).await?)
+    }
+
+    async fn check_credential(&self, who: &Identity, id: CredentialId) -> Result<(), AdminError> {
+        match self.get_doc::<Credential>(who.org.id, *id.as_uuid()).await? {
+            Some(_) => Ok(()),
+            None => Err(invalid("credentialId", "no such credential in this organization")),
+        }
+    }
+
+    pub async fn create_resource(
+        &self,
+        who: &Identity,
+        input: NewResource,
+    ) -> Result<Resource, AdminError> {
+        who.require_admin()?;
+        check_ports(&input.ports)?;
+        self.check_credential(who, input.credential_id).await?;
+        let resource = Resource {
+            id: ResourceId::from_uuid(self.ids.uuid()),
+            org_id: who.org.id,
+            name: input.name,
+            credential_id: input.credential_id,
+            security_group_id: input.security_group_id,
+            region: input.region,
+            ports: input.ports,
+            created_at: self.now(),
+        };
+        self.put_doc(&resource).await?;
+        self.admin_change(
+            who,
+            format!("Created resource '{}' ({})", resource.name, resource.security_group_id),
+        )
+        .await;
+        Ok(resource)
+    }
+
+    pub async fn update_resource(
+        &self,
+        who: &Identity,
+        id: ResourceId,
+        patch: ResourcePatch,
+    ) -> Result<Resource, AdminError> {
+        who.require_admin()?;
+        let mut r: Resource = self
+            .get_doc(who.org.id, *id.as_uuid())
+            .await?
+            .ok_or(AdminError::NotFound("Resource"))?;
+        if let Some(ports) = patch.ports {
+            check_ports(&ports)?;
+            r.ports = ports;
+        }
+        if let Some(c) = patch.credential_id {
+            self.check_credential(who, c).await?;
+            r.credential_id = c;
+        }
+        if let Some(n) = patch.name {
+            r.name = n;
+        }
+        if let Some(sg) = patch.security_group_id {
+            r.security_group_id = sg;
+        }
+        if let Some(region) = patch.region {
+            r.region = region;
+        }
+        self.put_doc(&r).await?;
+        self.admin_change(who, format!("Updated resource '{}'", r.name)).await;
+        Ok(r)
+    }
+
+    pub async fn delete_resource(&self, who: &Identity, id: ResourceId) -> Result<(), AdminError> {
+        who.require_admin()?;
+        let r: Resource = self
+            .get_doc(who.org.id, *id.as_uuid())
+            .await?
+            .ok_or(AdminError::NotFound("Resource"))?;
+        // Unlink it first, so no role or user ever points at a missing resource.
+        for mut role in self.list_docs::<Role>(who.org.id).await? {
+            if role.resource_ids.remove(&id) {
+                self.put_doc(&role).await?;
+            }
+        }
+        for mut user in self.store.list_users(who.org.id).await? {
+            if user.resource_ids.remove(&id) {
+                self.store.update_user(&user).await.map_err(create_error)?;
+            }
+        }
+        self.delete_doc::<Resource>(who.org.id, *id.as_uuid()).await?;
+        self.admin_change(who, format!("Deleted resource '{}'", r.name)).await;
+        Ok(())
+    }
+
+    // Roles.
+
+    pub async fn list_roles(&self, who: &Identity) -> Result<Vec<Role>, AdminError> {
+        who.require_admin()?;
+        Ok(self.list_docs(who.org.id).await?)
+    }
+
+    async fn check_refs(
+        &self,
+        who: &Identity,
+        resources: Option<&BTreeSet<ResourceId>>,
+        users: Option<&BTreeSet<UserId>>,
+    ) -> Result<(), AdminError> {
+        if let Some(ids) = resources {
+            let known: BTreeSet<ResourceId> = self
+                .list_docs::<Resource>(who.org.id)
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+                return Err(invalid("resourceIds", format!("no resource {missing} in this organization")));
+            }
+        }
+        if let Some(ids) = users {
+            let known: BTreeSet<UserId> = self
+                .store
+                .list_users(who.org.id)
+                .await?
+                .into_iter()
+                .map(|u| u.id)
+                .collect();
+            if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+                return Err(invalid("userIds", format!("no user {missing} in this organization")));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_role(&self, who: &Identity, input: NewRole) -> Result<Role, AdminError> {
+        who.require_admin()?;
+        self.check_refs(who, Some(&input.resource_ids), Some(&input.user_ids))
+            .await?;
+        let role = Role {
+            id: RoleId::from_uuid(self.ids.uuid()),
+            org_id: who.org.id,
+            name: input.name,
+            max_session_duration_hours: input.max_session_duration_hours,
+            resource_ids: input.resource_ids,
+            user_ids: input.user_ids,
+            created_at: self.now(),
+        };
+        self.put_doc(&role).await?;
+        self.admin_change(who, format!("Created role '{}'", role.name)).await;
+        Ok(role)
+    }
+
+    pub async fn update_role(
+        &self,
+        who: &Identity,
+        id: RoleId,
+        patch: RolePatch,
+    ) -> Result<Role, AdminError> {
+        who.require_admin()?;
+        let mut role: Role = self
+            .get_doc(who.org.id, *id.as_uuid())
+            .await?
+            .ok_or(AdminError::NotFound("Role"))?;
+        self.check_refs(who, patch.resource_ids.as_ref(), patch.user_ids.as_ref())
+            .await?;
+        if let Some(n) = patch.name {
+            role.name = n;
+        }
+        if let Some(max) = patch.max_session_duration_hours {
+            role.max_session_duration_hours = max;
+        }
+        if let Some(r) = patch.resource_ids {
+            role.resource_ids = r;
+        }
+        if let Some(u) = patch.user_ids {
+            role.user_ids = u;
+        }
+        self.put_doc(&role).await?;
+        self.admin_change(who, format!("Updated role '{}'", role.name)).await;
+        Ok(role)
+    }
+
+    pub async fn delete_role(&self, who: &Identity, id: RoleId) -> Result<(), AdminError> {
+        who.require_admin()?;
+        let role: Role = self
+            .get_doc(who.org.id, *id.as_uuid())
+            .await?
+            .ok_or(AdminError::NotFound("Role"))?;
+        self.delete_doc::<Role>(who.org.id, *id.as_uuid()).await?;
+        self.admin_change(who, format!("Deleted role '{}'", role.name)).await;
+        Ok(())
+    }
+
+    // Users.
+
+    async fn user_views(&self, who: &Identity, users: Vec<User>) -> Result<Vec<UserView>, AdminError> {
+        let roles: Vec<Role> = self.list_docs(who.org.id).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| UserView {
+                role_ids: roles
+                    .iter()
+                    .filter(|r| r.user_ids.contains(&user.id))
+                    .map(|r| r.id)
+                    .collect(),
+                user,
+            })
+            .collect())
+    }
+
+    pub async fn list_users(&self, who: &Identity) -> Result<Vec<UserView>, AdminError> {
+        who.require_admin()?;
+        let users = self.store.list_users(who.org.id).await?;
+        self.user_views(who, users).await
+    }
+
+    async fn org_user(&self, who: &Identity, id: UserId) -> Result<User, AdminError> {
+        match self.store.get_user(id).await? {
+            Some(u) if u.org_id == who.org.id => Ok(u),
+            _ => Err(AdminError::NotFound("User")),
+        }
+    }
+
+    pub async fn create_user(&self, who: &Identity, input: NewUser) -> Result<UserView, AdminError> {
+        who.require_admin()?;
+        self.check_refs(who, Some(&input.resource_ids), None).await?;
+        let user = User {
+            id: UserId::from_uuid(self.ids.uuid()),
+            org_id: who.org.id,
+            email: input.email,
+            is_admin: input.is_admin,
+            resource_ids: input.resource_ids,
+            created_at: self.now(),
+        };
+        self.store.create_user(&user).await.map_err(create_error)?;
+        self.admin_change(who, format!("Created user {}", user.email)).await;
+        Ok(UserView {
+            user,
+            role_ids: BTreeSet::new(),
+        })
+    }
+
+    pub async fn update_user(
+        &self,
+        who: &Identity,
+        id: UserId,
+        patch: UserPatch,
+    ) -> Result<UserView, AdminError> {
+        who.require_admin()?;
+        let mut user = self.org_user(who, id).await?;
+        self.check_refs(who, patch.resource_ids.as_ref(), None).await?;
+        if id == who.user.id && patch.is_admin == Some(false) {
+            return Err(AdminError::Conflict(
+                "You cannot remove your own administrator rights".into(),
+            ));
+        }
+        if let Some(e) = patch.email {
+            user.email = e;
+        }
+        if let Some(a) = patch.is_admin {
+            user.is_admin = a;
+        }
+        if let Some(r) = patch.resource_ids {
+            user.resource_ids = r;
+        }
+        self.store.update_user(&user).await.map_err(create_error)?;
+        self.admin_change(who, format!("Updated user {}", user.email)).await;
+        Ok(self
+            .user_views(who, vec![user])
+            .await?
+            .pop()
+            .expect("one user in, one view out"))
+    }
+
+    /// Deletes a user, ends their live sessions and removes them from every role.
+    pub async fn delete_user(&self, who: &Identity, id: UserId) -> Result<(), AdminError> {
+        who.require_admin()?;
+        if id == who.user.id {
+            return Err(AdminError::Conflict("You cannot delete yourself".into()));
+        }
+        let user = self.org_user(who, id).await?;
+        for mut role in self.list_docs::<Role>(who.org.id).await? {
+            if role.user_ids.remove(&id) {
+                self.put_doc(&role).await?;
+            }
+        }
+        let stopped = self.stop_all_sessions_of(id).await?;
+        self.store.delete_user(id).await?;
+        self.admin_change(
+            who,
+            format!("Deleted user {} and stopped {stopped} live session(s)", user.email),
+        )
+        .await;
+        Ok(())
+    }
+
+    // Audit log.
+
+    pub async fn list_audit(&self, who: &Identity, query: AuditQuery) -> Result<AuditPage, AdminError> {
+        who.require_admin()?;
+        Ok(self.store.list_audit(who.org.id, &query).await?)
+    }
+}
+
+fn create_error(e: CreateError) -> AdminError {
+    match e {
+        CreateError::AlreadyExists => AdminError::Invalid {
+            field: "email".into(),
+            message: "a user with this e-mail already exists".into(),
+        },
+        CreateError::Store(e) => AdminError::Store(e),
+    }
+}

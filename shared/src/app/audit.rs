@@ -1,0 +1,83 @@
+//! Writing audit events. A failed audit write is logged loudly but never undoes the change it
+//! describes: the change already happened in the cloud.
+
+use crate::domain::audit::{AuditEvent, AuditType, Outcome};
+use crate::domain::ids::{AuditId, OrgId, ResourceId, SessionId};
+
+use super::{App, Identity};
+
+/// The facts of one audit event; `App::audit` adds id and time.
+pub struct Audit {
+    pub org_id: OrgId,
+    pub kind: AuditType,
+    pub actor: Option<(crate::domain::ids::UserId, String)>,
+    pub ip: Option<String>,
+    pub session_id: Option<SessionId>,
+    pub resource_id: Option<ResourceId>,
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+impl Audit {
+    pub fn by(who: &Identity, kind: AuditType, message: impl Into<String>) -> Self {
+        Self {
+            org_id: who.org.id,
+            kind,
+            actor: Some((who.user.id, who.user.email.to_string())),
+            ip: who.ip.map(|ip| ip.to_string()),
+            session_id: None,
+            resource_id: None,
+            outcome: Outcome::Success,
+            message: message.into(),
+        }
+    }
+
+    pub fn system(org_id: OrgId, kind: AuditType, message: impl Into<String>) -> Self {
+        Self {
+            org_id,
+            kind,
+            actor: None,
+            ip: None,
+            session_id: None,
+            resource_id: None,
+            outcome: Outcome::Success,
+            message: message.into(),
+        }
+    }
+
+    pub fn session(mut self, id: SessionId) -> Self {
+        self.session_id = Some(id);
+        self
+    }
+
+    pub fn resource(mut self, id: ResourceId) -> Self {
+        self.resource_id = Some(id);
+        self
+    }
+
+    pub fn failed(mut self) -> Self {
+        self.outcome = Outcome::Failure;
+        self
+    }
+}
+
+impl App {
+    pub async fn audit(&self, audit: Audit) {
+        let event = AuditEvent {
+            id: AuditId::from_uuid(self.ids.uuid()),
+            org_id: audit.org_id,
+            time: self.now(),
+            kind: audit.kind,
+            actor_id: audit.actor.as_ref().map(|(id, _)| *id),
+            actor_email: audit.actor.map(|(_, email)| email),
+            ip: audit.ip,
+            session_id: audit.session_id,
+            resource_id: audit.resource_id,
+            outcome: audit.outcome,
+            message: audit.message,
+        };
+        if let Err(error) = self.store.append_audit(&event).await {
+            tracing::error!(%error, kind = event.kind.as_str(), org = %event.org_id, "audit event could not be written");
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Routes each firewall change to the adapter for its credential's provider.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::model::Provider;
+use crate::domain::rule::{GroupRef, IngressRule};
+use crate::ports::firewall::{Firewall, FirewallError};
+
+pub struct FirewallByProvider {
+    pub simulated: Option<Arc<dyn Firewall>>,
+    pub aws: Option<Arc<dyn Firewall>>,
+}
+
+impl FirewallByProvider {
+    fn pick(&self, group: &GroupRef) -> Result<&Arc<dyn Firewall>, FirewallError> {
+        let (adapter, name) = match group.provider {
+            Provider::Simulated => (&self.simulated, "simulated"),
+            Provider::Aws => (&self.aws, "aws"),
+        };
+        adapter.as_ref().ok_or_else(|| {
+            FirewallError::Rejected(format!(
+                "this deployment has no {name} cloud configured; use a credential of another provider"
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl Firewall for FirewallByProvider {
+    async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
+        self.pick(group)?.authorize(group, rule).await
+    }
+
+    async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
+        self.pick(group)?.revoke(group, rule).await
+    }
+}

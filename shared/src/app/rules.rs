@@ -1,0 +1,142 @@
+//! Acquiring and releasing rules: the reference counting.
+//!
+//! A holder is added or removed in the store first; the cloud is changed only by whoever holds
+//! the rule's lease, so an authorize and a revoke of the same rule never race. The cloud rule is
+//! created when the first holder arrives and revoked only when the last one leaves.
+
+use chrono::Duration;
+use thiserror::Error;
+
+use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey};
+use crate::ports::firewall::FirewallError;
+use crate::ports::store::StoreError;
+
+use super::App;
+
+/// Longer than any single cloud call takes, short enough that a crashed worker's lease frees
+/// the rule well within the retry schedule.
+pub const LEASE_SECS: i64 = 60;
+
+#[derive(Debug, Error)]
+pub enum RuleError {
+    /// Another worker is changing this rule right now; try again shortly.
+    #[error("the rule is being changed by another worker")]
+    Busy,
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a release did in the cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// Other holders remain, or the rule was already gone: nothing changed in the cloud.
+    Kept,
+    Revoked,
+    /// The security group no longer exists, so neither does the rule.
+    GroupGone,
+}
+
+impl App {
+    /// Makes `holder` a holder of the rule and makes sure the rule exists in the cloud.
+    pub async fn acquire_rule(
+        &self,
+        key: &RuleKey,
+        group: &GroupRef,
+        holder: &HolderId,
+    ) -> Result<(), RuleError> {
+        let state = self.store.rule_add_holder(key, group, holder).await?;
+        if state.cloud == CloudState::Present && state.lease.is_none() {
+            return Ok(());
+        }
+        let owner = self.ids.token();
+        let now = self.now();
+        let (state, stale) = match self
+            .store
+            .rule_lease(key, &owner, now, now + Duration::seconds(LEASE_SECS))
+            .await?
+        {
+            LeaseGrant::Busy => return Err(RuleError::Busy),
+            LeaseGrant::Granted { state, stale } => (*state, stale),
+        };
+        if state.cloud == CloudState::Present && !stale {
+            self.store
+                .rule_release_lease(key, &owner, CloudState::Present)
+                .await?;
+            return Ok(());
+        }
+        match self.firewall.authorize(&state.group, &key.rule).await {
+            Ok(()) => {
+                self.store
+                    .rule_release_lease(key, &owner, CloudState::Present)
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                // A timed-out call may have taken effect; only a clean rejection leaves the
+                // previous knowledge intact.
+                let cloud = if e.is_transient() || stale {
+                    CloudState::Unknown
+                } else {
+                    state.cloud
+                };
+                self.store.rule_release_lease(key, &owner, cloud).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Removes `holder` from the rule and revokes the rule in the cloud if nobody holds it any more.
+    pub async fn release_rule(
+        &self,
+        key: &RuleKey,
+        holder: &HolderId,
+    ) -> Result<Released, RuleError> {
+        let Some(state) = self.store.rule_remove_holder(key, holder).await? else {
+            return Ok(Released::Kept);
+        };
+        if state.count() > 0 || (state.cloud == CloudState::Absent && state.lease.is_none()) {
+            return Ok(Released::Kept);
+        }
+        let owner = self.ids.token();
+        let now = self.now();
+        let (state, stale) = match self
+            .store
+            .rule_lease(key, &owner, now, now + Duration::seconds(LEASE_SECS))
+            .await?
+        {
+            LeaseGrant::Busy => return Err(RuleError::Busy),
+            LeaseGrant::Granted { state, stale } => (*state, stale),
+        };
+        let cloud = if stale { CloudState::Unknown } else { state.cloud };
+        if state.count() > 0 || cloud == CloudState::Absent {
+            // Someone took the rule again meanwhile: it stays, and it is theirs to keep.
+            self.store.rule_release_lease(key, &owner, cloud).await?;
+            return Ok(Released::Kept);
+        }
+        match self.firewall.revoke(&state.group, &key.rule).await {
+            Ok(()) => {
+                self.store
+                    .rule_release_lease(key, &owner, CloudState::Absent)
+                    .await?;
+                Ok(Released::Revoked)
+            }
+            Err(FirewallError::GroupNotFound(_)) => {
+                self.store
+                    .rule_release_lease(key, &owner, CloudState::Absent)
+                    .await?;
+                Ok(Released::GroupGone)
+            }
+            Err(e) => {
+                let cloud = if e.is_transient() {
+                    CloudState::Unknown
+                } else {
+                    cloud
+                };
+                self.store.rule_release_lease(key, &owner, cloud).await?;
+                Err(e.into())
+            }
+        }
+    }
+}

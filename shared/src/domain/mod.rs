@@ -1,0 +1,12 @@
+//! Pure domain types: nothing here performs I/O or reads the clock.
+
+pub mod audit;
+pub mod iam;
+pub mod ids;
+pub mod model;
+pub mod net;
+pub mod rule;
+pub mod session;
+pub mod tier;
+
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

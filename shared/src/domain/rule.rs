@@ -1,0 +1,144 @@
+//! Ingress rules and their reference counts.
+//!
+//! A rule is identified by (region, security group, protocol, port range, CIDR). Every live session
+//! entry that needs a rule is one *holder* of it; the rule exists in the cloud while it has holders.
+//! Holders are named, not merely counted, so adding or removing the same holder twice (a duplicate
+//! message) cannot skew the count.
+
+use std::fmt;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::ids::{CredentialId, SessionId};
+use super::model::Provider;
+use super::net::{PortRange, Region, SecurityGroupId};
+use super::Timestamp;
+
+/// Where a rule lives: the security group and the credential used to change it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRef {
+    pub credential_id: CredentialId,
+    pub provider: Provider,
+    pub region: Region,
+    pub security_group_id: SecurityGroupId,
+}
+
+/// One ingress permission: a port range opened to a CIDR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    pub ports: PortRange,
+    pub cidr: IpNet,
+}
+
+impl fmt::Display for IngressRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} from {}", self.ports, self.cidr)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleKey {
+    pub region: Region,
+    pub security_group_id: SecurityGroupId,
+    pub rule: IngressRule,
+}
+
+impl RuleKey {
+    /// A stable string form, used as the storage key.
+    pub fn storage_key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{}",
+            self.region,
+            self.security_group_id,
+            self.rule.ports.protocol(),
+            self.rule.ports.from_port(),
+            self.rule.ports.to_port(),
+            self.rule.cidr
+        )
+    }
+}
+
+impl fmt::Display for RuleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.region, self.security_group_id, self.rule)
+    }
+}
+
+/// The name of one session entry as a holder of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HolderId(String);
+
+impl HolderId {
+    pub fn new(session: SessionId, entry: u32) -> Self {
+        Self(format!("{session}#{entry}"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Exclusive permission to change one rule in the cloud, so an authorize and a revoke of the same
+/// rule never race. It expires, so a crashed worker cannot hold it forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    pub owner: String,
+    pub until: Timestamp,
+}
+
+/// What the store knows about one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleState {
+    pub key: RuleKey,
+    pub group: GroupRef,
+    pub holders: std::collections::BTreeSet<HolderId>,
+    /// What EntryGuard knows of the rule in the cloud.
+    pub cloud: CloudState,
+    pub lease: Option<Lease>,
+}
+
+/// Whether the rule exists in the cloud. `Unknown` follows a failed or interrupted change (a
+/// timed-out call may still have taken effect): the next holder must not trust it either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CloudState {
+    Present,
+    Absent,
+    Unknown,
+}
+
+impl RuleState {
+    pub fn new(key: RuleKey, group: GroupRef) -> Self {
+        Self {
+            key,
+            group,
+            holders: Default::default(),
+            cloud: CloudState::Absent,
+            lease: None,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.holders.len()
+    }
+
+    /// Nothing held, nothing in the cloud, nobody working on it: the record can be forgotten.
+    pub fn is_idle(&self) -> bool {
+        self.holders.is_empty() && self.cloud == CloudState::Absent && self.lease.is_none()
+    }
+}
+
+/// The result of asking for a rule's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseGrant {
+    /// The lease is ours. `stale` means an earlier holder's lease ran out mid-change, so `cloud`
+    /// must be treated as `Unknown`.
+    Granted { state: Box<RuleState>, stale: bool },
+    Busy,
+}

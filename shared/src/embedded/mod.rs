@@ -1,0 +1,15 @@
+//! Embedded adapters: everything EntryGuard needs to run in one process without AWS.
+
+pub mod clock;
+pub mod firewall;
+pub mod ids;
+pub mod kv;
+pub mod queue;
+pub mod store;
+
+pub use clock::{ManualClock, OffsetClock, SystemClock};
+pub use firewall::{Fault, SimCloud, SimulatedFirewall};
+pub use ids::{RandomIds, SeededIds};
+pub use kv::Kv;
+pub use queue::EmbeddedQueue;
+pub use store::EmbeddedStore;

@@ -1,0 +1,442 @@
+//! The embedded store: the `Store` port on redb. Every operation is one redb write transaction,
+//! which gives the same atomicity the DynamoDB adapter gets from conditions and transactions.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::kv::{self, time_key, Kv, KvTable};
+use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
+use crate::domain::ids::{OrgId, SessionId, UserId};
+use crate::domain::model::{Email, Organization, User};
+use crate::domain::rule::{CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState};
+use crate::domain::session::Session;
+use crate::domain::Timestamp;
+use crate::ports::store::{
+    CreateError, CreateSessionError, DocKind, Store, StoreError, TokenRecord, UpdateError,
+};
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    kv: Kv,
+}
+
+impl EmbeddedStore {
+    pub fn new(kv: Kv) -> Self {
+        Self { kv }
+    }
+}
+
+fn org_key(id: OrgId) -> String {
+    format!("org/{id}")
+}
+fn user_key(id: UserId) -> String {
+    format!("user/{id}")
+}
+fn email_key(e: &Email) -> String {
+    format!("email/{e}")
+}
+fn org_user_key(org: OrgId, id: UserId) -> String {
+    format!("orguser/{org}/{id}")
+}
+fn doc_key(kind: DocKind, org: OrgId, id: Uuid) -> String {
+    format!("doc/{}/{org}/{id}", kind.as_str())
+}
+fn session_key(id: SessionId) -> String {
+    format!("session/{id}")
+}
+fn user_session_key(s: &Session) -> String {
+    format!("usess/{}/{}/{}", s.user_id, time_key(s.created_at), s.id)
+}
+fn due_key(at: Timestamp, id: SessionId) -> String {
+    format!("due/{}/{id}", time_key(at))
+}
+fn live_key(user: UserId) -> String {
+    format!("live/{user}")
+}
+fn rule_key(key: &RuleKey) -> String {
+    format!("rule/{}", key.storage_key())
+}
+fn audit_prefix(org: OrgId) -> String {
+    format!("audit/{org}/")
+}
+
+fn write_session_indexes(
+    t: &mut KvTable<'_>,
+    old: Option<&Session>,
+    new: &Session,
+) -> Result<(), StoreError> {
+    if let Some(at) = old.and_then(Session::next_check_at) {
+        kv::delete(t, &due_key(at, new.id))?;
+    }
+    if let Some(at) = new.next_check_at() {
+        kv::put(t, &due_key(at, new.id), &new.id)?;
+    }
+    kv::put(t, &session_key(new.id), new)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn put_org(&self, org: &Organization) -> Result<(), StoreError> {
+        self.kv.write(|t| kv::put(t, &org_key(org.id), org))
+    }
+
+    async fn get_org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        self.kv.get(&org_key(id))
+    }
+
+    async fn has_any_org(&self) -> Result<bool, StoreError> {
+        Ok(!self.kv.scan::<serde_json::Value>("org/", false, 1)?.is_empty())
+    }
+
+    async fn create_user(&self, user: &User) -> Result<(), CreateError> {
+        self.kv.write(|t| {
+            if kv::get::<UserId>(t, &email_key(&user.email))?.is_some()
+                || kv::get::<User>(t, &user_key(user.id))?.is_some()
+            {
+                return Err(CreateError::AlreadyExists);
+            }
+            kv::put(t, &email_key(&user.email), &user.id)?;
+            kv::put(t, &org_user_key(user.org_id, user.id), &user.id)?;
+            kv::put(t, &user_key(user.id), user)?;
+            Ok(())
+        })
+    }
+
+    async fn update_user(&self, user: &User) -> Result<(), CreateError> {
+        self.kv.write(|t| {
+            let old: Option<User> = kv::get(t, &user_key(user.id))?;
+            if let Some(owner) = kv::get::<UserId>(t, &email_key(&user.email))? {
+                if owner != user.id {
+                    return Err(CreateError::AlreadyExists);
+                }
+            }
+            if let Some(old) = old {
+                kv::delete(t, &email_key(&old.email))?;
+            }
+            kv::put(t, &email_key(&user.email), &user.id)?;
+            kv::put(t, &org_user_key(user.org_id, user.id), &user.id)?;
+            kv::put(t, &user_key(user.id), user)?;
+            Ok(())
+        })
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.kv.get(&user_key(id))
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        match self.kv.get::<UserId>(&email_key(email))? {
+            Some(id) => self.kv.get(&user_key(id)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_users(&self, org: OrgId) -> Result<Vec<User>, StoreError> {
+        let ids = self
+            .kv
+            .scan::<UserId>(&format!("orguser/{org}/"), false, usize::MAX)?;
+        let mut users = Vec::with_capacity(ids.len());
+        for (_, id) in ids {
+            if let Some(u) = self.kv.get(&user_key(id))? {
+                users.push(u);
+            }
+        }
+        Ok(users)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.kv.write(|t| {
+            let Some(user) = kv::get::<User>(t, &user_key(id))? else {
+                return Ok(false);
+            };
+            kv::delete(t, &email_key(&user.email))?;
+            kv::delete(t, &org_user_key(user.org_id, id))?;
+            kv::delete(t, &user_key(id))
+        })
+    }
+
+    async fn put_doc(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+        id: Uuid,
+        doc: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.kv.write(|t| kv::put(t, &doc_key(kind, org, id), &doc))
+    }
+
+    async fn get_doc(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+        id: Uuid,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        self.kv.get(&doc_key(kind, org, id))
+    }
+
+    async fn list_docs(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let prefix = format!("doc/{}/{org}/", kind.as_str());
+        Ok(self
+            .kv
+            .scan(&prefix, false, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    async fn delete_doc(&self, kind: DocKind, org: OrgId, id: Uuid) -> Result<bool, StoreError> {
+        self.kv.write(|t| kv::delete(t, &doc_key(kind, org, id)))
+    }
+
+    async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        self.kv
+            .write(|t| kv::put(t, &format!("token/{}", token.token_hash), token))
+    }
+
+    async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.kv.get(&format!("token/{token_hash}"))
+    }
+
+    async fn create_session(
+        &self,
+        session: &Session,
+        max_live: Option<u32>,
+    ) -> Result<(), CreateSessionError> {
+        self.kv.write(|t| {
+            let live: u32 = kv::get(t, &live_key(session.user_id))?.unwrap_or(0);
+            if max_live.is_some_and(|max| live >= max) {
+                return Err(CreateSessionError::LimitReached);
+            }
+            if kv::get::<Session>(t, &session_key(session.id))?.is_some() {
+                return Err(StoreError::Corrupt(format!("session {} already exists", session.id)).into());
+            }
+            kv::put(t, &live_key(session.user_id), &(live + 1))?;
+            kv::put(t, &user_session_key(session), &session.id)?;
+            write_session_indexes(t, None, session)?;
+            Ok(())
+        })
+    }
+
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.kv.get(&session_key(id))
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        let ids = self
+            .kv
+            .scan::<SessionId>(&format!("usess/{user}/"), true, limit)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (_, id) in ids {
+            if let Some(s) = self.kv.get(&session_key(id))? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn update_session(
+        &self,
+        session: &Session,
+        expected_version: u64,
+        release_slot: bool,
+    ) -> Result<(), UpdateError> {
+        self.kv.write(|t| {
+            let Some(old) = kv::get::<Session>(t, &session_key(session.id))? else {
+                return Err(UpdateError::Missing);
+            };
+            if old.version != expected_version {
+                return Err(UpdateError::Conflict);
+            }
+            if release_slot {
+                let live: u32 = kv::get(t, &live_key(session.user_id))?.unwrap_or(0);
+                kv::put(t, &live_key(session.user_id), &live.saturating_sub(1))?;
+            }
+            write_session_indexes(t, Some(&old), session)?;
+            Ok(())
+        })
+    }
+
+    async fn due_sessions(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let txn_end = format!("due/{}~", time_key(now));
+        self.kv.read(|t| {
+            Ok(kv::scan_range::<SessionId>(t, "due/", "due/", &txn_end, false, limit)?
+                .into_iter()
+                .map(|(_, id)| id)
+                .collect())
+        })
+    }
+
+    async fn live_session_count(&self, user: UserId) -> Result<u32, StoreError> {
+        Ok(self.kv.get(&live_key(user))?.unwrap_or(0))
+    }
+
+    async fn rule_add_holder(
+        &self,
+        key: &RuleKey,
+        group: &GroupRef,
+        holder: &HolderId,
+    ) -> Result<RuleState, StoreError> {
+        self.kv.write(|t| {
+            let mut state = kv::get::<RuleState>(t, &rule_key(key))?
+                .unwrap_or_else(|| RuleState::new(key.clone(), group.clone()));
+            if state.holders.insert(holder.clone()) {
+                kv::put(t, &rule_key(key), &state)?;
+            }
+            Ok(state)
+        })
+    }
+
+    async fn rule_remove_holder(
+        &self,
+        key: &RuleKey,
+        holder: &HolderId,
+    ) -> Result<Option<RuleState>, StoreError> {
+        self.kv.write(|t| {
+            let Some(mut state) = kv::get::<RuleState>(t, &rule_key(key))? else {
+                return Ok(None);
+            };
+            if state.holders.remove(holder) {
+                if state.is_idle() {
+                    kv::delete(t, &rule_key(key))?;
+                } else {
+                    kv::put(t, &rule_key(key), &state)?;
+                }
+            }
+            Ok(Some(state))
+        })
+    }
+
+    async fn rule_lease(
+        &self,
+        key: &RuleKey,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LeaseGrant, StoreError> {
+        self.kv.write(|t| {
+            let Some(mut state) = kv::get::<RuleState>(t, &rule_key(key))? else {
+                return Err(StoreError::Corrupt(format!("no rule record for {key}")));
+            };
+            let stale = match &state.lease {
+                Some(lease) if lease.until > now && lease.owner != owner => {
+                    return Ok(LeaseGrant::Busy)
+                }
+                Some(lease) => lease.owner != owner,
+                None => false,
+            };
+            state.lease = Some(Lease {
+                owner: owner.to_owned(),
+                until,
+            });
+            kv::put(t, &rule_key(key), &state)?;
+            Ok(LeaseGrant::Granted { state: Box::new(state), stale })
+        })
+    }
+
+    async fn rule_release_lease(
+        &self,
+        key: &RuleKey,
+        owner: &str,
+        cloud: CloudState,
+    ) -> Result<(), StoreError> {
+        self.kv.write(|t| {
+            let Some(mut state) = kv::get::<RuleState>(t, &rule_key(key))? else {
+                return Ok(());
+            };
+            if state.lease.as_ref().is_none_or(|l| l.owner != owner) {
+                return Ok(());
+            }
+            state.lease = None;
+            state.cloud = cloud;
+            if state.is_idle() {
+                kv::delete(t, &rule_key(key))?;
+            } else {
+                kv::put(t, &rule_key(key), &state)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
+        self.kv.get(&rule_key(key))
+    }
+
+    async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError> {
+        Ok(self
+            .kv
+            .scan("rule/", false, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let key = format!(
+            "{}{}/{}",
+            audit_prefix(event.org_id),
+            time_key(event.time),
+            event.id
+        );
+        self.kv.write(|t| kv::put(t, &key, event))
+    }
+
+    async fn list_audit(&self, org: OrgId, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let prefix = audit_prefix(org);
+        let lower = match query.from {
+            Some(from) => format!("{prefix}{}", time_key(from)),
+            None => prefix.clone(),
+        };
+        let mut upper = match query.to {
+            Some(to) => format!("{prefix}{}~", time_key(to)),
+            None => kv::prefix_end(&prefix),
+        };
+        if let Some(cursor) = &query.cursor {
+            let cursor = format!("{prefix}{cursor}");
+            if cursor < upper {
+                upper = cursor;
+            }
+        }
+        let limit = query.limit.max(1);
+        self.kv.read(|t| {
+            let mut items = Vec::new();
+            let mut last_key = None;
+            let mut from_upper = upper.clone();
+            // Filters other than time are applied after reading, so read in chunks until full.
+            loop {
+                let chunk = kv::scan_range::<AuditEvent>(t, &prefix, &lower, &from_upper, true, 200)?;
+                let exhausted = chunk.len() < 200;
+                for (key, event) in chunk {
+                    from_upper = key.clone();
+                    if query.matches(&event) {
+                        items.push(event);
+                        last_key = Some(key);
+                        if items.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                if items.len() == limit || exhausted {
+                    break;
+                }
+            }
+            let next_cursor = if items.len() == limit {
+                last_key.map(|k| k[prefix.len()..].to_owned())
+            } else {
+                None
+            };
+            Ok(AuditPage { items, next_cursor })
+        })
+    }
+}

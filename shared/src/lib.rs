@@ -1,0 +1,12 @@
+//! EntryGuard's core: the domain (sessions, entries, rules, tiers), the ports it talks through
+//! (store, queue, firewall, clock, ids), the use cases, and the embedded adapters that let the
+//! whole product run in one process without AWS.
+
+pub mod app;
+pub mod domain;
+pub mod embedded;
+pub mod ports;
+
+pub use chrono;
+pub use ipnet;
+pub use uuid;

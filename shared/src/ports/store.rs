@@ -1,0 +1,182 @@
+//! The store port: every persistent read and write, with the atomic semantics the use cases rely
+//! on (conditional session versions, the per-user live-session counter, rule holders and leases).
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
+use crate::domain::ids::{OrgId, SessionId, UserId};
+use crate::domain::model::{Email, Organization, User};
+use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState};
+use crate::domain::session::Session;
+use crate::domain::Timestamp;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Error)]
+pub enum CreateError {
+    #[error("already exists")]
+    AlreadyExists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum CreateSessionError {
+    #[error("concurrent session limit reached")]
+    LimitReached,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum UpdateError {
+    #[error("the record changed since it was read")]
+    Conflict,
+    #[error("the record does not exist")]
+    Missing,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Organization-scoped configuration kept as documents: roles, resources, credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocKind {
+    Role,
+    Resource,
+    Credential,
+}
+
+impl DocKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Role => "ROLE",
+            DocKind::Resource => "RESOURCE",
+            DocKind::Credential => "CREDENTIAL",
+        }
+    }
+}
+
+/// A bearer token's record; only the SHA-256 of the token is stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRecord {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Organizations.
+    async fn put_org(&self, org: &Organization) -> Result<(), StoreError>;
+    async fn get_org(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
+    async fn has_any_org(&self) -> Result<bool, StoreError>;
+
+    // Users; e-mail addresses are unique across organizations.
+    async fn create_user(&self, user: &User) -> Result<(), CreateError>;
+    /// Replaces a user; fails with `AlreadyExists` if the new e-mail belongs to another user.
+    async fn update_user(&self, user: &User) -> Result<(), CreateError>;
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    async fn list_users(&self, org: OrgId) -> Result<Vec<User>, StoreError>;
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
+
+    // Roles, resources, credentials: JSON documents keyed by (kind, org, id).
+    async fn put_doc(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+        id: uuid::Uuid,
+        doc: serde_json::Value,
+    ) -> Result<(), StoreError>;
+    async fn get_doc(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+        id: uuid::Uuid,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+    async fn list_docs(&self, kind: DocKind, org: OrgId)
+        -> Result<Vec<serde_json::Value>, StoreError>;
+    async fn delete_doc(&self, kind: DocKind, org: OrgId, id: uuid::Uuid)
+        -> Result<bool, StoreError>;
+
+    // Bearer tokens.
+    async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    // Sessions.
+    /// Stores a new session (version 0) and takes one of the user's live-session slots, atomically:
+    /// if the user already holds `max_live` slots nothing is written.
+    async fn create_session(
+        &self,
+        session: &Session,
+        max_live: Option<u32>,
+    ) -> Result<(), CreateSessionError>;
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// The user's sessions, newest first.
+    async fn list_user_sessions(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError>;
+    /// Writes `session` (whose version is `expected_version + 1`) only if the stored version is
+    /// `expected_version`; with `release_slot` the user's live-session count drops by one in the
+    /// same atomic write.
+    async fn update_session(
+        &self,
+        session: &Session,
+        expected_version: u64,
+        release_slot: bool,
+    ) -> Result<(), UpdateError>;
+    /// Sessions whose `next_check_at` is at or before `now`, soonest first. Uses an index: the
+    /// cost follows the number of due sessions, not of all sessions.
+    async fn due_sessions(&self, now: Timestamp, limit: usize)
+        -> Result<Vec<SessionId>, StoreError>;
+    /// The user's live-session count (for diagnostics and tests).
+    async fn live_session_count(&self, user: UserId) -> Result<u32, StoreError>;
+
+    // Rules: holders (reference counting) and leases.
+    /// Adds `holder` to the rule (creating the record if needed); a no-op if already a holder.
+    async fn rule_add_holder(
+        &self,
+        key: &RuleKey,
+        group: &GroupRef,
+        holder: &HolderId,
+    ) -> Result<RuleState, StoreError>;
+    /// Removes `holder` from the rule; a no-op if not a holder. `None` if there is no record.
+    async fn rule_remove_holder(
+        &self,
+        key: &RuleKey,
+        holder: &HolderId,
+    ) -> Result<Option<RuleState>, StoreError>;
+    /// Takes the rule's lease for `owner` until `until`, if it is free or has run out at `now`.
+    async fn rule_lease(
+        &self,
+        key: &RuleKey,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LeaseGrant, StoreError>;
+    /// Gives the lease back, recording what is now known of the rule in the cloud. Does nothing
+    /// if `owner` no longer holds the lease. Forgets the record when it becomes idle.
+    async fn rule_release_lease(
+        &self,
+        key: &RuleKey,
+        owner: &str,
+        cloud: CloudState,
+    ) -> Result<(), StoreError>;
+    async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError>;
+    async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError>;
+
+    // Audit log.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    async fn list_audit(&self, org: OrgId, query: &AuditQuery) -> Result<AuditPage, StoreError>;
+}
