@@ -1,1 +1,193 @@
+//! The local runner: the API (the same router the API Lambda serves), the rule worker, the
+//! expiry sweeper and the SPA in one process, on the embedded backend.
 
+pub mod client_ip;
+pub mod seed;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use futures::future::join_all;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::worker::Outcome;
+use entryguard::app::App;
+use entryguard::embedded::{
+    EmbeddedQueue, EmbeddedStore, Kv, OffsetClock, RandomIds, SimCloud, SimulatedFirewall,
+    SystemClock,
+};
+use entryguard::ports::Clock;
+use entryguard_api::{ApiState, DevTools};
+
+use crate::client_ip::TrustedProxies;
+
+/// How long a received message stays hidden while the worker handles it.
+const VISIBILITY_SECS: i64 = 60;
+/// Messages handled concurrently per batch, as in a Lambda SQS batch.
+const WORKER_BATCH: usize = 10;
+/// How often an idle worker looks for delayed messages that became visible.
+const WORKER_IDLE_POLL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub sweep_interval: Duration,
+    pub test_clock: bool,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub web_dir: PathBuf,
+    pub entryguard_principal: String,
+}
+
+/// Everything built at start-up.
+pub struct Runner {
+    pub app: App,
+    pub queue: EmbeddedQueue,
+    pub sim: SimCloud,
+    pub state: ApiState,
+    pub config: Config,
+}
+
+impl Runner {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let kv = Kv::open(&config.data_dir.join("entryguard.redb"))?;
+        let test_clock = config.test_clock.then(|| Arc::new(OffsetClock::default()));
+        let clock: Arc<dyn Clock> = match &test_clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let ids = Arc::new(RandomIds);
+        let sim = SimCloud::new(kv.clone());
+        let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
+        let app = App {
+            store: Arc::new(EmbeddedStore::new(kv)),
+            queue: Arc::new(queue.clone()),
+            firewall: Arc::new(FirewallByProvider {
+                simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
+                aws: None,
+            }),
+            clock,
+            ids,
+        };
+        let mut seeds = seed::read_seed_file(&config.data_dir)?;
+        if !app.store.has_any_org().await? {
+            let org = seed::seed_demo(&app, &sim).await?;
+            seeds.orgs.push(org);
+            seed::write_seed_file(&config.data_dir, &seeds)?;
+            tracing::info!(%org, "seeded the demo organization");
+        }
+        let state = ApiState {
+            app: app.clone(),
+            dev: Some(Arc::new(DevTools {
+                orgs: seeds.orgs,
+                clock: test_clock,
+                sim: Some(sim.clone()),
+            })),
+            entryguard_principal: config.entryguard_principal.clone(),
+        };
+        Ok(Self {
+            app,
+            queue,
+            sim,
+            state,
+            config,
+        })
+    }
+
+    /// The HTTP app: the API under `/api`, the SPA everywhere else.
+    pub fn http(&self) -> Router {
+        let index = self.config.web_dir.join("index.html");
+        let spa = ServeDir::new(&self.config.web_dir).fallback(ServeFile::new(index));
+        entryguard_api::router(self.state.clone())
+            .fallback_service(spa)
+            .layer(axum::middleware::from_fn_with_state(
+                TrustedProxies(Arc::new(self.config.trusted_proxies.clone())),
+                client_ip::client_addr,
+            ))
+            .layer(TraceLayer::new_for_http())
+    }
+
+    /// Starts the worker and the sweeper in the background.
+    pub fn spawn_background(&self) -> Vec<JoinHandle<()>> {
+        vec![
+            tokio::spawn(worker_loop(self.app.clone(), self.queue.clone())),
+            tokio::spawn(sweeper_loop(self.app.clone(), self.config.sweep_interval)),
+        ]
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let background = self.spawn_background();
+        let http = self.http();
+        let result = axum::serve(
+            listener,
+            http.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        for task in background {
+            task.abort();
+        }
+        Ok(result?)
+    }
+}
+
+/// Handles one batch of visible messages; returns how many there were.
+pub async fn drain_once(app: &App, queue: &EmbeddedQueue) -> usize {
+    let batch = match queue.receive(WORKER_BATCH, chrono::Duration::seconds(VISIBILITY_SECS)) {
+        Ok(batch) => batch,
+        Err(error) => {
+            tracing::error!(%error, "queue receive failed");
+            return 0;
+        }
+    };
+    let count = batch.len();
+    join_all(batch.into_iter().map(|delivery| async move {
+        let result = match app.process_task(&delivery.task).await {
+            Outcome::Done => queue.ack(&delivery.receipt),
+            Outcome::RetryAfter(delay) => queue.retry_after(
+                &delivery.receipt,
+                chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(30)),
+            ),
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "queue update failed; the message will come back");
+        }
+    }))
+    .await;
+    count
+}
+
+async fn worker_loop(app: App, queue: EmbeddedQueue) {
+    loop {
+        if drain_once(&app, &queue).await == 0 {
+            tokio::select! {
+                _ = queue.notified() => {}
+                _ = tokio::time::sleep(WORKER_IDLE_POLL) => {}
+            }
+        }
+    }
+}
+
+async fn sweeper_loop(app: App, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = app.sweep().await {
+            tracing::error!(%error, "sweep failed; retrying at the next interval");
+        }
+    }
+}

@@ -163,7 +163,11 @@ fn check_role_arn(arn: &str) -> Result<(), AdminError> {
 }
 
 fn check_access_key(id: &str) -> Result<(), AdminError> {
-    if (16..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+    if (16..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
         Ok(())
     } else {
         Err(invalid(
@@ -218,7 +222,10 @@ impl App {
         self.store.put_org(&org).await?;
         self.admin_change(
             who,
-            format!("Updated the organization: name '{}', tier {before} → {}", org.name, org.tier),
+            format!(
+                "Updated the organization: name '{}', tier {before} → {}",
+                org.name, org.tier
+            ),
         )
         .await;
         Ok(org)
@@ -246,15 +253,41 @@ impl App {
             match (&access_key_id, &secret, &role_arn) {
                 (Some(id), Some(_), None) => check_access_key(id)?,
                 (None, None, Some(arn)) => check_role_arn(arn)?,
-                (Some(_), None, _) => return Err(invalid("secretAccessKey", "is required with an access key id")),
-                (None, Some(_), _) => return Err(invalid("accessKeyId", "is required with a secret access key")),
-                (Some(_), Some(_), Some(_)) => return Err(invalid("roleArn", "give either access keys or a role ARN, not both")),
-                (None, None, None) => return Err(invalid("roleArn", "an AWS credential needs a role ARN (recommended) or an access key pair")),
+                (Some(_), None, _) => {
+                    return Err(invalid(
+                        "secretAccessKey",
+                        "is required with an access key id",
+                    ))
+                }
+                (None, Some(_), _) => {
+                    return Err(invalid(
+                        "accessKeyId",
+                        "is required with a secret access key",
+                    ))
+                }
+                (Some(_), Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "roleArn",
+                        "give either access keys or a role ARN, not both",
+                    ))
+                }
+                (None, None, None) => {
+                    return Err(invalid(
+                        "roleArn",
+                        "an AWS credential needs a role ARN (recommended) or an access key pair",
+                    ))
+                }
             }
         } else if access_key_id.is_some() || secret.is_some() || role_arn.is_some() {
-            return Err(invalid("provider", "a simulated credential takes no keys or role"));
+            return Err(invalid(
+                "provider",
+                "a simulated credential takes no keys or role",
+            ));
         }
-        if external_id.as_ref().is_some_and(|e| e.len() < 2 || e.len() > 1224) {
+        if external_id
+            .as_ref()
+            .is_some_and(|e| e.len() < 2 || e.len() > 1224)
+        {
             return Err(invalid("externalId", "must be 2 to 1224 characters"));
         }
         // Role credentials get an organization-specific external id unless one is given.
@@ -283,7 +316,11 @@ impl App {
         Ok(credential)
     }
 
-    pub async fn delete_credential(&self, who: &Identity, id: CredentialId) -> Result<(), AdminError> {
+    pub async fn delete_credential(
+        &self,
+        who: &Identity,
+        id: CredentialId,
+    ) -> Result<(), AdminError> {
         who.require_admin()?;
         let credential: Credential = self
             .get_doc(who.org.id, *id.as_uuid())
@@ -301,7 +338,8 @@ impl App {
                 using.join(", ")
             )));
         }
-        self.delete_doc::<Credential>(who.org.id, *id.as_uuid()).await?;
+        self.delete_doc::<Credential>(who.org.id, *id.as_uuid())
+            .await?;
         self.admin_change(who, format!("Deleted credential '{}'", credential.name))
             .await;
         Ok(())
@@ -335,9 +373,15 @@ impl App {
     }
 
     async fn check_credential(&self, who: &Identity, id: CredentialId) -> Result<(), AdminError> {
-        match self.get_doc::<Credential>(who.org.id, *id.as_uuid()).await? {
+        match self
+            .get_doc::<Credential>(who.org.id, *id.as_uuid())
+            .await?
+        {
             Some(_) => Ok(()),
-            None => Err(invalid("credentialId", "no such credential in this organization")),
+            None => Err(invalid(
+                "credentialId",
+                "no such credential in this organization",
+            )),
         }
     }
 
@@ -362,7 +406,10 @@ impl App {
         self.put_doc(&resource).await?;
         self.admin_change(
             who,
-            format!("Created resource '{}' ({})", resource.name, resource.security_group_id),
+            format!(
+                "Created resource '{}' ({})",
+                resource.name, resource.security_group_id
+            ),
         )
         .await;
         Ok(resource)
@@ -397,7 +444,8 @@ impl App {
             r.region = region;
         }
         self.put_doc(&r).await?;
-        self.admin_change(who, format!("Updated resource '{}'", r.name)).await;
+        self.admin_change(who, format!("Updated resource '{}'", r.name))
+            .await;
         Ok(r)
     }
 
@@ -418,8 +466,10 @@ impl App {
                 self.store.update_user(&user).await.map_err(create_error)?;
             }
         }
-        self.delete_doc::<Resource>(who.org.id, *id.as_uuid()).await?;
-        self.admin_change(who, format!("Deleted resource '{}'", r.name)).await;
+        self.delete_doc::<Resource>(who.org.id, *id.as_uuid())
+            .await?;
+        self.admin_change(who, format!("Deleted resource '{}'", r.name))
+            .await;
         Ok(())
     }
 
@@ -444,7 +494,10 @@ impl App {
                 .map(|r| r.id)
                 .collect();
             if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
-                return Err(invalid("resourceIds", format!("no resource {missing} in this organization")));
+                return Err(invalid(
+                    "resourceIds",
+                    format!("no resource {missing} in this organization"),
+                ));
             }
         }
         if let Some(ids) = users {
@@ -456,7 +509,10 @@ impl App {
                 .map(|u| u.id)
                 .collect();
             if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
-                return Err(invalid("userIds", format!("no user {missing} in this organization")));
+                return Err(invalid(
+                    "userIds",
+                    format!("no user {missing} in this organization"),
+                ));
             }
         }
         Ok(())
@@ -476,7 +532,8 @@ impl App {
             created_at: self.now(),
         };
         self.put_doc(&role).await?;
-        self.admin_change(who, format!("Created role '{}'", role.name)).await;
+        self.admin_change(who, format!("Created role '{}'", role.name))
+            .await;
         Ok(role)
     }
 
@@ -506,7 +563,8 @@ impl App {
             role.user_ids = u;
         }
         self.put_doc(&role).await?;
-        self.admin_change(who, format!("Updated role '{}'", role.name)).await;
+        self.admin_change(who, format!("Updated role '{}'", role.name))
+            .await;
         Ok(role)
     }
 
@@ -517,13 +575,18 @@ impl App {
             .await?
             .ok_or(AdminError::NotFound("Role"))?;
         self.delete_doc::<Role>(who.org.id, *id.as_uuid()).await?;
-        self.admin_change(who, format!("Deleted role '{}'", role.name)).await;
+        self.admin_change(who, format!("Deleted role '{}'", role.name))
+            .await;
         Ok(())
     }
 
     // Users.
 
-    async fn user_views(&self, who: &Identity, users: Vec<User>) -> Result<Vec<UserView>, AdminError> {
+    async fn user_views(
+        &self,
+        who: &Identity,
+        users: Vec<User>,
+    ) -> Result<Vec<UserView>, AdminError> {
         let roles: Vec<Role> = self.list_docs(who.org.id).await?;
         Ok(users
             .into_iter()
@@ -551,9 +614,14 @@ impl App {
         }
     }
 
-    pub async fn create_user(&self, who: &Identity, input: NewUser) -> Result<UserView, AdminError> {
+    pub async fn create_user(
+        &self,
+        who: &Identity,
+        input: NewUser,
+    ) -> Result<UserView, AdminError> {
         who.require_admin()?;
-        self.check_refs(who, Some(&input.resource_ids), None).await?;
+        self.check_refs(who, Some(&input.resource_ids), None)
+            .await?;
         let user = User {
             id: UserId::from_uuid(self.ids.uuid()),
             org_id: who.org.id,
@@ -563,7 +631,8 @@ impl App {
             created_at: self.now(),
         };
         self.store.create_user(&user).await.map_err(create_error)?;
-        self.admin_change(who, format!("Created user {}", user.email)).await;
+        self.admin_change(who, format!("Created user {}", user.email))
+            .await;
         Ok(UserView {
             user,
             role_ids: BTreeSet::new(),
@@ -578,7 +647,8 @@ impl App {
     ) -> Result<UserView, AdminError> {
         who.require_admin()?;
         let mut user = self.org_user(who, id).await?;
-        self.check_refs(who, patch.resource_ids.as_ref(), None).await?;
+        self.check_refs(who, patch.resource_ids.as_ref(), None)
+            .await?;
         if id == who.user.id && patch.is_admin == Some(false) {
             return Err(AdminError::Conflict(
                 "You cannot remove your own administrator rights".into(),
@@ -594,7 +664,8 @@ impl App {
             user.resource_ids = r;
         }
         self.store.update_user(&user).await.map_err(create_error)?;
-        self.admin_change(who, format!("Updated user {}", user.email)).await;
+        self.admin_change(who, format!("Updated user {}", user.email))
+            .await;
         Ok(self
             .user_views(who, vec![user])
             .await?
@@ -618,7 +689,10 @@ impl App {
         self.store.delete_user(id).await?;
         self.admin_change(
             who,
-            format!("Deleted user {} and stopped {stopped} live session(s)", user.email),
+            format!(
+                "Deleted user {} and stopped {stopped} live session(s)",
+                user.email
+            ),
         )
         .await;
         Ok(())
@@ -626,7 +700,11 @@ impl App {
 
     // Audit log.
 
-    pub async fn list_audit(&self, who: &Identity, query: AuditQuery) -> Result<AuditPage, AdminError> {
+    pub async fn list_audit(
+        &self,
+        who: &Identity,
+        query: AuditQuery,
+    ) -> Result<AuditPage, AdminError> {
         who.require_admin()?;
         Ok(self.store.list_audit(who.org.id, &query).await?)
     }

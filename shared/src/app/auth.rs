@@ -50,7 +50,11 @@ pub fn hash_token(token: &str) -> String {
 
 impl App {
     /// Issues a token for the user with this e-mail. Only the local runner exposes this.
-    pub async fn dev_login(&self, email: &Email, ip: Option<ClientIp>) -> Result<String, AuthError> {
+    pub async fn dev_login(
+        &self,
+        email: &Email,
+        ip: Option<ClientIp>,
+    ) -> Result<String, AuthError> {
         let Some(user) = self.store.find_user_by_email(email).await? else {
             return Err(AuthError::Unauthenticated);
         };
@@ -64,7 +68,11 @@ impl App {
                 expires_at: now + Duration::hours(DEV_TOKEN_HOURS),
             })
             .await?;
-        let mut audit = Audit::system(user.org_id, AuditType::Login, "Signed in with the development login");
+        let mut audit = Audit::system(
+            user.org_id,
+            AuditType::Login,
+            "Signed in with the development login",
+        );
         audit.actor = Some((user.id, user.email.to_string()));
         audit.ip = ip.map(|ip| ip.to_string());
         self.audit(audit).await;

@@ -53,7 +53,9 @@ fn decode<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, StoreError> {
 impl App {
     pub async fn put_doc<T: Doc>(&self, doc: &T) -> Result<(), StoreError> {
         let value = serde_json::to_value(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store.put_doc(T::KIND, doc.org(), doc.uuid(), value).await
+        self.store
+            .put_doc(T::KIND, doc.org(), doc.uuid(), value)
+            .await
     }
 
     pub async fn get_doc<T: Doc>(&self, org: OrgId, id: Uuid) -> Result<Option<T>, StoreError> {

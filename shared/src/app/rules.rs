@@ -109,7 +109,11 @@ impl App {
             LeaseGrant::Busy => return Err(RuleError::Busy),
             LeaseGrant::Granted { state, stale } => (*state, stale),
         };
-        let cloud = if stale { CloudState::Unknown } else { state.cloud };
+        let cloud = if stale {
+            CloudState::Unknown
+        } else {
+            state.cloud
+        };
         if state.count() > 0 || cloud == CloudState::Absent {
             // Someone took the rule again meanwhile: it stays, and it is theirs to keep.
             self.store.rule_release_lease(key, &owner, cloud).await?;

@@ -22,7 +22,10 @@ pub const SESSION_LIST_LIMIT: usize = 200;
 pub enum StartSessionError {
     #[error("Duration exceeds maximum allowed")]
     DurationExceedsMaximum { max_hours: u8 },
-    #[error("Duration must be one of {allowed:?} hours")]
+    #[error(
+        "Duration must be one of {} hours",
+        crate::domain::tier::list_hours(allowed)
+    )]
     DurationNotOffered { allowed: Vec<u8> },
     #[error("User has no accessible cloud resources")]
     NoAccessibleResources,
@@ -38,7 +41,9 @@ pub enum SessionActionError {
     NotFound,
     #[error("Only ACTIVE, PENDING or PARTIAL sessions can be stopped; this one is {0}")]
     NotStoppable(SessionStatus),
-    #[error("Only ACTIVE or PARTIAL sessions that have not expired can be extended; this one is {0}")]
+    #[error(
+        "Only ACTIVE or PARTIAL sessions that have not expired can be extended; this one is {0}"
+    )]
     NotExtendable(SessionStatus),
     #[error("The extension would exceed the maximum session duration of {max_hours} hours")]
     ExtensionExceedsMaximum { max_hours: u8 },
@@ -127,7 +132,9 @@ impl App {
             DurationError::ExceedsMaximum { max_hours } => {
                 StartSessionError::DurationExceedsMaximum { max_hours }
             }
-            DurationError::NotOffered { allowed } => StartSessionError::DurationNotOffered { allowed },
+            DurationError::NotOffered { allowed } => {
+                StartSessionError::DurationNotOffered { allowed }
+            }
         })?;
         let resources = self.accessible_resources(who).await?;
         let credentials = self.list_docs::<Credential>(who.org.id).await?;
@@ -226,7 +233,11 @@ impl App {
         self.own_session(who.user.id, id).await
     }
 
-    async fn own_session(&self, user: UserId, id: SessionId) -> Result<Session, SessionActionError> {
+    async fn own_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+    ) -> Result<Session, SessionActionError> {
         match self.store.get_session(id).await? {
             Some(s) if s.user_id == user => Ok(s),
             _ => Err(SessionActionError::NotFound),
@@ -241,10 +252,8 @@ impl App {
         self.own_session(who.user.id, id).await?;
         let (session, work) = self.mutate_session(id, |s, now| s.stop(now)).await?;
         self.send_work(&session, work).await;
-        self.audit(
-            Audit::by(who, AuditType::SessionStopped, "Stopped the session").session(id),
-        )
-        .await;
+        self.audit(Audit::by(who, AuditType::SessionStopped, "Stopped the session").session(id))
+            .await;
         Ok(session)
     }
 

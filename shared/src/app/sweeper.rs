@@ -45,8 +45,12 @@ impl App {
                     report.expired += 1;
                     self.send_work(&session, work).await;
                     self.audit(
-                        Audit::system(session.org_id, AuditType::SessionExpired, "The session reached its expiry time")
-                            .session(session.id),
+                        Audit::system(
+                            session.org_id,
+                            AuditType::SessionExpired,
+                            "The session reached its expiry time",
+                        )
+                        .session(session.id),
                     )
                     .await;
                 }
@@ -61,7 +65,12 @@ impl App {
             }
         }
         if report.due > 0 {
-            tracing::info!(due = report.due, expired = report.expired, redriven = report.redriven, "sweep finished");
+            tracing::info!(
+                due = report.due,
+                expired = report.expired,
+                redriven = report.redriven,
+                "sweep finished"
+            );
         }
         Ok(report)
     }

@@ -267,7 +267,9 @@ impl App {
         };
         let error = format!("{what}: {message}");
         if self
-            .change(session.id, |s, now| s.entry_failed(index, error.clone(), now))
+            .change(session.id, |s, now| {
+                s.entry_failed(index, error.clone(), now)
+            })
             .await?
             .is_none()
         {

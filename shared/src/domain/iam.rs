@@ -21,7 +21,12 @@ pub fn identity_policy(credential: &Credential, resources: &[&Resource]) -> Valu
     let mut group_arns: Vec<String> = resources
         .iter()
         .filter(|r| r.credential_id == credential.id)
-        .map(|r| format!("arn:aws:ec2:{}:{account}:security-group/{}", r.region, r.security_group_id))
+        .map(|r| {
+            format!(
+                "arn:aws:ec2:{}:{account}:security-group/{}",
+                r.region, r.security_group_id
+            )
+        })
         .collect();
     group_arns.sort();
     group_arns.dedup();

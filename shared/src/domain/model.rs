@@ -230,7 +230,14 @@ mod tests {
             "Dev@Example.COM".parse::<Email>().unwrap().as_str(),
             "dev@example.com"
         );
-        for bad in ["", "dev", "dev@", "@example.com", "dev@example", "a b@example.com"] {
+        for bad in [
+            "",
+            "dev",
+            "dev@",
+            "@example.com",
+            "dev@example",
+            "a b@example.com",
+        ] {
             assert!(bad.parse::<Email>().is_err(), "{bad}");
         }
     }

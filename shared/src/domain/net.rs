@@ -293,7 +293,14 @@ mod tests {
     fn security_group_ids() {
         assert!("sg-0123abcd".parse::<SecurityGroupId>().is_ok());
         assert!("sg-0123456789abcdef0".parse::<SecurityGroupId>().is_ok());
-        for bad in ["sg-", "sg-123", "sg-0123ABCD", "0123abcd", "sg-0123abcdg", "sg-0123456789abcdef"] {
+        for bad in [
+            "sg-",
+            "sg-123",
+            "sg-0123ABCD",
+            "0123abcd",
+            "sg-0123abcdg",
+            "sg-0123456789abcdef",
+        ] {
             assert!(bad.parse::<SecurityGroupId>().is_err(), "{bad}");
         }
     }
@@ -303,7 +310,15 @@ mod tests {
         for good in ["eu-west-1", "us-east-2", "ap-southeast-2", "us-gov-west-1"] {
             assert!(good.parse::<Region>().is_ok(), "{good}");
         }
-        for bad in ["", "eu", "EU-west-1", "eu-west", "eu-west-x", "e-west-1", "eu--1"] {
+        for bad in [
+            "",
+            "eu",
+            "EU-west-1",
+            "eu-west",
+            "eu-west-x",
+            "e-west-1",
+            "eu--1",
+        ] {
             assert!(bad.parse::<Region>().is_err(), "{bad}");
         }
     }

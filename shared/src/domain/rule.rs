@@ -64,7 +64,11 @@ impl RuleKey {
 
 impl fmt::Display for RuleKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.region, self.security_group_id, self.rule)
+        write!(
+            f,
+            "{} {} {}",
+            self.region, self.security_group_id, self.rule
+        )
     }
 }
 
@@ -139,6 +143,9 @@ impl RuleState {
 pub enum LeaseGrant {
     /// The lease is ours. `stale` means an earlier holder's lease ran out mid-change, so `cloud`
     /// must be treated as `Unknown`.
-    Granted { state: Box<RuleState>, stale: bool },
+    Granted {
+        state: Box<RuleState>,
+        stale: bool,
+    },
     Busy,
 }

@@ -351,7 +351,8 @@ impl Session {
         now: Timestamp,
     ) -> Result<(), TransitionError> {
         let status = self.status();
-        if !matches!(status, SessionStatus::Active | SessionStatus::Partial) || now >= self.expires_at
+        if !matches!(status, SessionStatus::Active | SessionStatus::Partial)
+            || now >= self.expires_at
         {
             return Err(TransitionError::NotExtendable { status });
         }
@@ -480,7 +481,9 @@ mod tests {
     use uuid::Uuid;
 
     fn t0() -> Timestamp {
-        chrono::Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+            .unwrap()
     }
 
     fn target(n: u8) -> EntryTarget {
@@ -521,7 +524,10 @@ mod tests {
         let s = session(2);
         assert_eq!(s.status(), SessionStatus::Pending);
         assert_eq!(s.expires_at - s.created_at, Duration::hours(2));
-        assert_eq!(s.entries[1].rules()[0].rule.cidr.to_string(), "203.0.113.7/32");
+        assert_eq!(
+            s.entries[1].rules()[0].rule.cidr.to_string(),
+            "203.0.113.7/32"
+        );
     }
 
     #[test]

@@ -62,8 +62,11 @@ impl fmt::Display for Tier {
 impl FromStr for Tier {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase()))
-            .map_err(|_| ParseError(format!("'{s}' is not a tier (FREE, STARTER, TEAM, BUSINESS)")))
+        serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase())).map_err(|_| {
+            ParseError(format!(
+                "'{s}' is not a tier (FREE, STARTER, TEAM, BUSINESS)"
+            ))
+        })
     }
 }
 
@@ -79,7 +82,9 @@ impl Hours {
         if (1..=i64::from(Self::MAX)).contains(&h) {
             Ok(Self(h as u8))
         } else {
-            Err(ParseError(format!("{h} is not a number of hours between 1 and 24")))
+            Err(ParseError(format!(
+                "{h} is not a number of hours between 1 and 24"
+            )))
         }
     }
 
@@ -117,8 +122,23 @@ pub struct SessionPolicy {
 pub enum DurationError {
     #[error("Duration exceeds maximum allowed")]
     ExceedsMaximum { max_hours: u8 },
-    #[error("Duration must be one of {allowed:?} hours")]
+    #[error("Duration must be one of {} hours", list_hours(allowed))]
     NotOffered { allowed: Vec<u8> },
+}
+
+/// "1, 2 or 4" — for messages people read.
+pub fn list_hours(hours: &[u8]) -> String {
+    match hours {
+        [] => "no".to_owned(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!(
+            "{} or {last}",
+            init.iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 impl SessionPolicy {

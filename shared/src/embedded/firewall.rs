@@ -151,7 +151,11 @@ impl SimCloud {
             .collect())
     }
 
-    pub fn group(&self, region: &Region, sg: &SecurityGroupId) -> Result<Option<SimGroup>, SimError> {
+    pub fn group(
+        &self,
+        region: &Region,
+        sg: &SecurityGroupId,
+    ) -> Result<Option<SimGroup>, SimError> {
         Ok(self.kv.get(&group_key(region, sg))?)
     }
 
@@ -290,7 +294,12 @@ impl Firewall for SimulatedFirewall {
     async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
         match self
             .cloud
-            .authorize_ingress(&group.region, &group.security_group_id, rule, RULE_DESCRIPTION)
+            .authorize_ingress(
+                &group.region,
+                &group.security_group_id,
+                rule,
+                RULE_DESCRIPTION,
+            )
             .await
         {
             Ok(()) | Err(SimError::Duplicate) => Ok(()),

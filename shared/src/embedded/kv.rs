@@ -118,7 +118,11 @@ pub fn scan_range<T: DeserializeOwned>(
 ) -> Result<Vec<(String, T)>, StoreError> {
     let range = table.range(from..to).map_err(unavailable)?;
     let mut out = Vec::new();
-    let mut push = |item: Result<(redb::AccessGuard<'_, &str>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| -> Result<bool, StoreError> {
+    let mut push = |item: Result<
+        (redb::AccessGuard<'_, &str>, redb::AccessGuard<'_, &[u8]>),
+        redb::StorageError,
+    >|
+     -> Result<bool, StoreError> {
         let (k, v) = item.map_err(unavailable)?;
         let key = k.value();
         if key.starts_with(prefix) {

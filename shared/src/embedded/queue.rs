@@ -67,11 +67,17 @@ impl EmbeddedQueue {
         let now = self.clock.now();
         self.kv
             .write(|t| {
-                let mut visible: Vec<(String, Message)> =
-                    kv::scan_range(t, "queue/", "queue/", &kv::prefix_end("queue/"), false, usize::MAX)?
-                        .into_iter()
-                        .filter(|(_, m): &(String, Message)| m.visible_at <= now)
-                        .collect();
+                let mut visible: Vec<(String, Message)> = kv::scan_range(
+                    t,
+                    "queue/",
+                    "queue/",
+                    &kv::prefix_end("queue/"),
+                    false,
+                    usize::MAX,
+                )?
+                .into_iter()
+                .filter(|(_, m): &(String, Message)| m.visible_at <= now)
+                .collect();
                 visible.sort_by_key(|(_, m)| m.visible_at);
                 visible.truncate(max);
                 let mut out = Vec::with_capacity(visible.len());
@@ -198,7 +204,8 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert!(q.receive(10, Duration::seconds(60)).unwrap().is_empty());
         q.ack(&got[0].receipt).unwrap();
-        q.retry_after(&got[1].receipt, Duration::seconds(30)).unwrap();
+        q.retry_after(&got[1].receipt, Duration::seconds(30))
+            .unwrap();
         clock.advance(Duration::seconds(29));
         assert!(q.receive(10, Duration::seconds(60)).unwrap().is_empty());
         clock.advance(Duration::seconds(1));

@@ -85,7 +85,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn has_any_org(&self) -> Result<bool, StoreError> {
-        Ok(!self.kv.scan::<serde_json::Value>("org/", false, 1)?.is_empty())
+        Ok(!self
+            .kv
+            .scan::<serde_json::Value>("org/", false, 1)?
+            .is_empty())
     }
 
     async fn create_user(&self, user: &User) -> Result<(), CreateError> {
@@ -212,7 +215,9 @@ impl Store for EmbeddedStore {
                 return Err(CreateSessionError::LimitReached);
             }
             if kv::get::<Session>(t, &session_key(session.id))?.is_some() {
-                return Err(StoreError::Corrupt(format!("session {} already exists", session.id)).into());
+                return Err(
+                    StoreError::Corrupt(format!("session {} already exists", session.id)).into(),
+                );
             }
             kv::put(t, &live_key(session.user_id), &(live + 1))?;
             kv::put(t, &user_session_key(session), &session.id)?;
@@ -271,10 +276,12 @@ impl Store for EmbeddedStore {
     ) -> Result<Vec<SessionId>, StoreError> {
         let txn_end = format!("due/{}~", time_key(now));
         self.kv.read(|t| {
-            Ok(kv::scan_range::<SessionId>(t, "due/", "due/", &txn_end, false, limit)?
-                .into_iter()
-                .map(|(_, id)| id)
-                .collect())
+            Ok(
+                kv::scan_range::<SessionId>(t, "due/", "due/", &txn_end, false, limit)?
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect(),
+            )
         })
     }
 
@@ -341,7 +348,10 @@ impl Store for EmbeddedStore {
                 until,
             });
             kv::put(t, &rule_key(key), &state)?;
-            Ok(LeaseGrant::Granted { state: Box::new(state), stale })
+            Ok(LeaseGrant::Granted {
+                state: Box::new(state),
+                stale,
+            })
         })
     }
 
@@ -415,7 +425,8 @@ impl Store for EmbeddedStore {
             let mut from_upper = upper.clone();
             // Filters other than time are applied after reading, so read in chunks until full.
             loop {
-                let chunk = kv::scan_range::<AuditEvent>(t, &prefix, &lower, &from_upper, true, 200)?;
+                let chunk =
+                    kv::scan_range::<AuditEvent>(t, &prefix, &lower, &from_upper, true, 200)?;
                 let exhausted = chunk.len() < 200;
                 for (key, event) in chunk {
                     from_upper = key.clone();

@@ -103,10 +103,17 @@ pub trait Store: Send + Sync {
         org: OrgId,
         id: uuid::Uuid,
     ) -> Result<Option<serde_json::Value>, StoreError>;
-    async fn list_docs(&self, kind: DocKind, org: OrgId)
-        -> Result<Vec<serde_json::Value>, StoreError>;
-    async fn delete_doc(&self, kind: DocKind, org: OrgId, id: uuid::Uuid)
-        -> Result<bool, StoreError>;
+    async fn list_docs(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+    ) -> Result<Vec<serde_json::Value>, StoreError>;
+    async fn delete_doc(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+        id: uuid::Uuid,
+    ) -> Result<bool, StoreError>;
 
     // Bearer tokens.
     async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
@@ -138,8 +145,11 @@ pub trait Store: Send + Sync {
     ) -> Result<(), UpdateError>;
     /// Sessions whose `next_check_at` is at or before `now`, soonest first. Uses an index: the
     /// cost follows the number of due sessions, not of all sessions.
-    async fn due_sessions(&self, now: Timestamp, limit: usize)
-        -> Result<Vec<SessionId>, StoreError>;
+    async fn due_sessions(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SessionId>, StoreError>;
     /// The user's live-session count (for diagnostics and tests).
     async fn live_session_count(&self, user: UserId) -> Result<u32, StoreError>;
 
