@@ -1,1 +1,3 @@
+//! Shared helpers for EntryGuard's integration tests.
 
+pub mod harness;

@@ -13,6 +13,7 @@ pub struct SweepSummary {
     pub due: usize,
     pub expired: usize,
     pub redriven: usize,
+    pub orphans_revoked: usize,
 }
 
 impl From<SweepReport> for SweepSummary {
@@ -21,6 +22,7 @@ impl From<SweepReport> for SweepSummary {
             due: r.due,
             expired: r.expired,
             redriven: r.redriven,
+            orphans_revoked: r.orphans_revoked,
         }
     }
 }

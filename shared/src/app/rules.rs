@@ -93,12 +93,21 @@ impl App {
         key: &RuleKey,
         holder: &HolderId,
     ) -> Result<Released, RuleError> {
-        let Some(state) = self.store.rule_remove_holder(key, holder).await? else {
-            return Ok(Released::Kept);
-        };
-        if state.count() > 0 || (state.cloud == CloudState::Absent && state.lease.is_none()) {
-            return Ok(Released::Kept);
+        match self.store.rule_remove_holder(key, holder).await? {
+            None => Ok(Released::Kept),
+            Some(state)
+                if state.count() > 0
+                    || (state.cloud == CloudState::Absent && state.lease.is_none()) =>
+            {
+                Ok(Released::Kept)
+            }
+            Some(_) => self.revoke_if_unheld(key).await,
         }
+    }
+
+    /// Revokes the rule if it has no holders and may exist in the cloud. The sweeper also calls
+    /// this for rules whose last removal failed, so no rule outlives its sessions for long.
+    pub async fn revoke_if_unheld(&self, key: &RuleKey) -> Result<Released, RuleError> {
         let owner = self.ids.token();
         let now = self.now();
         let (state, stale) = match self

@@ -3,7 +3,10 @@
 //! get their work sent again.
 
 use crate::domain::audit::AuditType;
+use crate::domain::rule::CloudState;
 use crate::ports::store::StoreError;
+
+use super::rules::{Released, RuleError};
 
 use super::audit::Audit;
 use super::{App, MutateError};
@@ -16,6 +19,8 @@ pub struct SweepReport {
     pub due: usize,
     pub expired: usize,
     pub redriven: usize,
+    /// Rules nobody holds any more that were revoked on this pass.
+    pub orphans_revoked: usize,
 }
 
 enum Action {
@@ -64,14 +69,42 @@ impl App {
                 Err(MutateError::Store(e)) => return Err(e),
             }
         }
-        if report.due > 0 {
+        report.orphans_revoked = self.revoke_orphans().await?;
+        if report.due > 0 || report.orphans_revoked > 0 {
             tracing::info!(
                 due = report.due,
                 expired = report.expired,
                 redriven = report.redriven,
+                orphans_revoked = report.orphans_revoked,
                 "sweep finished"
             );
         }
         Ok(report)
+    }
+
+    /// Rules left without holders whose revoke failed (e.g. permission denied at the time): tried
+    /// again every sweep until they are gone, so a failed removal never leaves a door open.
+    async fn revoke_orphans(&self) -> Result<usize, StoreError> {
+        let now = self.now();
+        let mut revoked = 0;
+        for rule in self.store.list_rules().await? {
+            let unheld = rule.count() == 0 && rule.cloud != CloudState::Absent;
+            let free = rule.lease.as_ref().is_none_or(|l| l.until <= now);
+            if !(unheld && free) {
+                continue;
+            }
+            match self.revoke_if_unheld(&rule.key).await {
+                Ok(Released::Revoked | Released::GroupGone) => {
+                    revoked += 1;
+                    tracing::warn!(rule = %rule.key, "revoked a rule no session holds any more");
+                }
+                Ok(Released::Kept) | Err(RuleError::Busy) => {}
+                Err(RuleError::Store(e)) => return Err(e),
+                Err(RuleError::Firewall(error)) => {
+                    tracing::error!(rule = %rule.key, %error, "a rule no session holds could not be revoked; will retry");
+                }
+            }
+        }
+        Ok(revoked)
     }
 }
