@@ -133,7 +133,17 @@ fn strip_position(message: &str) -> &str {
         .map_or(message, |(head, _)| head)
 }
 
+/// serde names a missing field only in its message; pulls the name out so `fields` can carry it.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object; serde would otherwise take an array as the fields in order.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::validation("The body must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -141,6 +151,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = strip_position(&inner.to_string()).to_owned();
         if inner.is_syntax() || inner.is_eof() {
             ApiError::validation(format!("The body is not valid JSON: {message}"))
+        } else if let Some(field) = missing_field(&message) {
+            let full = if path == "." {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            ApiError::field(&full, message)
         } else if path == "." {
             ApiError::validation(format!("Invalid body: {message}"))
         } else {
@@ -214,6 +231,10 @@ mod tests {
         assert!(e.fields.contains_key("durationHours"), "{e:?}");
         let e = parse_json::<Body>(br#"{"durationHours":2,"x":1}"#).unwrap_err();
         assert!(e.message.contains("unknown field"), "{e:?}");
+        let e = parse_json::<Body>(b"{}").unwrap_err();
+        assert!(e.fields.contains_key("durationHours"), "{e:?}");
+        let e = parse_json::<Body>(b" [2]").unwrap_err();
+        assert!(e.message.contains("JSON object"), "{e:?}");
         let e = parse_json::<Body>(b"{nope").unwrap_err();
         assert!(e.message.starts_with("The body is not valid JSON"), "{e:?}");
         let e = parse_json::<Body>(br#"{"durationHours":2} x"#).unwrap_err();

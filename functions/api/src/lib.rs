@@ -115,5 +115,9 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
-    Router::new().nest("/api", api)
+    // The nested router does not see "/api/" itself; without this it would fall through to the
+    // host's fallback (the SPA in the local runner).
+    Router::new()
+        .route("/api/", axum::routing::any(not_found))
+        .nest("/api", api)
 }

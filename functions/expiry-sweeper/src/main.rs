@@ -1,1 +1,36 @@
-fn main() {}
+//! The expiry-sweeper Lambda: builds the AWS adapters once per cold start, then sweeps on each
+//! scheduled event.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use entryguard::embedded::{RandomIds, SystemClock};
+use entryguard_expiry_sweeper::SweepSummary;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON lines, so CloudWatch Logs Insights can query the structured fields.
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(EnvFilter::from_default_env())
+        .with_current_span(false)
+        .with_ansi(false)
+        .init();
+    let backend = entryguard_aws::connect_from_env().await?;
+    let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
+            let app = app.clone();
+            async move {
+                // A failed sweep fails the invocation, so it shows in the function's error metric;
+                // the next minute's sweep picks up where this one stopped.
+                let summary: SweepSummary =
+                    entryguard_expiry_sweeper::handle_schedule(&app, event.payload).await?;
+                Ok::<SweepSummary, Error>(summary)
+            }
+        },
+    ))
+    .await
+}

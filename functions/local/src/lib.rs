@@ -1,5 +1,6 @@
 //! The local runner: the API (the same router the API Lambda serves), the rule worker, the
-//! expiry sweeper and the SPA in one process, on the embedded backend.
+//! expiry sweeper and the SPA in one process — on the embedded backend, or on DynamoDB, SQS and
+//! EC2 (an emulator such as moto, or a real account) with `--backend aws`.
 
 pub mod client_ip;
 pub mod seed;
@@ -19,12 +20,15 @@ use tower_http::trace::TraceLayer;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
+use entryguard::domain::ids::OrgId;
+use entryguard::domain::model::Email;
 use entryguard::embedded::{
     EmbeddedQueue, EmbeddedStore, Kv, OffsetClock, RandomIds, SimCloud, SimulatedFirewall,
     SystemClock,
 };
-use entryguard::ports::Clock;
+use entryguard::ports::{Clock, Firewall, IdSource};
 use entryguard_api::{ApiState, DevTools};
+use entryguard_aws::{SdkOptions, SqsQueue};
 
 use crate::client_ip::TrustedProxies;
 
@@ -34,6 +38,8 @@ const VISIBILITY_SECS: i64 = 60;
 const WORKER_BATCH: usize = 10;
 /// How often an idle worker looks for delayed messages that became visible.
 const WORKER_IDLE_POLL: Duration = Duration::from_millis(250);
+/// How long one SQS receive waits for messages (long polling).
+const SQS_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -44,12 +50,42 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     pub web_dir: PathBuf,
     pub entryguard_principal: String,
+    pub backend: Backend,
+}
+
+/// Where the store and the queue live. The simulated cloud is always there (in the data
+/// directory), so credentials of the `simulated` provider keep working on either backend.
+#[derive(Debug, Clone, Default)]
+pub enum Backend {
+    #[default]
+    Embedded,
+    Aws(AwsConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    /// Endpoint, region and credentials; unset parts come from the standard AWS chain.
+    pub sdk: SdkOptions,
+    pub names: entryguard_aws::ResourceNames,
+    /// Create the table and queues if they are missing.
+    pub provision: bool,
+    /// Create an organization with this admin when the table has none.
+    pub bootstrap_admin: Option<Email>,
+    /// Seed the demo organization (as on the embedded backend) when the table has none.
+    pub seed_demo: bool,
+}
+
+/// Where the worker takes its tasks from.
+#[derive(Clone)]
+pub enum TaskSource {
+    Embedded(EmbeddedQueue),
+    Sqs(Arc<SqsQueue>),
 }
 
 /// Everything built at start-up.
 pub struct Runner {
     pub app: App,
-    pub queue: EmbeddedQueue,
+    pub tasks: TaskSource,
     pub sim: SimCloud,
     pub state: ApiState,
     pub config: Config,
@@ -64,25 +100,38 @@ impl Runner {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
         };
-        let ids = Arc::new(RandomIds);
+        let ids: Arc<dyn IdSource> = Arc::new(RandomIds);
         let sim = SimCloud::new(kv.clone());
-        let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
-        let app = App {
-            store: Arc::new(EmbeddedStore::new(kv)),
-            queue: Arc::new(queue.clone()),
-            firewall: Arc::new(FirewallByProvider {
-                simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
-                aws: None,
-            }),
-            clock,
-            ids,
+        let simulated: Arc<dyn Firewall> = Arc::new(SimulatedFirewall::new(sim.clone()));
+        let (app, tasks) = match &config.backend {
+            Backend::Embedded => {
+                let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
+                let app = App {
+                    store: Arc::new(EmbeddedStore::new(kv)),
+                    queue: Arc::new(queue.clone()),
+                    firewall: Arc::new(FirewallByProvider {
+                        simulated: Some(simulated),
+                        aws: None,
+                    }),
+                    clock,
+                    ids,
+                };
+                (app, TaskSource::Embedded(queue))
+            }
+            Backend::Aws(aws) => {
+                let backend = if aws.provision {
+                    entryguard_aws::provision_and_connect(&aws.sdk, &aws.names).await?
+                } else {
+                    entryguard_aws::connect_by_names(&aws.sdk, &aws.names).await?
+                };
+                let app = backend.app(clock, ids, Some(simulated));
+                (app, TaskSource::Sqs(backend.queue))
+            }
         };
         let mut seeds = seed::read_seed_file(&config.data_dir)?;
-        if !app.store.has_any_org().await? {
-            let org = seed::seed_demo(&app, &sim).await?;
+        if let Some(org) = first_start(&app, &sim, &config.backend).await? {
             seeds.orgs.push(org);
             seed::write_seed_file(&config.data_dir, &seeds)?;
-            tracing::info!(%org, "seeded the demo organization");
         }
         let state = ApiState {
             app: app.clone(),
@@ -95,11 +144,19 @@ impl Runner {
         };
         Ok(Self {
             app,
-            queue,
+            tasks,
             sim,
             state,
             config,
         })
+    }
+
+    /// The embedded queue, when the runner uses one.
+    pub fn embedded_queue(&self) -> Option<&EmbeddedQueue> {
+        match &self.tasks {
+            TaskSource::Embedded(queue) => Some(queue),
+            TaskSource::Sqs(_) => None,
+        }
     }
 
     /// The HTTP app: the API under `/api`, the SPA everywhere else.
@@ -118,7 +175,7 @@ impl Runner {
     /// Starts the worker and the sweeper in the background.
     pub fn spawn_background(&self) -> Vec<JoinHandle<()>> {
         vec![
-            tokio::spawn(worker_loop(self.app.clone(), self.queue.clone())),
+            tokio::spawn(worker_loop(self.app.clone(), self.tasks.clone())),
             tokio::spawn(sweeper_loop(self.app.clone(), self.config.sweep_interval)),
         ]
     }
@@ -170,15 +227,56 @@ pub async fn drain_once(app: &App, queue: &EmbeddedQueue) -> usize {
     count
 }
 
-async fn worker_loop(app: App, queue: EmbeddedQueue) {
-    loop {
-        if drain_once(&app, &queue).await == 0 {
-            tokio::select! {
-                _ = queue.notified() => {}
-                _ = tokio::time::sleep(WORKER_IDLE_POLL) => {}
+async fn worker_loop(app: App, tasks: TaskSource) {
+    match tasks {
+        TaskSource::Embedded(queue) => loop {
+            if drain_once(&app, &queue).await == 0 {
+                tokio::select! {
+                    _ = queue.notified() => {}
+                    _ = tokio::time::sleep(WORKER_IDLE_POLL) => {}
+                }
             }
-        }
+        },
+        TaskSource::Sqs(queue) => loop {
+            if let Err(error) = entryguard_aws::process_batch(&app, &queue, SQS_WAIT).await {
+                tracing::error!(%error, "queue receive failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        },
     }
+}
+
+/// What a fresh store gets: the demo organization on the embedded backend; on AWS, what the
+/// flags ask for. Returns the organization created, if any.
+async fn first_start(
+    app: &App,
+    sim: &SimCloud,
+    backend: &Backend,
+) -> anyhow::Result<Option<OrgId>> {
+    if app.store.has_any_org().await? {
+        return Ok(None);
+    }
+    let org = match backend {
+        Backend::Embedded => seed::seed_demo(app, sim, &seed::admin_email()).await?,
+        Backend::Aws(AwsConfig {
+            seed_demo: true,
+            bootstrap_admin,
+            ..
+        }) => {
+            let admin = bootstrap_admin.clone().unwrap_or_else(seed::admin_email);
+            seed::seed_demo(app, sim, &admin).await?
+        }
+        Backend::Aws(AwsConfig {
+            bootstrap_admin: Some(admin),
+            ..
+        }) => seed::bootstrap(app, admin).await?,
+        Backend::Aws(_) => {
+            tracing::warn!("the table has no organization yet; start with --bootstrap-admin EMAIL to create one");
+            return Ok(None);
+        }
+    };
+    tracing::info!(%org, "created the first organization");
+    Ok(Some(org))
 }
 
 async fn sweeper_loop(app: App, every: Duration) {

@@ -2,11 +2,22 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use entryguard_local::{seed, Config, Runner};
+use entryguard::domain::model::Email;
+use entryguard_aws::{ResourceNames, SdkOptions};
+use entryguard_local::{seed, AwsConfig, Backend, Config, Runner};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendKind {
+    /// redb store and queue in --data-dir, simulated cloud: no AWS account needed.
+    Embedded,
+    /// DynamoDB, SQS and EC2 through the standard AWS configuration chain (AWS_ENDPOINT_URL,
+    /// AWS_REGION, credentials): moto or a real account.
+    Aws,
+}
 
 /// EntryGuard, locally: API + rule worker + expiry sweeper + web app in one process, on the
 /// embedded backend (no AWS account needed).
@@ -41,11 +52,40 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Where sessions and tasks live.
+    #[arg(long, value_enum, default_value_t = BackendKind::Embedded)]
+    backend: BackendKind,
+    /// With --backend aws: the table is named PREFIX, the queues PREFIX-tasks and
+    /// PREFIX-tasks-dlq.
+    #[arg(long, default_value = "entryguard")]
+    aws_prefix: String,
+    /// With --backend aws: create the table (indexes, TTL) and the queues (DLQ, redrive) if
+    /// they are missing.
+    #[arg(long)]
+    provision: bool,
+    /// With --backend aws: create an organization with this admin when the table has none.
+    #[arg(long, value_name = "EMAIL")]
+    bootstrap_admin: Option<Email>,
+    /// With --backend aws: when the table has no organization, seed the demo organization of
+    /// the embedded backend (its admin is --bootstrap-admin, or admin@example.com).
+    #[arg(long)]
+    seed_demo: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.backend != BackendKind::Aws
+        && (args.provision || args.bootstrap_admin.is_some() || args.seed_demo)
+    {
+        use clap::CommandFactory;
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--provision, --bootstrap-admin and --seed-demo need --backend aws",
+            )
+            .exit();
+    }
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     if args.log_json {
@@ -64,6 +104,16 @@ async fn main() -> anyhow::Result<()> {
         trusted_proxies: args.trusted_proxies,
         web_dir: args.web_dir,
         entryguard_principal: args.entryguard_principal,
+        backend: match args.backend {
+            BackendKind::Embedded => Backend::Embedded,
+            BackendKind::Aws => Backend::Aws(AwsConfig {
+                sdk: SdkOptions::default(),
+                names: ResourceNames::with_prefix(&args.aws_prefix),
+                provision: args.provision,
+                bootstrap_admin: args.bootstrap_admin,
+                seed_demo: args.seed_demo,
+            }),
+        },
     };
     let runner = Runner::build(config).await?;
     let listener = TcpListener::bind(runner.config.listen).await?;
@@ -71,13 +121,46 @@ async fn main() -> anyhow::Result<()> {
     if !runner.config.web_dir.join("index.html").exists() {
         tracing::warn!(web_dir = %runner.config.web_dir.display(), "no built web app there; only the API is served (build it with: cd web && npm ci && npm run build)");
     }
+    let (who, example) = match &runner.config.backend {
+        Backend::Aws(AwsConfig {
+            seed_demo: false,
+            bootstrap_admin,
+            ..
+        }) => {
+            let admin = bootstrap_admin
+                .as_ref()
+                .map_or_else(|| "you@example.com".to_owned(), |e| e.to_string());
+            (format!("any user of the table, e.g. {admin}"), admin)
+        }
+        Backend::Aws(AwsConfig {
+            bootstrap_admin, ..
+        }) => {
+            let admin = bootstrap_admin
+                .as_ref()
+                .map_or_else(|| seed::ADMIN_EMAIL.to_owned(), |e| e.to_string());
+            (
+                format!("{admin} (admin) or {} (member)", seed::MEMBER_EMAIL),
+                seed::MEMBER_EMAIL.to_owned(),
+            )
+        }
+        Backend::Embedded => (
+            format!(
+                "{} (admin) or {} (member)",
+                seed::ADMIN_EMAIL,
+                seed::MEMBER_EMAIL
+            ),
+            seed::MEMBER_EMAIL.to_owned(),
+        ),
+    };
     println!(
-        "\nEntryGuard is running at http://{addr}/\n  \
-         Sign in (development login) as {admin} (admin) or {member} (member):\n    \
-         curl -s -X POST http://{addr}/api/dev/login -H 'Content-Type: application/json' -d '{{\"email\":\"{member}\"}}'\n  \
+        "\nEntryGuard is running at http://{addr}/ ({backend})\n  \
+         Sign in (development login) as {who}:\n    \
+         curl -s -X POST http://{addr}/api/dev/login -H 'Content-Type: application/json' -d '{{\"email\":\"{example}\"}}'\n  \
          Data: {data}{clock}\n",
-        admin = seed::ADMIN_EMAIL,
-        member = seed::MEMBER_EMAIL,
+        backend = match args.backend {
+            BackendKind::Embedded => "embedded backend",
+            BackendKind::Aws => "AWS backend",
+        },
         data = runner.config.data_dir.display(),
         clock = if runner.config.test_clock {
             "\n  Test clock on: POST /api/dev/clock {\"advanceSeconds\": n}"

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use entryguard::app::App;
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
 use entryguard::domain::model::{
-    Credential, CredentialStatus, Organization, Provider, Resource, Role, User,
+    Credential, CredentialStatus, Email, Organization, Provider, Resource, Role, User,
 };
 use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
 use entryguard::domain::tier::Tier;
@@ -69,16 +69,26 @@ where
     s.parse().expect("demo constants are valid")
 }
 
-/// Creates the demo organization, its users, credential, resources and role.
-pub async fn seed_demo(app: &App, sim: &SimCloud) -> anyhow::Result<OrgId> {
+pub fn admin_email() -> Email {
+    parse(ADMIN_EMAIL)
+}
+
+/// Creates an organization (plan TEAM) and its admin, nothing else: the first start of a real
+/// deployment.
+pub async fn bootstrap(app: &App, admin: &Email) -> anyhow::Result<OrgId> {
+    let (org, _) = org_with_admin(app, "EntryGuard", admin).await?;
+    Ok(org.id)
+}
+
+async fn org_with_admin(
+    app: &App,
+    name: &str,
+    email: &Email,
+) -> anyhow::Result<(Organization, User)> {
     let now = app.now();
-    let region: Region = parse(REGION);
-    for (sg, name, _, _) in DEMO_GROUPS {
-        sim.create_group(&region, &parse(sg), name)?;
-    }
     let org = Organization {
         id: OrgId::from_uuid(app.ids.uuid()),
-        name: parse("Demo Org"),
+        name: parse(name),
         tier: Tier::Team,
         created_at: now,
     };
@@ -86,18 +96,30 @@ pub async fn seed_demo(app: &App, sim: &SimCloud) -> anyhow::Result<OrgId> {
     let admin = User {
         id: UserId::from_uuid(app.ids.uuid()),
         org_id: org.id,
-        email: parse(ADMIN_EMAIL),
+        email: email.clone(),
         is_admin: true,
         resource_ids: BTreeSet::new(),
         created_at: now,
     };
+    app.store.create_user(&admin).await?;
+    Ok((org, admin))
+}
+
+/// Creates the demo organization, its users, credential, resources and role, with `admin` as
+/// its administrator.
+pub async fn seed_demo(app: &App, sim: &SimCloud, admin: &Email) -> anyhow::Result<OrgId> {
+    let now = app.now();
+    let region: Region = parse(REGION);
+    for (sg, name, _, _) in DEMO_GROUPS {
+        sim.create_group(&region, &parse(sg), name)?;
+    }
+    let (org, admin) = org_with_admin(app, "Demo Org", admin).await?;
     let member = User {
         id: UserId::from_uuid(app.ids.uuid()),
         email: parse(MEMBER_EMAIL),
         is_admin: false,
         ..admin.clone()
     };
-    app.store.create_user(&admin).await?;
     app.store.create_user(&member).await?;
     let credential = Credential {
         id: CredentialId::from_uuid(app.ids.uuid()),

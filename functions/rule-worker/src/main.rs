@@ -1,1 +1,33 @@
-fn main() {}
+//! The rule-worker Lambda: builds the AWS adapters once per cold start, then handles each SQS
+//! batch, reporting the messages to retry as partial batch failures.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use entryguard::embedded::{RandomIds, SystemClock};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON lines, so CloudWatch Logs Insights can query the structured fields.
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(EnvFilter::from_default_env())
+        .with_current_span(false)
+        .with_ansi(false)
+        .init();
+    let backend = entryguard_aws::connect_from_env().await?;
+    let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
+    let queue = backend.queue.clone();
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        let queue = queue.clone();
+        async move {
+            Ok::<SqsBatchResponse, Error>(
+                entryguard_rule_worker::handle_sqs_event(&app, &*queue, event.payload).await,
+            )
+        }
+    }))
+    .await
+}

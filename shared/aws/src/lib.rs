@@ -1,1 +1,197 @@
+//! EntryGuard's AWS adapters: the store on DynamoDB, the work queue on SQS, the firewall on EC2
+//! security groups, credentials through STS, and the provisioning of the table and queues.
+//! AWS types stay in this crate: everything it exposes to the use cases is a port.
 
+pub mod credentials;
+pub mod dynamo;
+pub mod ec2;
+pub mod provision;
+pub mod schema;
+pub mod sdk_error;
+pub mod sqs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use thiserror::Error;
+
+use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::App;
+use entryguard::ports::{Clock, Firewall, IdSource};
+
+pub use credentials::{validate_credential, CredentialSource};
+pub use dynamo::DynamoStore;
+pub use ec2::{CloudRule, Ec2Firewall};
+pub use provision::{provision, ProvisionError, Provisioned};
+pub use schema::ResourceNames;
+pub use sqs::{process_batch, SqsQueue};
+
+/// The SDK crates, for hosts and tests that need to talk to AWS beyond the ports (e.g. to set
+/// up fixtures in an emulator).
+pub mod sdk {
+    pub use aws_config;
+    pub use aws_credential_types;
+    pub use aws_sdk_dynamodb as dynamodb;
+    pub use aws_sdk_ec2 as ec2;
+    pub use aws_sdk_sqs as sqs;
+    pub use aws_sdk_sts as sts;
+}
+
+/// Where and as whom to reach AWS. Everything left `None` comes from the environment (the
+/// Lambda's role and region, or the developer's profile).
+#[derive(Debug, Clone, Default)]
+pub struct SdkOptions {
+    /// Another endpoint for every service, e.g. an emulator on 127.0.0.1.
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    /// Fixed access keys instead of the default credential chain (emulators take any).
+    pub static_credentials: Option<(String, String)>,
+}
+
+/// Every call gets these bounds, so a hung connection cannot eat a Lambda's whole run.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build()
+}
+
+pub async fn sdk_config(opts: &SdkOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(region) = &opts.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some((key, secret)) = &opts.static_credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            key.clone(),
+            secret.clone(),
+            None,
+            None,
+            "entryguard-static",
+        ));
+    }
+    loader.load().await
+}
+
+/// The AWS adapters, built once per process (or Lambda cold start).
+#[derive(Clone)]
+pub struct AwsBackend {
+    pub sdk: SdkConfig,
+    pub store: Arc<DynamoStore>,
+    /// Producer, redelivery control and consumer of the task queue.
+    pub queue: Arc<SqsQueue>,
+    pub firewall: Arc<Ec2Firewall>,
+}
+
+impl AwsBackend {
+    pub fn new(sdk: &SdkConfig, table: &str, queue_url: &str) -> Self {
+        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table));
+        // Long polling waits up to 20 s, longer than the default attempt timeout.
+        let sqs_config = aws_sdk_sqs::config::Builder::from(sdk)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(25))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .build();
+        let queue = Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::from_conf(sqs_config),
+            queue_url,
+        ));
+        let firewall = Arc::new(Ec2Firewall::new(sdk.clone(), store.clone()));
+        Self {
+            sdk: sdk.clone(),
+            store,
+            queue,
+            firewall,
+        }
+    }
+
+    /// The use cases on these adapters. Credentials of the simulated provider go to
+    /// `simulated` when given (the local runner keeps its simulated cloud), AWS ones to EC2.
+    pub fn app(
+        &self,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        simulated: Option<Arc<dyn Firewall>>,
+    ) -> App {
+        App {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            firewall: Arc::new(FirewallByProvider {
+                simulated,
+                aws: Some(self.firewall.clone()),
+            }),
+            clock,
+            ids,
+        }
+    }
+}
+
+/// What a host needs to reach an existing deployment.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub sdk: SdkOptions,
+    pub table_name: String,
+    pub queue_url: String,
+}
+
+pub async fn connect(opts: &ConnectOptions) -> AwsBackend {
+    let sdk = sdk_config(&opts.sdk).await;
+    AwsBackend::new(&sdk, &opts.table_name, &opts.queue_url)
+}
+
+#[derive(Debug, Error)]
+pub enum EnvError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+}
+
+/// The Lambdas' configuration: `TABLE_NAME` and `QUEUE_URL`, everything else from the
+/// function's environment (region, role).
+pub async fn connect_from_env() -> Result<AwsBackend, EnvError> {
+    let var = |name: &'static str| std::env::var(name).map_err(|_| EnvError::Missing(name));
+    Ok(connect(&ConnectOptions {
+        sdk: SdkOptions::default(),
+        table_name: var("TABLE_NAME")?,
+        queue_url: var("QUEUE_URL")?,
+    })
+    .await)
+}
+
+/// Provisions (if needed) and connects: the local runner's `--provision`.
+pub async fn provision_and_connect(
+    sdk: &SdkOptions,
+    names: &ResourceNames,
+) -> Result<AwsBackend, ProvisionError> {
+    let config = sdk_config(sdk).await;
+    let provisioned = provision(&config, names).await?;
+    Ok(AwsBackend::new(
+        &config,
+        &names.table,
+        &provisioned.queue_url,
+    ))
+}
+
+/// Connects to a deployment's existing table and queue by their names (the queue's URL is
+/// looked up): the local runner's `--backend aws` without `--provision`.
+pub async fn connect_by_names(
+    sdk: &SdkOptions,
+    names: &ResourceNames,
+) -> Result<AwsBackend, ProvisionError> {
+    let config = sdk_config(sdk).await;
+    let url = provision::queue_url(&aws_sdk_sqs::Client::new(&config), &names.queue).await?;
+    Ok(AwsBackend::new(&config, &names.table, &url))
+}

@@ -1,0 +1,176 @@
+//! Customer credentials: turning a stored credential record into AWS credentials (static keys,
+//! or a role assumed with the organization's external id), caching the EC2 clients built from
+//! them, and checking a credential with `sts:GetCallerIdentity`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_sdk_ec2::config::Region as SdkRegion;
+
+use entryguard::domain::ids::CredentialId;
+use entryguard::domain::model::{Credential, Provider};
+use entryguard::domain::net::Region;
+use entryguard::ports::firewall::FirewallError;
+use entryguard::ports::store::StoreError;
+
+use crate::dynamo::DynamoStore;
+use crate::ec2::classify;
+use crate::sdk_error::facts;
+
+/// The session name EntryGuard's assumed-role sessions carry, visible in the customer's
+/// CloudTrail.
+pub const ROLE_SESSION_NAME: &str = "entryguard";
+
+/// How long a built client is reused before the credential record is read again, so a
+/// replaced or deleted credential stops being used within this time.
+pub const CLIENT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Finds a credential by id alone.
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    async fn credential(&self, id: CredentialId) -> Result<Option<Credential>, StoreError>;
+}
+
+#[async_trait]
+impl CredentialSource for DynamoStore {
+    async fn credential(&self, id: CredentialId) -> Result<Option<Credential>, StoreError> {
+        self.find_credential(id).await
+    }
+}
+
+/// The AWS credentials a credential record stands for. Role credentials are assumed through
+/// `base`'s own credentials (the Lambda's role), with the organization's external id.
+pub async fn credentials_provider(
+    base: &SdkConfig,
+    credential: &Credential,
+) -> Result<SharedCredentialsProvider, FirewallError> {
+    if credential.provider != Provider::Aws {
+        return Err(FirewallError::Rejected(format!(
+            "credential {} is not an AWS credential",
+            credential.id
+        )));
+    }
+    if let Some(role_arn) = &credential.role_arn {
+        let mut builder = AssumeRoleProvider::builder(role_arn.clone())
+            .session_name(ROLE_SESSION_NAME)
+            .region(SdkRegion::new(credential.region.as_str().to_owned()))
+            .configure(base);
+        if let Some(external_id) = &credential.external_id {
+            builder = builder.external_id(external_id.clone());
+        }
+        return Ok(SharedCredentialsProvider::new(builder.build().await));
+    }
+    match (&credential.access_key_id, &credential.secret_access_key) {
+        (Some(key_id), Some(secret)) => Ok(SharedCredentialsProvider::new(Credentials::new(
+            key_id.clone(),
+            secret.expose().to_owned(),
+            None,
+            None,
+            "entryguard-credential",
+        ))),
+        _ => Err(FirewallError::InvalidCredential(format!(
+            "credential {} has neither a role ARN nor an access key pair",
+            credential.id
+        ))),
+    }
+}
+
+/// Checks a credential against AWS and returns the account it belongs to.
+pub async fn validate_credential(
+    base: &SdkConfig,
+    credential: &Credential,
+) -> Result<String, FirewallError> {
+    let provider = credentials_provider(base, credential).await?;
+    let config = aws_sdk_sts::config::Builder::from(base)
+        .region(SdkRegion::new(credential.region.as_str().to_owned()))
+        .credentials_provider(provider)
+        .build();
+    let client = aws_sdk_sts::Client::from_conf(config);
+    match client.get_caller_identity().send().await {
+        Ok(out) => out.account.ok_or_else(|| {
+            FirewallError::Rejected("GetCallerIdentity answered without an account".into())
+        }),
+        Err(e) => {
+            let error = classify(&facts(&e), &credential.id.to_string());
+            tracing::warn!(credential_id = %credential.id, %error, "credential check failed");
+            Err(error)
+        }
+    }
+}
+
+struct Cached {
+    client: aws_sdk_ec2::Client,
+    built: Instant,
+}
+
+/// EC2 clients per (credential, region), built once and reused: a client holds its
+/// connection pool and its cached (possibly assumed) credentials.
+pub struct Ec2Clients {
+    base: SdkConfig,
+    source: Arc<dyn CredentialSource>,
+    cache: Mutex<HashMap<(CredentialId, Region), Cached>>,
+}
+
+impl Ec2Clients {
+    pub fn new(base: SdkConfig, source: Arc<dyn CredentialSource>) -> Self {
+        Self {
+            base,
+            source,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn client(
+        &self,
+        credential_id: CredentialId,
+        region: &Region,
+    ) -> Result<aws_sdk_ec2::Client, FirewallError> {
+        let key = (credential_id, region.clone());
+        if let Some(c) = self.cache.lock().expect("client cache lock").get(&key) {
+            if c.built.elapsed() < CLIENT_TTL {
+                return Ok(c.client.clone());
+            }
+        }
+        let credential = self
+            .source
+            .credential(credential_id)
+            .await
+            .map_err(|e| FirewallError::Unavailable(format!("could not read the credential: {e}")))?
+            .ok_or_else(|| {
+                FirewallError::InvalidCredential(format!(
+                    "credential {credential_id} no longer exists"
+                ))
+            })?;
+        let provider = credentials_provider(&self.base, &credential).await?;
+        let config = aws_sdk_ec2::config::Builder::from(&self.base)
+            .region(SdkRegion::new(region.as_str().to_owned()))
+            .credentials_provider(provider)
+            .build();
+        let client = aws_sdk_ec2::Client::from_conf(config);
+        tracing::debug!(%credential_id, %region, "built an EC2 client");
+        // Two callers may build at once; either client is as good as the other.
+        self.cache.lock().expect("client cache lock").insert(
+            key,
+            Cached {
+                client: client.clone(),
+                built: Instant::now(),
+            },
+        );
+        Ok(client)
+    }
+
+    /// Drops a credential's clients, e.g. after AWS rejected it, so the next call reads the
+    /// record again.
+    pub fn forget(&self, credential_id: CredentialId) {
+        self.cache
+            .lock()
+            .expect("client cache lock")
+            .retain(|(id, _), _| *id != credential_id);
+    }
+}

@@ -1,0 +1,951 @@
+//! The `Store` port on one DynamoDB table. Every atomic promise of the port is kept by a
+//! condition expression or a `TransactWriteItems`, never by reading first and hoping.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use rand::Rng;
+use uuid::Uuid;
+
+use entryguard::domain::audit::{AuditEvent, AuditPage, AuditQuery};
+use entryguard::domain::ids::{CredentialId, OrgId, SessionId, UserId};
+use entryguard::domain::model::{Credential, Email, Organization, User};
+use entryguard::domain::rule::{
+    CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
+};
+use entryguard::domain::session::Session;
+use entryguard::domain::Timestamp;
+use entryguard::embedded::kv::time_key;
+use entryguard::ports::store::{
+    CreateError, CreateSessionError, DocKind, Store, StoreError, TokenRecord, UpdateError,
+};
+
+use super::error::{from_sdk, from_transact, DynamoError};
+use super::items::{self, keys, n, s, Item};
+use crate::schema::{DUE_INDEX, DUE_PARTITION, DUE_PK, DUE_SK, GSI1, GSI1_PK, GSI1_SK, PK, SK};
+
+/// Transactions that lose a race with another transaction on the same item are tried again
+/// this many times before the store reports itself unavailable.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+/// Read-modify-write loops (user updates and deletes) give up after this many lost races.
+const RMW_ATTEMPTS: u32 = 10;
+/// Items read per request when a query filters or pages.
+const PAGE: i32 = 200;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: Arc<str>,
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> DynamoError {
+    DynamoError::Rejected(e.to_string())
+}
+
+fn limit_i32(limit: usize) -> i32 {
+    i32::try_from(limit).unwrap_or(i32::MAX)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: Arc::from(table.into()),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, DynamoError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(out.item)
+    }
+
+    async fn get_data<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.get(pk, sk).await? {
+            Some(item) => Ok(Some(items::decode(&item, items::DATA)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put(&self, item: Item) -> Result<(), DynamoError> {
+        self.client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
+    }
+
+    /// Runs a transaction, trying again when it lost a race with another transaction (which
+    /// DynamoDB reports as a cancellation, not as a failed condition).
+    async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), DynamoError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                .send()
+                .await
+                .map_err(from_transact);
+            match result {
+                Err(e) if e.is_transaction_conflict() && attempt + 1 < TRANSACTION_ATTEMPTS => {
+                    attempt += 1;
+                    let base = 10u64 << attempt.min(6);
+                    let jitter = rand::rng().random_range(0..=base);
+                    tracing::debug!(attempt, "transaction conflict; trying again");
+                    tokio::time::sleep(StdDuration::from_millis(base + jitter)).await;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    fn put_action(
+        &self,
+        item: Item,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, DynamoError> {
+        let mut put = Put::builder()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        for (k, v) in names {
+            put = put.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            put = put.expression_attribute_values(*k, v.clone());
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_error)?)
+            .build())
+    }
+
+    fn delete_action(
+        &self,
+        key: Item,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, DynamoError> {
+        let mut delete = Delete::builder()
+            .table_name(&*self.table)
+            .set_key(Some(key))
+            .condition_expression(condition);
+        for (k, v) in names {
+            delete = delete.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            delete = delete.expression_attribute_values(*k, v.clone());
+        }
+        Ok(TransactWriteItem::builder()
+            .delete(delete.build().map_err(build_error)?)
+            .build())
+    }
+
+    fn update_action(
+        &self,
+        key: Item,
+        update: &str,
+        condition: Option<&str>,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, DynamoError> {
+        let mut u = Update::builder()
+            .table_name(&*self.table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .set_condition_expression(condition.map(str::to_owned));
+        for (k, v) in names {
+            u = u.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            u = u.expression_attribute_values(*k, v.clone());
+        }
+        Ok(TransactWriteItem::builder()
+            .update(u.build().map_err(build_error)?)
+            .build())
+    }
+
+    /// Runs a query to the end or until `limit` items, following DynamoDB's pages.
+    async fn query(&self, q: QueryFluentBuilder, limit: usize) -> Result<Vec<Item>, DynamoError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = q
+                .clone()
+                .set_exclusive_start_key(start)
+                .limit(limit_i32(limit - out.len()).min(PAGE.max(1)))
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() || out.len() >= limit {
+                out.truncate(limit);
+                return Ok(out);
+            }
+        }
+    }
+
+    fn gsi1(&self, pk: String) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&*self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1_PK)
+            .expression_attribute_values(":pk", s(pk))
+    }
+
+    /// A credential found by id alone: security groups name their credential, not its
+    /// organization. Reads the credential index (eventually consistent, so a credential
+    /// created a moment ago may take a second to appear).
+    pub async fn find_credential(
+        &self,
+        id: CredentialId,
+    ) -> Result<Option<Credential>, StoreError> {
+        let found = self
+            .query(self.gsi1(keys::credential(*id.as_uuid())), 1)
+            .await?;
+        match found.first() {
+            Some(item) => Ok(Some(
+                serde_json::from_value(items::doc_of(item)?)
+                    .map_err(|e| StoreError::Corrupt(format!("credential {id}: {e}")))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// After a failed version condition: was the session missing, or changed by someone else?
+    async fn missing_or_conflict(&self, id: SessionId) -> UpdateError {
+        match self.get(keys::session(id), keys::SESSION_SK).await {
+            Ok(None) => UpdateError::Missing,
+            Ok(Some(_)) => UpdateError::Conflict,
+            Err(e) => UpdateError::Store(e.into()),
+        }
+    }
+
+    async fn get_rule_item(&self, key: &RuleKey) -> Result<Option<RuleState>, DynamoError> {
+        self.get(keys::rule(key), keys::RULE_SK)
+            .await?
+            .map(|item| items::rule_state(&item))
+            .transpose()
+    }
+
+    /// Forgets a rule record that is idle — unless someone took it again in the meantime.
+    async fn forget_if_idle(&self, key: &RuleKey) -> Result<(), DynamoError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
+            .condition_expression(
+                "#count = :zero AND #cloud = :absent AND attribute_not_exists(#owner)",
+            )
+            .expression_attribute_names("#count", items::HOLDER_COUNT)
+            .expression_attribute_names("#cloud", items::CLOUD)
+            .expression_attribute_names("#owner", items::LEASE_OWNER)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":absent", items::encode(&CloudState::Absent)?)
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(_) | Err(DynamoError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn user_of(item: &Item) -> Result<User, DynamoError> {
+        items::decode(item, items::DATA)
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn put_org(&self, org: &Organization) -> Result<(), StoreError> {
+        Ok(self.put(items::org_item(org)?).await?)
+    }
+
+    async fn get_org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
+        self.get_data(keys::org(id), keys::ORG_SK).await
+    }
+
+    async fn has_any_org(&self) -> Result<bool, StoreError> {
+        Ok(!self
+            .query(self.gsi1(keys::ORGS.to_owned()), 1)
+            .await?
+            .is_empty())
+    }
+
+    async fn create_user(&self, user: &User) -> Result<(), CreateError> {
+        let absent = "attribute_not_exists(#pk)";
+        let names = [("#pk", PK)];
+        let actions = vec![
+            self.put_action(items::email_item(&user.email, user.id), absent, &names, &[])?,
+            self.put_action(items::user_item(user)?, absent, &names, &[])?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(e) if !e.failed_conditions().is_empty() => Err(CreateError::AlreadyExists),
+            Err(e) => Err(CreateError::Store(e.into())),
+        }
+    }
+
+    async fn update_user(&self, user: &User) -> Result<(), CreateError> {
+        for _ in 0..RMW_ATTEMPTS {
+            let old = match self.get(keys::user(user.id), keys::USER_SK).await? {
+                Some(item) => Some(Self::user_of(&item)?),
+                None => None,
+            };
+            let me = s(user.id.to_string());
+            let mut actions = vec![self.put_action(
+                items::email_item(&user.email, user.id),
+                "attribute_not_exists(#pk) OR #uid = :me",
+                &[("#pk", PK), ("#uid", items::USER_ID)],
+                &[(":me", me.clone())],
+            )?];
+            // The user must still have the e-mail we are about to free.
+            actions.push(match &old {
+                Some(old) => self.put_action(
+                    items::user_item(user)?,
+                    "#email = :old",
+                    &[("#email", items::EMAIL)],
+                    &[(":old", s(old.email.as_str()))],
+                )?,
+                None => self.put_action(
+                    items::user_item(user)?,
+                    "attribute_not_exists(#pk)",
+                    &[("#pk", PK)],
+                    &[],
+                )?,
+            });
+            if let Some(old) = old.as_ref().filter(|o| o.email != user.email) {
+                actions.push(self.delete_action(
+                    items::key(keys::email(&old.email), keys::EMAIL_SK),
+                    "#uid = :me",
+                    &[("#uid", items::USER_ID)],
+                    &[(":me", me)],
+                )?);
+            }
+            match self.transact(actions).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let failed = e.failed_conditions();
+                    if failed.contains(&0) {
+                        return Err(CreateError::AlreadyExists);
+                    }
+                    if failed.contains(&2) {
+                        return Err(CreateError::Store(StoreError::Corrupt(format!(
+                            "the e-mail record of user {} belongs to someone else",
+                            user.id
+                        ))));
+                    }
+                    if !failed.contains(&1) {
+                        return Err(CreateError::Store(e.into()));
+                    }
+                    // The user changed between our read and our write: read again.
+                }
+            }
+        }
+        Err(CreateError::Store(StoreError::Unavailable(format!(
+            "user {} kept changing under {RMW_ATTEMPTS} attempts",
+            user.id
+        ))))
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.get_data(keys::user(id), keys::USER_SK).await
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let Some(item) = self.get(keys::email(email), keys::EMAIL_SK).await? else {
+            return Ok(None);
+        };
+        let id: UserId = items::string(&item, items::USER_ID)?
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("e-mail record of {email}: {e}")))?;
+        self.get_user(id).await
+    }
+
+    async fn list_users(&self, org: OrgId) -> Result<Vec<User>, StoreError> {
+        self.query(self.gsi1(keys::org_users(org)), usize::MAX)
+            .await?
+            .iter()
+            .map(|item| Self::user_of(item).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        for _ in 0..RMW_ATTEMPTS {
+            let Some(item) = self.get(keys::user(id), keys::USER_SK).await? else {
+                return Ok(false);
+            };
+            let user = Self::user_of(&item)?;
+            let actions = vec![
+                self.delete_action(
+                    items::key(keys::user(id), keys::USER_SK),
+                    "#email = :email",
+                    &[("#email", items::EMAIL)],
+                    &[(":email", s(user.email.as_str()))],
+                )?,
+                self.delete_action(
+                    items::key(keys::email(&user.email), keys::EMAIL_SK),
+                    "#uid = :me",
+                    &[("#uid", items::USER_ID)],
+                    &[(":me", s(id.to_string()))],
+                )?,
+            ];
+            match self.transact(actions).await {
+                Ok(()) => return Ok(true),
+                Err(e) if e.failed_conditions() == [0] => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "user {id} kept changing under {RMW_ATTEMPTS} attempts"
+        )))
+    }
+
+    async fn put_doc(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+        id: Uuid,
+        doc: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        Ok(self.put(items::doc_item(kind, org, id, &doc)?).await?)
+    }
+
+    async fn get_doc(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+        id: Uuid,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        match self.get(keys::org(org), &keys::doc(kind, id)).await? {
+            Some(item) => Ok(Some(items::doc_of(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_docs(
+        &self,
+        kind: DocKind,
+        org: OrgId,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(keys::org(org)))
+            .expression_attribute_values(":prefix", s(keys::doc_prefix(kind)));
+        self.query(q, usize::MAX)
+            .await?
+            .iter()
+            .map(|item| items::doc_of(item).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn delete_doc(&self, kind: DocKind, org: OrgId, id: Uuid) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::org(org), &keys::doc(kind, id))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        Ok(self.put(items::token_item(token)?).await?)
+    }
+
+    async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.get_data(keys::token(token_hash), keys::TOKEN_SK).await
+    }
+
+    async fn create_session(
+        &self,
+        session: &Session,
+        max_live: Option<u32>,
+    ) -> Result<(), CreateSessionError> {
+        if max_live == Some(0) {
+            return Err(CreateSessionError::LimitReached);
+        }
+        let item = items::session_item(session)?;
+        let counter = items::key(keys::user(session.user_id), keys::LIVE_SK);
+        let mut values = vec![(":one", n(1)), (":type", s("LIVE"))];
+        if let Some(max) = max_live {
+            values.push((":max", n(max)));
+        }
+        let actions = vec![
+            self.put_action(item, "attribute_not_exists(#pk)", &[("#pk", PK)], &[])?,
+            self.update_action(
+                counter,
+                "SET #type = :type ADD #live :one",
+                max_live.map(|_| "attribute_not_exists(#live) OR #live < :max"),
+                &[("#type", crate::schema::ITEM_TYPE), ("#live", items::LIVE)],
+                &values,
+            )?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let failed = e.failed_conditions();
+                if failed.contains(&0) {
+                    Err(
+                        StoreError::Corrupt(format!("session {} already exists", session.id))
+                            .into(),
+                    )
+                } else if failed.contains(&1) {
+                    Err(CreateSessionError::LimitReached)
+                } else {
+                    Err(StoreError::from(e).into())
+                }
+            }
+        }
+    }
+
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.get_data(keys::session(id), keys::SESSION_SK).await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: UserId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let q = self
+            .gsi1(keys::user_sessions(user))
+            .scan_index_forward(false);
+        self.query(q, limit)
+            .await?
+            .iter()
+            .map(|item| items::decode(item, items::DATA).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn update_session(
+        &self,
+        session: &Session,
+        expected_version: u64,
+        release_slot: bool,
+    ) -> Result<(), UpdateError> {
+        let item = items::session_item(session).map_err(StoreError::from)?;
+        let condition = "#v = :expected";
+        let names = [("#v", items::VERSION)];
+        let values = [(":expected", n(expected_version))];
+        if release_slot {
+            let actions = vec![
+                self.put_action(item.clone(), condition, &names, &values)?,
+                self.update_action(
+                    items::key(keys::user(session.user_id), keys::LIVE_SK),
+                    "SET #live = #live - :one",
+                    Some("#live > :zero"),
+                    &[("#live", items::LIVE)],
+                    &[(":one", n(1)), (":zero", n(0))],
+                )?,
+            ];
+            match self.transact(actions).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let failed = e.failed_conditions();
+                    if failed.contains(&0) {
+                        return Err(self.missing_or_conflict(session.id).await);
+                    }
+                    if !failed.contains(&1) {
+                        return Err(StoreError::from(e).into());
+                    }
+                    // The count is already zero: it stays there, as a saturating decrement
+                    // would leave it; the session itself is still written below.
+                }
+            }
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_names("#v", items::VERSION)
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(_) => Ok(()),
+            Err(DynamoError::ConditionFailed) => Err(self.missing_or_conflict(session.id).await),
+            Err(e) => Err(StoreError::from(e).into()),
+        }
+    }
+
+    async fn due_sessions(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Every key of a check at or before `now` sorts below `<now>~`.
+        let q = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("#pk = :due AND #sk <= :upper")
+            .expression_attribute_names("#pk", DUE_PK)
+            .expression_attribute_names("#sk", DUE_SK)
+            .expression_attribute_values(":due", s(DUE_PARTITION))
+            .expression_attribute_values(":upper", s(format!("{}~", time_key(now))))
+            .scan_index_forward(true);
+        self.query(q, limit)
+            .await?
+            .iter()
+            .map(|item| items::session_id_of(item).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn live_session_count(&self, user: UserId) -> Result<u32, StoreError> {
+        let Some(item) = self.get(keys::user(user), keys::LIVE_SK).await? else {
+            return Ok(0);
+        };
+        let live = items::number(&item, items::LIVE)?.unwrap_or(0);
+        Ok(u32::try_from(live.max(0)).unwrap_or(u32::MAX))
+    }
+
+    async fn rule_add_holder(
+        &self,
+        key: &RuleKey,
+        group: &GroupRef,
+        holder: &HolderId,
+    ) -> Result<RuleState, StoreError> {
+        for _ in 0..RMW_ATTEMPTS {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&*self.table)
+                .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
+                .update_expression(
+                    "SET #key = if_not_exists(#key, :key), #group = if_not_exists(#group, :group), \
+                     #cloud = if_not_exists(#cloud, :absent), #type = :type, #g1pk = :rules, \
+                     #g1sk = :order ADD #holders :holder, #count :one",
+                )
+                // A holder already present is a no-op: the count must not move.
+                .condition_expression("NOT contains(#holders, :h)")
+                .expression_attribute_names("#key", items::RULE_KEY)
+                .expression_attribute_names("#group", items::GROUP)
+                .expression_attribute_names("#cloud", items::CLOUD)
+                .expression_attribute_names("#type", crate::schema::ITEM_TYPE)
+                .expression_attribute_names("#g1pk", GSI1_PK)
+                .expression_attribute_names("#g1sk", GSI1_SK)
+                .expression_attribute_names("#holders", items::HOLDERS)
+                .expression_attribute_names("#count", items::HOLDER_COUNT)
+                .expression_attribute_values(":key", items::encode(key)?)
+                .expression_attribute_values(":group", items::encode(group)?)
+                .expression_attribute_values(":absent", items::encode(&CloudState::Absent)?)
+                .expression_attribute_values(":type", s("RULE"))
+                .expression_attribute_values(":rules", s(keys::RULES))
+                .expression_attribute_values(":order", s(key.storage_key()))
+                .expression_attribute_values(
+                    ":holder",
+                    AttributeValue::Ss(vec![holder.as_str().to_owned()]),
+                )
+                .expression_attribute_values(":h", s(holder.as_str()))
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await
+                .map_err(from_sdk);
+            match result {
+                Ok(out) => return Ok(items::rule_state(&out.attributes.unwrap_or_default())?),
+                Err(DynamoError::ConditionFailed) => {
+                    if let Some(state) = self.get_rule_item(key).await? {
+                        return Ok(state);
+                    }
+                    // Forgotten between our write and our read: add again.
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "rule {key} kept changing under {RMW_ATTEMPTS} attempts"
+        )))
+    }
+
+    async fn rule_remove_holder(
+        &self,
+        key: &RuleKey,
+        holder: &HolderId,
+    ) -> Result<Option<RuleState>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
+            .update_expression("DELETE #holders :holder ADD #count :minus")
+            .condition_expression("contains(#holders, :h)")
+            .expression_attribute_names("#holders", items::HOLDERS)
+            .expression_attribute_names("#count", items::HOLDER_COUNT)
+            .expression_attribute_values(
+                ":holder",
+                AttributeValue::Ss(vec![holder.as_str().to_owned()]),
+            )
+            .expression_attribute_values(":h", s(holder.as_str()))
+            .expression_attribute_values(":minus", n(-1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(out) => {
+                let state = items::rule_state(&out.attributes.unwrap_or_default())?;
+                if state.is_idle() {
+                    self.forget_if_idle(key).await?;
+                }
+                Ok(Some(state))
+            }
+            // Not a holder, or no record at all: nothing changes.
+            Err(DynamoError::ConditionFailed) => Ok(self.get_rule_item(key).await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn rule_lease(
+        &self,
+        key: &RuleKey,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LeaseGrant, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
+            .update_expression("SET #owner = :owner, #until = :until")
+            // Lease times are fixed-width UTC strings, so they compare as times.
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#owner) OR #owner = :owner OR #until <= :now)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#owner", items::LEASE_OWNER)
+            .expression_attribute_names("#until", items::LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", s(time_key(until)))
+            .expression_attribute_values(":now", s(time_key(now)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(out) => {
+                let mut state = items::rule_state(&out.attributes.unwrap_or_default())?;
+                let stale = state.lease.as_ref().is_some_and(|l| l.owner != owner);
+                state.lease = Some(Lease {
+                    owner: owner.to_owned(),
+                    until,
+                });
+                Ok(LeaseGrant::Granted {
+                    state: Box::new(state),
+                    stale,
+                })
+            }
+            Err(DynamoError::ConditionFailed) => match self.get_rule_item(key).await? {
+                Some(_) => Ok(LeaseGrant::Busy),
+                None => Err(StoreError::Corrupt(format!("no rule record for {key}"))),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn rule_release_lease(
+        &self,
+        key: &RuleKey,
+        owner: &str,
+        cloud: CloudState,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
+            .update_expression("SET #cloud = :cloud REMOVE #owner, #until")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#cloud", items::CLOUD)
+            .expression_attribute_names("#owner", items::LEASE_OWNER)
+            .expression_attribute_names("#until", items::LEASE_UNTIL)
+            .expression_attribute_values(":cloud", items::encode(&cloud)?)
+            .expression_attribute_values(":owner", s(owner))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(out) => {
+                if items::rule_state(&out.attributes.unwrap_or_default())?.is_idle() {
+                    self.forget_if_idle(key).await?;
+                }
+                Ok(())
+            }
+            // Someone else holds the lease now, or the record is gone: not ours to change.
+            Err(DynamoError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
+        Ok(self.get_rule_item(key).await?)
+    }
+
+    async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError> {
+        self.query(self.gsi1(keys::RULES.to_owned()), usize::MAX)
+            .await?
+            .iter()
+            .map(|item| items::rule_state(item).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        Ok(self.put(items::audit_item(event)?).await?)
+    }
+
+    async fn list_audit(&self, org: OrgId, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let limit = query.limit.max(1);
+        let lower = query.from.map(time_key).unwrap_or_else(|| " ".to_owned());
+        let mut upper = match query.to {
+            Some(to) => format!("{}~", time_key(to)),
+            None => "~".to_owned(),
+        };
+        // The cursor is the sort key of the last event returned; the next page starts below it.
+        let exclusive = query.cursor.as_ref().filter(|c| **c < upper).cloned();
+        if let Some(cursor) = &exclusive {
+            upper = cursor.clone();
+        }
+        if upper <= lower {
+            return Ok(AuditPage {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let mut q = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .consistent_read(true)
+            .scan_index_forward(false)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :lower AND :upper")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(keys::audit(org)))
+            .expression_attribute_values(":lower", s(lower))
+            .expression_attribute_values(":upper", s(upper))
+            .limit(PAGE);
+        let mut filters = Vec::new();
+        if let Some(kind) = query.kind {
+            filters.push("#kind = :kind");
+            q = q
+                .expression_attribute_names("#kind", items::EVENT_TYPE)
+                .expression_attribute_values(":kind", s(kind.as_str()));
+        }
+        if let Some(user) = query.user_id {
+            filters.push("#actor = :actor");
+            q = q
+                .expression_attribute_names("#actor", items::ACTOR_ID)
+                .expression_attribute_values(":actor", s(user.to_string()));
+        }
+        if !filters.is_empty() {
+            q = q.filter_expression(filters.join(" AND "));
+        }
+        let mut events = Vec::new();
+        let mut last_key = None;
+        let mut start = None;
+        'pages: loop {
+            let page = q
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                let sk = items::string(&item, SK)?.to_owned();
+                if exclusive.as_deref() == Some(sk.as_str()) {
+                    continue;
+                }
+                events.push(items::decode::<AuditEvent>(&item, items::DATA)?);
+                last_key = Some(sk);
+                if events.len() == limit {
+                    break 'pages;
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let next_cursor = if events.len() == limit {
+            last_key
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            items: events,
+            next_cursor,
+        })
+    }
+}
+
+impl From<DynamoError> for CreateError {
+    fn from(e: DynamoError) -> Self {
+        CreateError::Store(e.into())
+    }
+}
+
+impl From<DynamoError> for CreateSessionError {
+    fn from(e: DynamoError) -> Self {
+        CreateSessionError::Store(e.into())
+    }
+}
+
+impl From<DynamoError> for UpdateError {
+    fn from(e: DynamoError) -> Self {
+        UpdateError::Store(e.into())
+    }
+}

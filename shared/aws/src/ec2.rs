@@ -1,0 +1,470 @@
+//! The `Firewall` port on EC2 security groups. Every rule EntryGuard creates carries its
+//! description and its tag; revokes go by the ids of tagged rules only, so a rule someone made
+//! by hand is never touched, even when it opens the same ports to the same address.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification,
+};
+use ipnet::IpNet;
+
+use entryguard::domain::net::{PortRange, Protocol, SecurityGroupId};
+use entryguard::domain::rule::{GroupRef, IngressRule};
+use entryguard::ports::firewall::{Firewall, FirewallError};
+
+use crate::credentials::{CredentialSource, Ec2Clients};
+use crate::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE, RULE_DESCRIPTION};
+use crate::sdk_error::{
+    facts, is_auth_code, is_permission_code, is_server_code, is_throttling_code,
+    CredentialsFailure, ErrorFacts, Stage,
+};
+
+/// EC2's answer to authorizing a rule that exists: the rule is there, which is what we wanted.
+const DUPLICATE: &str = "InvalidPermission.Duplicate";
+/// EC2's answers to revoking a rule that does not exist: it is gone, which is what we wanted.
+const NOT_FOUND: [&str; 2] = [
+    "InvalidPermission.NotFound",
+    "InvalidSecurityGroupRuleId.NotFound",
+];
+
+/// Classifies a failed EC2 (or STS) call. `subject` names what was being changed: the security
+/// group for firewall calls.
+pub fn classify(f: &ErrorFacts, subject: &str) -> FirewallError {
+    let message = f.describe();
+    match f.stage {
+        Stage::Timeout | Stage::Response => return FirewallError::Unavailable(message),
+        Stage::Dispatch | Stage::Construction => {
+            return match f.credentials {
+                Some(CredentialsFailure::Invalid) => FirewallError::InvalidCredential(message),
+                Some(CredentialsFailure::Transient) => FirewallError::Unavailable(message),
+                None if f.stage == Stage::Dispatch => FirewallError::Unavailable(message),
+                None => FirewallError::Rejected(message),
+            }
+        }
+        Stage::Service => {}
+    }
+    match f.code() {
+        Some(code) if is_throttling_code(code) => FirewallError::Throttled(message),
+        Some("InvalidGroup.NotFound" | "InvalidGroupId.NotFound") => {
+            FirewallError::GroupNotFound(subject.to_owned())
+        }
+        Some("RulesPerSecurityGroupLimitExceeded") => {
+            FirewallError::RuleLimitExceeded(subject.to_owned())
+        }
+        Some(code) if is_permission_code(code) => FirewallError::PermissionDenied(message),
+        Some(code) if is_auth_code(code) => FirewallError::InvalidCredential(message),
+        // Clock skew: the SDK corrects its clock and the retry goes through.
+        Some("RequestExpired") => FirewallError::Unavailable(message),
+        Some(code) if is_server_code(code) => FirewallError::Unavailable(message),
+        _ if f.is_server_fault() => FirewallError::Unavailable(message),
+        _ => FirewallError::Rejected(message),
+    }
+}
+
+fn permission(rule: &IngressRule) -> IpPermission {
+    let p = IpPermission::builder()
+        .ip_protocol(rule.ports.protocol().as_str())
+        .from_port(i32::from(rule.ports.from_port()))
+        .to_port(i32::from(rule.ports.to_port()));
+    match rule.cidr {
+        IpNet::V4(_) => p.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(rule.cidr.to_string())
+                .description(RULE_DESCRIPTION)
+                .build(),
+        ),
+        IpNet::V6(_) => p.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(rule.cidr.to_string())
+                .description(RULE_DESCRIPTION)
+                .build(),
+        ),
+    }
+    .build()
+}
+
+fn managed_tag() -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(ResourceType::SecurityGroupRule)
+        .tags(
+            Tag::builder()
+                .key(MANAGED_TAG_KEY)
+                .value(MANAGED_TAG_VALUE)
+                .build(),
+        )
+        .build()
+}
+
+/// One inbound rule of a security group as EC2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudRule {
+    pub rule_id: String,
+    pub group_id: String,
+    /// `tcp`, `udp`, `icmp`, `-1` (all) or a protocol number.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    /// `None` for rules that name a security group or a prefix list instead of addresses.
+    pub cidr: Option<IpNet>,
+    pub description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl CloudRule {
+    /// Created by EntryGuard.
+    pub fn is_managed(&self) -> bool {
+        self.tags.get(MANAGED_TAG_KEY).map(String::as_str) == Some(MANAGED_TAG_VALUE)
+    }
+
+    /// The rule in EntryGuard's terms, if it is one EntryGuard could have made.
+    pub fn ingress_rule(&self) -> Option<IngressRule> {
+        let protocol = match self.protocol.as_str() {
+            "tcp" | "6" => Protocol::Tcp,
+            "udp" | "17" => Protocol::Udp,
+            _ => return None,
+        };
+        let from = u16::try_from(self.from_port?).ok()?;
+        let to = u16::try_from(self.to_port?).ok()?;
+        Some(IngressRule {
+            ports: PortRange::new(protocol, from, to).ok()?,
+            cidr: self.cidr?,
+        })
+    }
+}
+
+/// Every inbound rule of a group, EntryGuard's and everyone else's (reconciliation compares
+/// these with the rule records).
+pub async fn list_ingress_rules(
+    client: &aws_sdk_ec2::Client,
+    group: &SecurityGroupId,
+) -> Result<Vec<CloudRule>, FirewallError> {
+    let mut rules = Vec::new();
+    let mut next_token = None;
+    loop {
+        let out = client
+            .describe_security_group_rules()
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .values(group.as_str())
+                    .build(),
+            )
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| classify(&facts(&e), group.as_str()))?;
+        for r in out.security_group_rules() {
+            if r.is_egress() == Some(true) {
+                continue;
+            }
+            let cidr = r
+                .cidr_ipv4()
+                .or(r.cidr_ipv6())
+                .and_then(|c| c.parse::<IpNet>().ok());
+            rules.push(CloudRule {
+                rule_id: r.security_group_rule_id().unwrap_or_default().to_owned(),
+                group_id: r.group_id().unwrap_or(group.as_str()).to_owned(),
+                protocol: r.ip_protocol().unwrap_or_default().to_owned(),
+                from_port: r.from_port(),
+                to_port: r.to_port(),
+                cidr,
+                description: r.description().map(str::to_owned),
+                tags: r
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                    .collect(),
+            });
+        }
+        next_token = out.next_token;
+        if next_token.as_deref().is_none_or(str::is_empty) {
+            return Ok(rules);
+        }
+    }
+}
+
+pub struct Ec2Firewall {
+    clients: Arc<Ec2Clients>,
+}
+
+impl Ec2Firewall {
+    /// `base` carries the endpoint, timeouts and retry settings; each customer credential
+    /// brings its own credentials and the group its region.
+    pub fn new(base: SdkConfig, credentials: Arc<dyn CredentialSource>) -> Self {
+        Self {
+            clients: Arc::new(Ec2Clients::new(base, credentials)),
+        }
+    }
+
+    async fn client(&self, group: &GroupRef) -> Result<aws_sdk_ec2::Client, FirewallError> {
+        self.clients
+            .client(group.credential_id, &group.region)
+            .await
+    }
+
+    /// A rejected credential may have been fixed by the next call: read it again then.
+    fn after(
+        &self,
+        group: &GroupRef,
+        result: Result<(), FirewallError>,
+    ) -> Result<(), FirewallError> {
+        if let Err(FirewallError::InvalidCredential(_)) = &result {
+            self.clients.forget(group.credential_id);
+        }
+        result
+    }
+
+    /// The group's inbound rules.
+    pub async fn list_rules(&self, group: &GroupRef) -> Result<Vec<CloudRule>, FirewallError> {
+        let client = self.client(group).await?;
+        list_ingress_rules(&client, &group.security_group_id).await
+    }
+
+    async fn authorize_inner(
+        &self,
+        group: &GroupRef,
+        rule: &IngressRule,
+    ) -> Result<(), FirewallError> {
+        let client = self.client(group).await?;
+        let sg = group.security_group_id.as_str();
+        match client
+            .authorize_security_group_ingress()
+            .group_id(sg)
+            .ip_permissions(permission(rule))
+            .tag_specifications(managed_tag())
+            .send()
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(security_group = sg, region = %group.region, %rule, "authorized ingress");
+                Ok(())
+            }
+            Err(e) => {
+                let f = facts(&e);
+                if f.code() == Some(DUPLICATE) {
+                    tracing::debug!(security_group = sg, %rule, "rule already present");
+                    return Ok(());
+                }
+                Err(classify(&f, sg))
+            }
+        }
+    }
+
+    async fn revoke_inner(
+        &self,
+        group: &GroupRef,
+        rule: &IngressRule,
+    ) -> Result<(), FirewallError> {
+        let client = self.client(group).await?;
+        let sg = group.security_group_id.as_str();
+        let ids: Vec<String> = list_ingress_rules(&client, &group.security_group_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.is_managed() && r.ingress_rule().as_ref() == Some(rule))
+            .map(|r| r.rule_id)
+            .collect();
+        if ids.is_empty() {
+            // Nothing of ours to revoke. A missing group must still be reported as such, and
+            // a filtered listing of a missing group is merely empty.
+            return client
+                .describe_security_groups()
+                .group_ids(sg)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify(&facts(&e), sg));
+        }
+        match client
+            .revoke_security_group_ingress()
+            .group_id(sg)
+            .set_security_group_rule_ids(Some(ids))
+            .send()
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(security_group = sg, region = %group.region, %rule, "revoked ingress");
+                Ok(())
+            }
+            Err(e) => {
+                let f = facts(&e);
+                if f.code().is_some_and(|c| NOT_FOUND.contains(&c)) {
+                    return Ok(());
+                }
+                Err(classify(&f, sg))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Firewall for Ec2Firewall {
+    async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
+        let result = self.authorize_inner(group, rule).await;
+        self.after(group, result)
+    }
+
+    async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
+        let result = self.revoke_inner(group, rule).await;
+        self.after(group, result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(code: &str, status: u16) -> FirewallError {
+        classify(&ErrorFacts::service(code, status, "details"), "sg-0123abcd")
+    }
+
+    fn stage(stage: Stage, credentials: Option<CredentialsFailure>) -> FirewallError {
+        classify(
+            &ErrorFacts {
+                stage,
+                code: None,
+                status: None,
+                message: "io error".into(),
+                credentials,
+            },
+            "sg-0123abcd",
+        )
+    }
+
+    #[test]
+    fn throttling_and_outages_are_transient() {
+        for code in ["RequestLimitExceeded", "Throttling", "ThrottlingException"] {
+            let e = service(code, 503);
+            assert!(matches!(e, FirewallError::Throttled(_)), "{code}: {e:?}");
+            assert!(e.is_transient());
+        }
+        for code in ["InternalError", "ServiceUnavailable", "Unavailable"] {
+            assert!(
+                matches!(service(code, 500), FirewallError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            service("SomethingNew", 502),
+            FirewallError::Unavailable(_)
+        ));
+        assert!(matches!(
+            service("RequestExpired", 400),
+            FirewallError::Unavailable(_)
+        ));
+        for s in [Stage::Timeout, Stage::Dispatch, Stage::Response] {
+            let e = stage(s, None);
+            assert!(matches!(e, FirewallError::Unavailable(_)), "{s:?}");
+            assert!(e.is_transient());
+        }
+    }
+
+    #[test]
+    fn permanent_failures_name_their_cause() {
+        assert_eq!(
+            service("InvalidGroup.NotFound", 400),
+            FirewallError::GroupNotFound("sg-0123abcd".into())
+        );
+        assert_eq!(
+            service("InvalidGroupId.NotFound", 400),
+            FirewallError::GroupNotFound("sg-0123abcd".into())
+        );
+        assert_eq!(
+            service("RulesPerSecurityGroupLimitExceeded", 400),
+            FirewallError::RuleLimitExceeded("sg-0123abcd".into())
+        );
+        assert_eq!(
+            service("UnauthorizedOperation", 403),
+            FirewallError::PermissionDenied("UnauthorizedOperation: details".into())
+        );
+        for code in [
+            "AuthFailure",
+            "InvalidClientTokenId",
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "SignatureDoesNotMatch",
+        ] {
+            assert!(
+                matches!(service(code, 401), FirewallError::InvalidCredential(_)),
+                "{code}"
+            );
+        }
+        for code in [
+            "InvalidParameterValue",
+            "InvalidGroupId.Malformed",
+            "MissingParameter",
+        ] {
+            let e = service(code, 400);
+            assert!(matches!(e, FirewallError::Rejected(_)), "{code}: {e:?}");
+            assert!(!e.is_transient());
+        }
+    }
+
+    #[test]
+    fn credential_resolution_failures() {
+        assert!(matches!(
+            stage(Stage::Dispatch, Some(CredentialsFailure::Invalid)),
+            FirewallError::InvalidCredential(_)
+        ));
+        assert!(matches!(
+            stage(Stage::Dispatch, Some(CredentialsFailure::Transient)),
+            FirewallError::Unavailable(_)
+        ));
+        assert!(matches!(
+            stage(Stage::Construction, None),
+            FirewallError::Rejected(_)
+        ));
+    }
+
+    #[test]
+    fn permissions_carry_the_description_and_the_address_family() {
+        let v4 = IngressRule {
+            ports: PortRange::tcp(22),
+            cidr: "203.0.113.7/32".parse().unwrap(),
+        };
+        let p = permission(&v4);
+        assert_eq!(p.ip_protocol(), Some("tcp"));
+        assert_eq!((p.from_port(), p.to_port()), (Some(22), Some(22)));
+        assert_eq!(p.ip_ranges()[0].cidr_ip(), Some("203.0.113.7/32"));
+        assert_eq!(p.ip_ranges()[0].description(), Some(RULE_DESCRIPTION));
+        assert!(p.ipv6_ranges().is_empty());
+        let v6 = IngressRule {
+            ports: PortRange::new(Protocol::Udp, 1000, 2000).unwrap(),
+            cidr: "2001:db8::1/128".parse().unwrap(),
+        };
+        let p = permission(&v6);
+        assert_eq!(p.ip_protocol(), Some("udp"));
+        assert_eq!(p.ipv6_ranges()[0].cidr_ipv6(), Some("2001:db8::1/128"));
+        assert!(p.ip_ranges().is_empty());
+    }
+
+    #[test]
+    fn cloud_rules_map_back_to_ingress_rules() {
+        let mut r = CloudRule {
+            rule_id: "sgr-1".into(),
+            group_id: "sg-0123abcd".into(),
+            protocol: "tcp".into(),
+            from_port: Some(443),
+            to_port: Some(443),
+            cidr: Some("198.51.100.1/32".parse().unwrap()),
+            description: None,
+            tags: BTreeMap::new(),
+        };
+        assert!(!r.is_managed());
+        assert_eq!(
+            r.ingress_rule(),
+            Some(IngressRule {
+                ports: PortRange::tcp(443),
+                cidr: "198.51.100.1/32".parse().unwrap()
+            })
+        );
+        r.tags
+            .insert(MANAGED_TAG_KEY.into(), MANAGED_TAG_VALUE.into());
+        assert!(r.is_managed());
+        r.protocol = "-1".into();
+        assert_eq!(r.ingress_rule(), None);
+    }
+}

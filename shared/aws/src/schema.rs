@@ -1,0 +1,122 @@
+//! The one place the table's and the queues' shapes are defined. Provisioning builds them from
+//! these constants, the adapters read and write through them, and a test checks that
+//! `infra/template.yaml` declares the same names.
+
+/// The table's partition and sort keys.
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+/// Every item says what it is, for people reading the table in the console.
+pub const ITEM_TYPE: &str = "type";
+
+/// The general-purpose index: organizations, an organization's users, a user's sessions, a
+/// credential by id, every rule record.
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+
+/// The sweeper's index, keyed by next-check time. Sparse: a session that has ended carries no
+/// `duePk`, so it drops out of the index.
+pub const DUE_INDEX: &str = "due";
+pub const DUE_PK: &str = "duePk";
+pub const DUE_SK: &str = "dueSk";
+/// The single partition of the due index. One partition takes about 1,000 writes a second,
+/// far above the rate sessions change at; shard the value if that ever stops being true.
+pub const DUE_PARTITION: &str = "DUE";
+
+/// Epoch seconds after which DynamoDB may delete the item (audit events, ended sessions, tokens).
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+/// How long ended sessions stay listed before DynamoDB's TTL removes them.
+pub const SESSION_RETENTION_DAYS: i64 = 90;
+/// How long audit events are kept.
+pub const AUDIT_RETENTION_DAYS: i64 = 365;
+/// Tokens are deleted a day after they expire; they are rejected from their expiry on anyway.
+pub const TOKEN_GRACE_DAYS: i64 = 1;
+
+/// How long a received task stays invisible to other consumers. AWS recommends six times the
+/// consuming function's timeout (30 s) for Lambda event sources.
+pub const QUEUE_VISIBILITY_TIMEOUT_SECS: i32 = 180;
+/// How long an unprocessed task is kept.
+pub const QUEUE_RETENTION_SECS: i32 = 4 * 24 * 3600;
+/// Receives before a task moves to the dead-letter queue. High because a lease-busy retry also
+/// counts as a receive, on top of the three scheduled retries of a transient failure.
+pub const MAX_RECEIVE_COUNT: u32 = 10;
+/// Dead letters are kept for the maximum SQS allows, so an operator has time to look at them.
+pub const DLQ_RETENTION_SECS: i32 = 14 * 24 * 3600;
+
+/// The description EntryGuard puts on every rule it creates (the same text as the simulated
+/// cloud's).
+pub const RULE_DESCRIPTION: &str = entryguard::embedded::firewall::RULE_DESCRIPTION;
+/// The tag on every security-group rule EntryGuard creates; EntryGuard revokes only rules that
+/// carry it.
+pub const MANAGED_TAG_KEY: &str = "entryguard:managed";
+pub const MANAGED_TAG_VALUE: &str = "true";
+
+/// The names of one deployment's table and queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceNames {
+    pub table: String,
+    pub queue: String,
+    pub dead_letter_queue: String,
+}
+
+impl ResourceNames {
+    /// The names for a deployment prefix, e.g. `entryguard` → table `entryguard`, queues
+    /// `entryguard-tasks` and `entryguard-tasks-dlq`.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            table: prefix.to_owned(),
+            queue: format!("{prefix}-tasks"),
+            dead_letter_queue: format!("{prefix}-tasks-dlq"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SAM template must declare the same table and queue shape as provisioning creates.
+    #[test]
+    fn template_declares_the_same_schema() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/template.yaml");
+        let template = std::fs::read_to_string(path).expect("infra/template.yaml is readable");
+        let has = |needle: &str| {
+            assert!(
+                template.contains(needle),
+                "infra/template.yaml does not contain `{needle}`"
+            )
+        };
+        for attribute in [PK, SK, GSI1_PK, GSI1_SK, DUE_PK, DUE_SK] {
+            has(&format!("AttributeName: {attribute}"));
+        }
+        for index in [GSI1, DUE_INDEX] {
+            has(&format!("IndexName: {index}"));
+        }
+        has(&format!("AttributeName: {TTL_ATTRIBUTE}"));
+        has(&format!(
+            "VisibilityTimeout: {QUEUE_VISIBILITY_TIMEOUT_SECS}"
+        ));
+        has(&format!("MessageRetentionPeriod: {QUEUE_RETENTION_SECS}"));
+        has(&format!("MessageRetentionPeriod: {DLQ_RETENTION_SECS}"));
+        has(&format!("maxReceiveCount: {MAX_RECEIVE_COUNT}"));
+        // The due index is keys-only: the sweeper needs ids, not whole sessions.
+        let due = template
+            .split("IndexName: ")
+            .find(|s| s.starts_with(DUE_INDEX))
+            .expect("the due index is declared");
+        let projection = due
+            .split("ProjectionType: ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next());
+        assert_eq!(projection, Some("KEYS_ONLY"));
+    }
+
+    #[test]
+    fn names_follow_the_prefix() {
+        let n = ResourceNames::with_prefix("eg-test");
+        assert_eq!(n.table, "eg-test");
+        assert_eq!(n.queue, "eg-test-tasks");
+        assert_eq!(n.dead_letter_queue, "eg-test-tasks-dlq");
+    }
+}

@@ -1,0 +1,306 @@
+//! The work queue on SQS: the producer (`TaskQueue`), the retry control (`Redelivery`), and a
+//! consumer with a batch loop for hosts that poll the queue themselves (the local runner with
+//! `--backend aws`, and the tests); in AWS the Lambda event source polls instead.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::error::SdkError;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use futures::future::join_all;
+
+use entryguard::app::worker::Outcome;
+use entryguard::app::App;
+use entryguard::ports::queue::{QueueError, Redelivery, Task, TaskQueue};
+
+use crate::sdk_error::{facts, is_server_code, is_throttling_code, ErrorFacts, Stage};
+
+/// SendMessageBatch takes at most ten messages.
+pub const BATCH_SIZE: usize = 10;
+/// SQS refuses visibility timeouts over twelve hours.
+const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+/// A batch entry failing for SQS's own reasons is sent again this many times.
+const SEND_ATTEMPTS: usize = 3;
+/// SQS's answers to acting on a receipt that has become stale: the message was received again
+/// by someone else or is already gone. The embedded queue ignores stale receipts too.
+const STALE_RECEIPT: [&str; 4] = [
+    "ReceiptHandleIsInvalid",
+    "AWS.SimpleQueueService.MessageNotInflight",
+    "MessageNotInflight",
+    "InvalidParameterValue",
+];
+
+/// How an SQS failure is to be treated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqsFailure {
+    /// The receipt no longer names an in-flight message.
+    StaleReceipt,
+    /// Worth trying again later.
+    Transient(String),
+    /// A request SQS will never accept (bad queue URL, missing permission).
+    Permanent(String),
+}
+
+pub fn classify(f: &ErrorFacts) -> SqsFailure {
+    match f.stage {
+        Stage::Timeout | Stage::Dispatch | Stage::Response => {
+            return SqsFailure::Transient(f.describe())
+        }
+        Stage::Construction => return SqsFailure::Permanent(f.describe()),
+        Stage::Service => {}
+    }
+    match f.code() {
+        Some(code) if STALE_RECEIPT.contains(&code) => SqsFailure::StaleReceipt,
+        Some(code) if is_throttling_code(code) || is_server_code(code) => {
+            SqsFailure::Transient(f.describe())
+        }
+        _ if f.is_server_fault() => SqsFailure::Transient(f.describe()),
+        _ => SqsFailure::Permanent(f.describe()),
+    }
+}
+
+fn from_sdk<E>(e: SdkError<E>) -> SqsFailure
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    classify(&facts(&e))
+}
+
+impl From<SqsFailure> for QueueError {
+    fn from(f: SqsFailure) -> Self {
+        QueueError::Unavailable(match f {
+            SqsFailure::StaleReceipt => "the receipt handle is no longer valid".to_owned(),
+            SqsFailure::Transient(m) => m,
+            SqsFailure::Permanent(m) => format!("request refused: {m}"),
+        })
+    }
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Up to `max` (1–10) messages, waiting up to `wait` (long polling, at most 20 s) for the
+    /// first. Received messages stay invisible for the queue's visibility timeout.
+    pub async fn receive(&self, max: i32, wait: Duration) -> Result<Vec<Received>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Received {
+                receive_count: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1),
+                message_id: m.message_id.unwrap_or_default(),
+                receipt: m.receipt_handle.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Deletes a handled message; a stale receipt is not an error (someone else has it now).
+    pub async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        match self
+            .client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(from_sdk)
+        {
+            Ok(_) | Err(SqsFailure::StaleReceipt) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes a received message visible again after `delay`.
+    pub async fn change_visibility(
+        &self,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let secs = delay.as_secs().min(MAX_VISIBILITY_SECS);
+        match self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(secs).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(from_sdk)
+        {
+            Ok(_) | Err(SqsFailure::StaleReceipt) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn send_batch(&self, bodies: &[(String, String)]) -> Result<Vec<String>, QueueError> {
+        let entries = bodies
+            .iter()
+            .map(|(id, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| QueueError::Unavailable(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        let mut retry = Vec::new();
+        for failed in out.failed() {
+            if failed.sender_fault() {
+                return Err(QueueError::Unavailable(format!(
+                    "SQS refused task {}: {}: {}",
+                    failed.id(),
+                    failed.code(),
+                    failed.message().unwrap_or_default()
+                )));
+            }
+            tracing::warn!(
+                entry = failed.id(),
+                code = failed.code(),
+                "SQS failed one message of a batch"
+            );
+            retry.push(failed.id().to_owned());
+        }
+        Ok(retry)
+    }
+}
+
+#[async_trait]
+impl TaskQueue for SqsQueue {
+    async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
+        for chunk in tasks.chunks(BATCH_SIZE) {
+            let mut pending = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, task)| {
+                    serde_json::to_string(task)
+                        .map(|body| (i.to_string(), body))
+                        .map_err(|e| QueueError::Unavailable(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for attempt in 1..=SEND_ATTEMPTS {
+                let failed = self.send_batch(&pending).await?;
+                pending.retain(|(id, _)| failed.contains(id));
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == SEND_ATTEMPTS {
+                    return Err(QueueError::Unavailable(format!(
+                        "SQS did not accept {} task(s) after {SEND_ATTEMPTS} attempts",
+                        pending.len()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Redelivery for SqsQueue {
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        self.change_visibility(receipt, delay).await
+    }
+}
+
+/// Receives one batch (waiting up to `wait` for it), handles its tasks concurrently, deletes
+/// the finished ones and schedules the retries. Returns how many messages there were.
+/// Malformed messages are left alone: they come back until the redrive policy moves them to
+/// the dead-letter queue.
+pub async fn process_batch(
+    app: &App,
+    queue: &SqsQueue,
+    wait: Duration,
+) -> Result<usize, QueueError> {
+    let batch = queue.receive(BATCH_SIZE as i32, wait).await?;
+    let count = batch.len();
+    join_all(batch.into_iter().map(|m| async move {
+        let task = match serde_json::from_str::<Task>(&m.body) {
+            Ok(task) => task,
+            Err(error) => {
+                tracing::error!(%error, message_id = %m.message_id, "malformed task message");
+                return;
+            }
+        };
+        let result = match app.process_task(&task).await {
+            Outcome::Done => queue.delete(&m.receipt).await,
+            Outcome::RetryAfter(delay) => queue.change_visibility(&m.receipt, delay).await,
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, message_id = %m.message_id, "queue update failed; the message will come back");
+        }
+    }))
+    .await;
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let c = |code: &str, status: u16| classify(&ErrorFacts::service(code, status, "m"));
+        assert_eq!(c("ReceiptHandleIsInvalid", 400), SqsFailure::StaleReceipt);
+        assert_eq!(
+            c("AWS.SimpleQueueService.MessageNotInflight", 400),
+            SqsFailure::StaleReceipt
+        );
+        assert!(matches!(
+            c("RequestThrottled", 403),
+            SqsFailure::Transient(_)
+        ));
+        assert!(matches!(c("InternalError", 500), SqsFailure::Transient(_)));
+        assert!(matches!(
+            c("AWS.SimpleQueueService.NonExistentQueue", 400),
+            SqsFailure::Permanent(_)
+        ));
+        assert!(matches!(c("AccessDenied", 403), SqsFailure::Permanent(_)));
+    }
+}

@@ -1,0 +1,943 @@
+//! The `Store` port's contract: every semantic the use cases rely on, as one suite that every
+//! adapter must pass (the embedded store in this crate's tests, DynamoDB under an emulator in
+//! the integration tests). It needs an empty store and panics at the first violation.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use uuid::Uuid;
+
+use crate::domain::audit::{AuditEvent, AuditQuery, AuditType, Outcome};
+use crate::domain::ids::{AuditId, CredentialId, OrgId, ResourceId, SessionId, UserId};
+use crate::domain::model::{Organization, Provider, User};
+use crate::domain::net::{PortRange, Region};
+use crate::domain::rule::{
+    CloudState, GroupRef, HolderId, IngressRule, Lease, LeaseGrant, RuleKey,
+};
+use crate::domain::session::{EntryTarget, Session, SessionStatus};
+use crate::domain::tier::{Hours, Tier};
+use crate::domain::Timestamp;
+use crate::embedded::kv::time_key;
+use crate::ports::store::{
+    CreateError, CreateSessionError, DocKind, Store, TokenRecord, UpdateError,
+};
+
+/// Runs every check against `store`, which must start empty.
+pub async fn run_store_contract(store: Arc<dyn Store>) {
+    let s = &*store;
+    orgs(s).await;
+    users(s).await;
+    docs(s).await;
+    tokens(s).await;
+    session_limits(s).await;
+    concurrent_creates(store.clone()).await;
+    session_updates(s).await;
+    released_slots_saturate_at_zero(s).await;
+    user_sessions_newest_first(s).await;
+    due_sessions(s).await;
+    rule_holders(s).await;
+    rule_leases(s).await;
+    audit_log(s).await;
+}
+
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+fn id() -> Uuid {
+    Uuid::new_v4()
+}
+
+fn org(name: &str) -> Organization {
+    Organization {
+        id: OrgId::from_uuid(id()),
+        name: name.parse().unwrap(),
+        tier: Tier::Team,
+        created_at: t0(),
+    }
+}
+
+fn user(org: OrgId, email: &str) -> User {
+    User {
+        id: UserId::from_uuid(id()),
+        org_id: org,
+        email: email.parse().unwrap(),
+        is_admin: false,
+        resource_ids: [ResourceId::from_uuid(id())].into(),
+        created_at: t0(),
+    }
+}
+
+fn region() -> Region {
+    "eu-west-1".parse().unwrap()
+}
+
+fn group(n: u32) -> GroupRef {
+    GroupRef {
+        credential_id: CredentialId::from_uuid(Uuid::from_u128(u128::from(n) + 1000)),
+        provider: Provider::Aws,
+        region: region(),
+        security_group_id: format!("sg-{n:08x}").parse().unwrap(),
+    }
+}
+
+fn target(n: u32) -> EntryTarget {
+    EntryTarget {
+        resource_id: ResourceId::from_uuid(id()),
+        resource_name: format!("resource {n}").parse().unwrap(),
+        group: group(n),
+        ports: vec![PortRange::tcp(22), PortRange::tcp(443)],
+    }
+}
+
+/// A new session of `user` (one entry per target, PENDING) created at `at`.
+fn session(user: &User, at: Timestamp, entries: u32) -> Session {
+    Session::new(
+        SessionId::from_uuid(id()),
+        user.org_id,
+        user.id,
+        "203.0.113.7".parse().unwrap(),
+        at,
+        Hours::new(2).unwrap(),
+        (0..entries).map(target).collect(),
+    )
+}
+
+/// `s` after `change`, with the version bumped as the use cases do.
+fn changed(s: &Session, change: impl FnOnce(&mut Session)) -> Session {
+    let mut next = s.clone();
+    change(&mut next);
+    next.version = s.version + 1;
+    next
+}
+
+fn ids(users: &[User]) -> BTreeSet<UserId> {
+    users.iter().map(|u| u.id).collect()
+}
+
+async fn orgs(s: &dyn Store) {
+    assert!(
+        !s.has_any_org().await.unwrap(),
+        "a fresh store has no organization"
+    );
+    let mut a = org("Org A");
+    assert_eq!(s.get_org(a.id).await.unwrap(), None);
+    s.put_org(&a).await.unwrap();
+    assert_eq!(s.get_org(a.id).await.unwrap(), Some(a.clone()));
+    assert!(s.has_any_org().await.unwrap());
+    a.name = "Org A renamed".parse().unwrap();
+    a.tier = Tier::Business;
+    s.put_org(&a).await.unwrap();
+    assert_eq!(
+        s.get_org(a.id).await.unwrap(),
+        Some(a.clone()),
+        "put_org replaces"
+    );
+    assert_eq!(s.get_org(OrgId::from_uuid(id())).await.unwrap(), None);
+}
+
+async fn users(s: &dyn Store) {
+    let (a, b) = (OrgId::from_uuid(id()), OrgId::from_uuid(id()));
+    let alice = user(a, "alice@example.com");
+    s.create_user(&alice).await.unwrap();
+    assert_eq!(s.get_user(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        s.find_user_by_email(&alice.email).await.unwrap(),
+        Some(alice.clone())
+    );
+
+    // The same address for another user, in any organization, is refused and writes nothing.
+    let twin = user(b, "alice@example.com");
+    assert!(matches!(
+        s.create_user(&twin).await,
+        Err(CreateError::AlreadyExists)
+    ));
+    assert_eq!(s.get_user(twin.id).await.unwrap(), None);
+    assert_eq!(
+        s.find_user_by_email(&alice.email).await.unwrap(),
+        Some(alice.clone())
+    );
+    // The same id with another address is refused too.
+    let mut same_id = alice.clone();
+    same_id.email = "alice2@example.com".parse().unwrap();
+    assert!(matches!(
+        s.create_user(&same_id).await,
+        Err(CreateError::AlreadyExists)
+    ));
+    assert_eq!(s.find_user_by_email(&same_id.email).await.unwrap(), None);
+    assert_eq!(s.get_user(alice.id).await.unwrap(), Some(alice.clone()));
+
+    let bob = user(b, "bob@example.com");
+    s.create_user(&bob).await.unwrap();
+    assert_eq!(
+        ids(&s.list_users(a).await.unwrap()),
+        BTreeSet::from([alice.id])
+    );
+    assert_eq!(
+        ids(&s.list_users(b).await.unwrap()),
+        BTreeSet::from([bob.id])
+    );
+    assert!(s
+        .list_users(OrgId::from_uuid(id()))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A new address frees the old one.
+    let mut renamed = alice.clone();
+    renamed.email = "alice.new@example.com".parse().unwrap();
+    s.update_user(&renamed).await.unwrap();
+    assert_eq!(s.get_user(alice.id).await.unwrap(), Some(renamed.clone()));
+    assert_eq!(
+        s.find_user_by_email(&renamed.email).await.unwrap(),
+        Some(renamed.clone())
+    );
+    assert_eq!(s.find_user_by_email(&alice.email).await.unwrap(), None);
+
+    // Taking another user's address is refused and changes nothing.
+    let mut thief = bob.clone();
+    thief.email = renamed.email.clone();
+    assert!(matches!(
+        s.update_user(&thief).await,
+        Err(CreateError::AlreadyExists)
+    ));
+    assert_eq!(s.get_user(bob.id).await.unwrap(), Some(bob.clone()));
+    assert_eq!(
+        s.find_user_by_email(&bob.email).await.unwrap(),
+        Some(bob.clone())
+    );
+    assert_eq!(
+        s.find_user_by_email(&renamed.email).await.unwrap(),
+        Some(renamed.clone())
+    );
+
+    // Keeping one's own address is fine.
+    let mut promoted = renamed.clone();
+    promoted.is_admin = true;
+    s.update_user(&promoted).await.unwrap();
+    assert_eq!(s.get_user(alice.id).await.unwrap(), Some(promoted.clone()));
+    assert_eq!(
+        s.find_user_by_email(&promoted.email).await.unwrap(),
+        Some(promoted.clone())
+    );
+
+    let carol = user(a, "alice@example.com");
+    s.create_user(&carol).await.unwrap();
+    assert_eq!(
+        ids(&s.list_users(a).await.unwrap()),
+        BTreeSet::from([promoted.id, carol.id])
+    );
+    let listed = s.list_users(a).await.unwrap();
+    assert!(listed.contains(&promoted) && listed.contains(&carol));
+
+    assert!(s.delete_user(alice.id).await.unwrap());
+    assert_eq!(s.get_user(alice.id).await.unwrap(), None);
+    assert_eq!(s.find_user_by_email(&promoted.email).await.unwrap(), None);
+    assert!(!s.delete_user(alice.id).await.unwrap());
+    assert_eq!(
+        ids(&s.list_users(a).await.unwrap()),
+        BTreeSet::from([carol.id])
+    );
+    let reuse = user(a, "alice.new@example.com");
+    s.create_user(&reuse).await.unwrap();
+    assert!(!s.delete_user(UserId::from_uuid(id())).await.unwrap());
+}
+
+fn sorted(mut docs: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    docs.sort_by_key(|d| d.to_string());
+    docs
+}
+
+async fn docs(s: &dyn Store) {
+    let (a, b) = (OrgId::from_uuid(id()), OrgId::from_uuid(id()));
+    let (id1, id2, id3, id4) = (id(), id(), id(), id());
+    let d1 = serde_json::json!({
+        "id": id1, "name": "ops", "maxSessionDurationHours": 8,
+        "resourceIds": [id(), id()], "userIds": [], "nested": {"flag": true, "none": null, "text": ""}
+    });
+    let d2 = serde_json::json!({"id": id2, "name": "dev", "maxSessionDurationHours": null});
+    let d3 = serde_json::json!({"id": id3, "ports": [{"protocol": "tcp", "fromPort": 22, "toPort": 22}]});
+    let d4 = serde_json::json!({"id": id4, "name": "other org"});
+    s.put_doc(DocKind::Role, a, id1, d1.clone()).await.unwrap();
+    assert_eq!(
+        s.get_doc(DocKind::Role, a, id1).await.unwrap(),
+        Some(d1.clone())
+    );
+    assert_eq!(
+        s.get_doc(DocKind::Role, b, id1).await.unwrap(),
+        None,
+        "another org's doc is invisible"
+    );
+    assert_eq!(
+        s.get_doc(DocKind::Resource, a, id1).await.unwrap(),
+        None,
+        "kinds are separate"
+    );
+    s.put_doc(DocKind::Role, a, id2, d2.clone()).await.unwrap();
+    s.put_doc(DocKind::Resource, a, id3, d3.clone())
+        .await
+        .unwrap();
+    s.put_doc(DocKind::Role, b, id4, d4.clone()).await.unwrap();
+    assert_eq!(
+        sorted(s.list_docs(DocKind::Role, a).await.unwrap()),
+        sorted(vec![d1.clone(), d2.clone()])
+    );
+    assert_eq!(
+        s.list_docs(DocKind::Resource, a).await.unwrap(),
+        vec![d3.clone()]
+    );
+    assert_eq!(
+        s.list_docs(DocKind::Role, b).await.unwrap(),
+        vec![d4.clone()]
+    );
+    assert!(s
+        .list_docs(DocKind::Credential, a)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let d1b = serde_json::json!({"id": id1, "name": "ops renamed"});
+    s.put_doc(DocKind::Role, a, id1, d1b.clone()).await.unwrap();
+    assert_eq!(
+        s.get_doc(DocKind::Role, a, id1).await.unwrap(),
+        Some(d1b.clone())
+    );
+    assert_eq!(s.list_docs(DocKind::Role, a).await.unwrap().len(), 2);
+
+    assert!(
+        !s.delete_doc(DocKind::Role, b, id1).await.unwrap(),
+        "not through another org"
+    );
+    assert!(s.delete_doc(DocKind::Role, a, id1).await.unwrap());
+    assert!(!s.delete_doc(DocKind::Role, a, id1).await.unwrap());
+    assert_eq!(s.get_doc(DocKind::Role, a, id1).await.unwrap(), None);
+    assert_eq!(s.list_docs(DocKind::Role, a).await.unwrap(), vec![d2]);
+    assert_eq!(s.list_docs(DocKind::Role, b).await.unwrap(), vec![d4]);
+}
+
+async fn tokens(s: &dyn Store) {
+    let mut record = TokenRecord {
+        token_hash: "ab".repeat(32),
+        user_id: UserId::from_uuid(id()),
+        created_at: t0(),
+        expires_at: t0() + Duration::hours(12),
+    };
+    assert_eq!(s.get_token(&record.token_hash).await.unwrap(), None);
+    s.put_token(&record).await.unwrap();
+    assert_eq!(
+        s.get_token(&record.token_hash).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(s.get_token(&"cd".repeat(32)).await.unwrap(), None);
+    record.expires_at = t0() + Duration::hours(1);
+    s.put_token(&record).await.unwrap();
+    assert_eq!(s.get_token(&record.token_hash).await.unwrap(), Some(record));
+}
+
+async fn session_limits(s: &dyn Store) {
+    let u = user(OrgId::from_uuid(id()), "limits@example.com");
+    let other = user(u.org_id, "other@example.com");
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 0);
+    let s1 = session(&u, t0(), 2);
+    s.create_session(&s1, Some(2)).await.unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 1);
+    assert_eq!(s.get_session(s1.id).await.unwrap(), Some(s1.clone()));
+    let s2 = session(&u, t0(), 1);
+    s.create_session(&s2, Some(2)).await.unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 2);
+
+    let s3 = session(&u, t0(), 1);
+    assert!(matches!(
+        s.create_session(&s3, Some(2)).await,
+        Err(CreateSessionError::LimitReached)
+    ));
+    assert_eq!(
+        s.get_session(s3.id).await.unwrap(),
+        None,
+        "a refused session is not stored"
+    );
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 2);
+    // No limit: always stored, still counted.
+    s.create_session(&s3, None).await.unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 3);
+
+    // The same session twice is an error and takes no slot.
+    assert!(matches!(
+        s.create_session(&s1, None).await,
+        Err(CreateSessionError::Store(_))
+    ));
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 3);
+    assert_eq!(s.get_session(s1.id).await.unwrap(), Some(s1));
+
+    let none = session(&other, t0(), 1);
+    assert!(matches!(
+        s.create_session(&none, Some(0)).await,
+        Err(CreateSessionError::LimitReached)
+    ));
+    assert_eq!(s.get_session(none.id).await.unwrap(), None);
+    assert_eq!(
+        s.live_session_count(other.id).await.unwrap(),
+        0,
+        "counts are per user"
+    );
+}
+
+async fn concurrent_creates(store: Arc<dyn Store>) {
+    let u = user(OrgId::from_uuid(id()), "racer@example.com");
+    let sessions: Vec<Session> = (0..10).map(|_| session(&u, t0(), 1)).collect();
+    let tasks: Vec<_> = sessions
+        .iter()
+        .cloned()
+        .map(|sess| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_session(&sess, Some(1)).await })
+        })
+        .collect();
+    let mut created = 0;
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.expect("the create task finished") {
+            Ok(()) => created += 1,
+            Err(CreateSessionError::LimitReached) => refused += 1,
+            Err(e) => panic!("a concurrent create failed instead of being refused: {e}"),
+        }
+    }
+    assert_eq!(
+        (created, refused),
+        (1, 9),
+        "exactly one of ten concurrent creates wins"
+    );
+    assert_eq!(store.live_session_count(u.id).await.unwrap(), 1);
+    let mut stored = 0;
+    for sess in &sessions {
+        if store.get_session(sess.id).await.unwrap().is_some() {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1);
+}
+
+async fn session_updates(s: &dyn Store) {
+    let u = user(OrgId::from_uuid(id()), "updates@example.com");
+    let first = session(&u, t0(), 1);
+    s.create_session(&first, None).await.unwrap();
+    let applying = changed(&first, |x| {
+        x.entry_applying(0, t0() + Duration::seconds(5)).unwrap()
+    });
+    s.update_session(&applying, 0, false).await.unwrap();
+    assert_eq!(
+        s.get_session(first.id).await.unwrap(),
+        Some(applying.clone())
+    );
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 1);
+
+    // A writer that read version 0 lost: nothing changes.
+    let stale = changed(&applying, |x| {
+        x.entry_failed(0, "boom".into(), t0()).unwrap()
+    });
+    assert!(matches!(
+        s.update_session(&stale, 0, true).await,
+        Err(UpdateError::Conflict)
+    ));
+    assert_eq!(
+        s.get_session(first.id).await.unwrap(),
+        Some(applying.clone())
+    );
+    assert_eq!(
+        s.live_session_count(u.id).await.unwrap(),
+        1,
+        "a conflict releases no slot"
+    );
+
+    // An unknown session is missing, and updating it does not create it.
+    let ghost = changed(&session(&u, t0(), 1), |_| {});
+    assert!(matches!(
+        s.update_session(&ghost, 0, false).await,
+        Err(UpdateError::Missing)
+    ));
+    assert!(matches!(
+        s.update_session(&ghost, 0, true).await,
+        Err(UpdateError::Missing)
+    ));
+    assert_eq!(s.get_session(ghost.id).await.unwrap(), None);
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 1);
+
+    let stopped = changed(&applying, |x| {
+        x.stop(t0() + Duration::seconds(10)).unwrap();
+    });
+    assert_eq!(stopped.status(), SessionStatus::Expiring);
+    s.update_session(&stopped, 1, true).await.unwrap();
+    assert_eq!(
+        s.get_session(first.id).await.unwrap(),
+        Some(stopped.clone())
+    );
+    assert_eq!(
+        s.live_session_count(u.id).await.unwrap(),
+        0,
+        "release_slot gives the slot back"
+    );
+    // Without release_slot the count does not move.
+    let second = session(&u, t0(), 1);
+    s.create_session(&second, None).await.unwrap();
+    let touched = changed(&stopped, |x| {
+        x.entry_applied(0, t0() + Duration::seconds(20))
+            .map(|_| ())
+            .unwrap()
+    });
+    s.update_session(&touched, 2, false).await.unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 1);
+    assert_eq!(s.get_session(first.id).await.unwrap().unwrap().version, 3);
+}
+
+async fn released_slots_saturate_at_zero(s: &dyn Store) {
+    let u = user(OrgId::from_uuid(id()), "saturate@example.com");
+    let a = session(&u, t0(), 1);
+    s.create_session(&a, Some(1)).await.unwrap();
+    let a1 = changed(&a, |x| {
+        x.stop(t0()).unwrap();
+    });
+    s.update_session(&a1, 0, true).await.unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 0);
+    // A second release finds nothing to give back; the session is still written.
+    let a2 = changed(&a1, |x| x.updated_at = t0() + Duration::seconds(1));
+    s.update_session(&a2, 1, true).await.unwrap();
+    assert_eq!(s.get_session(a.id).await.unwrap(), Some(a2));
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 0);
+    // The count is exactly zero, not below: one slot is free, and only one.
+    s.create_session(&session(&u, t0(), 1), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 1);
+    assert!(matches!(
+        s.create_session(&session(&u, t0(), 1), Some(1)).await,
+        Err(CreateSessionError::LimitReached)
+    ));
+}
+
+async fn user_sessions_newest_first(s: &dyn Store) {
+    let u = user(OrgId::from_uuid(id()), "lister@example.com");
+    let other = user(u.org_id, "nobody@example.com");
+    let a = session(&u, t0(), 1);
+    let b = session(&u, t0() + Duration::minutes(1), 1);
+    let c = session(&u, t0() + Duration::minutes(2), 1);
+    for x in [&b, &a, &c] {
+        s.create_session(x, None).await.unwrap();
+    }
+    let listed = |v: Vec<Session>| v.into_iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(
+        listed(s.list_user_sessions(u.id, 10).await.unwrap()),
+        vec![c.id, b.id, a.id]
+    );
+    assert_eq!(
+        listed(s.list_user_sessions(u.id, 2).await.unwrap()),
+        vec![c.id, b.id]
+    );
+    assert!(s.list_user_sessions(other.id, 10).await.unwrap().is_empty());
+    // The list shows sessions as they are now.
+    let b1 = changed(&b, |x| {
+        x.entry_applying(0, t0() + Duration::minutes(3)).unwrap()
+    });
+    s.update_session(&b1, 0, false).await.unwrap();
+    assert_eq!(s.list_user_sessions(u.id, 10).await.unwrap()[1], b1);
+}
+
+async fn due_sessions(s: &dyn Store) {
+    // Years before every other check's sessions, so theirs are never due here.
+    let base = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+    let at = |secs: i64| base + Duration::seconds(secs);
+    let u = user(OrgId::from_uuid(id()), "due@example.com");
+    let s1 = session(&u, at(0), 1); // due at +120 s (stall check while pending)
+    let s2 = session(&u, at(30), 1); // +150 s
+    let s3 = session(&u, at(60), 1); // +180 s
+    let s4 = session(&u, at(0), 0); // nothing to apply: active, due at expiry (+2 h)
+    assert_eq!(s1.next_check_at(), Some(at(120)));
+    assert_eq!(s4.next_check_at(), Some(at(7200)));
+    for x in [&s3, &s1, &s4, &s2] {
+        s.create_session(x, None).await.unwrap();
+    }
+    assert!(s.due_sessions(at(119), 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.due_sessions(at(120), 10).await.unwrap(),
+        vec![s1.id],
+        "due at exactly now"
+    );
+    assert_eq!(
+        s.due_sessions(at(180), 10).await.unwrap(),
+        vec![s1.id, s2.id, s3.id],
+        "soonest first"
+    );
+    assert_eq!(
+        s.due_sessions(at(180), 2).await.unwrap(),
+        vec![s1.id, s2.id]
+    );
+
+    // An ended session leaves the index.
+    let s2_ended = changed(&s2, |x| {
+        x.stop(at(100)).unwrap();
+    });
+    assert!(s2_ended.next_check_at().is_none());
+    s.update_session(&s2_ended, 0, true).await.unwrap();
+    assert_eq!(
+        s.due_sessions(at(180), 10).await.unwrap(),
+        vec![s1.id, s3.id]
+    );
+
+    // A change moves a session in the index.
+    let s3_later = changed(&s3, |x| x.entry_applying(0, at(170)).unwrap());
+    assert_eq!(s3_later.next_check_at(), Some(at(290)));
+    s.update_session(&s3_later, 0, false).await.unwrap();
+    assert_eq!(s.due_sessions(at(180), 10).await.unwrap(), vec![s1.id]);
+    assert_eq!(
+        s.due_sessions(at(290), 10).await.unwrap(),
+        vec![s1.id, s3.id]
+    );
+    assert_eq!(
+        s.due_sessions(at(3 * 3600), 10).await.unwrap(),
+        vec![s1.id, s3.id, s4.id]
+    );
+}
+
+fn rule_key(sg: u32, port: u16) -> RuleKey {
+    RuleKey {
+        region: region(),
+        security_group_id: group(sg).security_group_id,
+        rule: IngressRule {
+            ports: PortRange::tcp(port),
+            cidr: "203.0.113.7/32".parse().unwrap(),
+        },
+    }
+}
+
+fn holder(n: u32) -> HolderId {
+    HolderId::new(SessionId::from_uuid(Uuid::from_u128(u128::from(n))), n)
+}
+
+async fn rule_holders(s: &dyn Store) {
+    let (k1, k2) = (rule_key(1, 22), rule_key(1, 443));
+    let (h1, h2, h3) = (holder(1), holder(2), holder(3));
+    assert_eq!(s.get_rule(&k1).await.unwrap(), None);
+    assert!(s.list_rules().await.unwrap().is_empty());
+    assert_eq!(s.rule_remove_holder(&k1, &h1).await.unwrap(), None);
+    assert_eq!(
+        s.get_rule(&k1).await.unwrap(),
+        None,
+        "removing creates no record"
+    );
+
+    let first = s.rule_add_holder(&k1, &group(1), &h1).await.unwrap();
+    assert_eq!(first.key, k1);
+    assert_eq!(first.group, group(1));
+    assert_eq!(first.holders, [h1.clone()].into());
+    assert_eq!(
+        (first.count(), first.cloud, first.lease.clone()),
+        (1, CloudState::Absent, None)
+    );
+    let again = s.rule_add_holder(&k1, &group(1), &h1).await.unwrap();
+    assert_eq!(again, first, "adding a holder twice is a no-op");
+    // The first holder's group stays the rule's group.
+    let two = s.rule_add_holder(&k1, &group(2), &h2).await.unwrap();
+    assert_eq!(two.holders, [h1.clone(), h2.clone()].into());
+    assert_eq!(two.group, group(1));
+    assert_eq!(s.get_rule(&k1).await.unwrap(), Some(two.clone()));
+
+    s.rule_add_holder(&k2, &group(1), &h1).await.unwrap();
+    let keys = |v: Vec<crate::domain::rule::RuleState>| {
+        v.into_iter().map(|r| r.key).collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        keys(s.list_rules().await.unwrap()),
+        [k1.clone(), k2.clone()].into()
+    );
+
+    assert_eq!(
+        s.rule_remove_holder(&k1, &h3).await.unwrap(),
+        Some(two.clone()),
+        "not a holder: no-op"
+    );
+    let one = s.rule_remove_holder(&k1, &h1).await.unwrap().unwrap();
+    assert_eq!(one.holders, [h2.clone()].into());
+    assert_eq!(
+        s.rule_remove_holder(&k1, &h1).await.unwrap(),
+        Some(one.clone())
+    );
+    assert_eq!(s.get_rule(&k1).await.unwrap(), Some(one));
+    let none = s.rule_remove_holder(&k1, &h2).await.unwrap().unwrap();
+    assert_eq!(none.count(), 0);
+    assert_eq!(
+        s.get_rule(&k1).await.unwrap(),
+        None,
+        "an idle record is forgotten"
+    );
+    assert_eq!(keys(s.list_rules().await.unwrap()), [k2.clone()].into());
+    s.rule_remove_holder(&k2, &h1).await.unwrap();
+    assert!(s.list_rules().await.unwrap().is_empty());
+}
+
+fn granted(g: LeaseGrant) -> (crate::domain::rule::RuleState, bool) {
+    match g {
+        LeaseGrant::Granted { state, stale } => (*state, stale),
+        LeaseGrant::Busy => panic!("expected the lease to be granted"),
+    }
+}
+
+async fn rule_leases(s: &dyn Store) {
+    let at = |secs: i64| t0() + Duration::seconds(secs);
+    let k = rule_key(3, 22);
+    let (h1, h2) = (holder(1), holder(2));
+    assert!(
+        s.rule_lease(&rule_key(9, 22), "w1", at(0), at(60))
+            .await
+            .is_err(),
+        "a lease needs a rule record"
+    );
+    assert_eq!(s.get_rule(&rule_key(9, 22)).await.unwrap(), None);
+    s.rule_add_holder(&k, &group(3), &h1).await.unwrap();
+
+    let (state, stale) = granted(s.rule_lease(&k, "w1", at(0), at(60)).await.unwrap());
+    assert!(!stale);
+    let lease = |owner: &str, until: i64| {
+        Some(Lease {
+            owner: owner.into(),
+            until: at(until),
+        })
+    };
+    assert_eq!(state.lease, lease("w1", 60));
+    assert_eq!(state.holders, [h1.clone()].into());
+    assert_eq!(state.cloud, CloudState::Absent);
+    assert_eq!(
+        s.get_rule(&k).await.unwrap().unwrap().lease,
+        lease("w1", 60)
+    );
+
+    assert_eq!(
+        s.rule_lease(&k, "w2", at(10), at(70)).await.unwrap(),
+        LeaseGrant::Busy
+    );
+    assert_eq!(
+        s.get_rule(&k).await.unwrap().unwrap().lease,
+        lease("w1", 60)
+    );
+    let (state, stale) = granted(s.rule_lease(&k, "w1", at(20), at(80)).await.unwrap());
+    assert!(!stale, "renewing one's own lease is not stale");
+    assert_eq!(state.lease, lease("w1", 80));
+    // Expired at exactly its end: free, and stale because someone else had it.
+    let (state, stale) = granted(s.rule_lease(&k, "w2", at(80), at(140)).await.unwrap());
+    assert!(stale);
+    assert_eq!(state.lease, lease("w2", 140));
+
+    s.rule_release_lease(&k, "w1", CloudState::Present)
+        .await
+        .unwrap();
+    let now = s.get_rule(&k).await.unwrap().unwrap();
+    assert_eq!(
+        (now.lease.clone(), now.cloud),
+        (lease("w2", 140), CloudState::Absent),
+        "only the owner releases"
+    );
+
+    let with_two = s.rule_add_holder(&k, &group(3), &h2).await.unwrap();
+    assert_eq!(
+        with_two.lease,
+        lease("w2", 140),
+        "adding a holder keeps the lease"
+    );
+    s.rule_release_lease(&k, "w2", CloudState::Present)
+        .await
+        .unwrap();
+    let now = s.get_rule(&k).await.unwrap().unwrap();
+    assert_eq!(
+        (now.lease.clone(), now.cloud, now.count()),
+        (None, CloudState::Present, 2)
+    );
+
+    s.rule_remove_holder(&k, &h1).await.unwrap();
+    let last = s.rule_remove_holder(&k, &h2).await.unwrap().unwrap();
+    assert_eq!((last.count(), last.cloud), (0, CloudState::Present));
+    assert!(
+        s.get_rule(&k).await.unwrap().is_some(),
+        "a rule still in the cloud is remembered"
+    );
+    let (state, stale) = granted(s.rule_lease(&k, "w3", at(200), at(260)).await.unwrap());
+    assert!(!stale);
+    assert_eq!((state.count(), state.cloud), (0, CloudState::Present));
+    s.rule_release_lease(&k, "w3", CloudState::Unknown)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_rule(&k).await.unwrap().unwrap().cloud,
+        CloudState::Unknown
+    );
+    granted(s.rule_lease(&k, "w4", at(300), at(360)).await.unwrap());
+    s.rule_release_lease(&k, "w4", CloudState::Absent)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_rule(&k).await.unwrap(),
+        None,
+        "idle once revoked and unleased"
+    );
+    s.rule_release_lease(&k, "w4", CloudState::Present)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_rule(&k).await.unwrap(),
+        None,
+        "releasing a forgotten rule creates nothing"
+    );
+}
+
+fn event(org: OrgId, time: Timestamp, kind: AuditType, actor: Option<UserId>) -> AuditEvent {
+    AuditEvent {
+        id: AuditId::from_uuid(id()),
+        org_id: org,
+        time,
+        kind,
+        actor_id: actor,
+        actor_email: actor.map(|a| format!("{a}@example.com")),
+        ip: Some("203.0.113.7".into()),
+        session_id: Some(SessionId::from_uuid(id())),
+        resource_id: None,
+        outcome: Outcome::Success,
+        message: format!("{} at {time}", kind.as_str()),
+    }
+}
+
+async fn audit_log(s: &dyn Store) {
+    let (a, b) = (OrgId::from_uuid(id()), OrgId::from_uuid(id()));
+    let (u1, u2) = (UserId::from_uuid(id()), UserId::from_uuid(id()));
+    let m = |n: i64| t0() + Duration::minutes(n);
+    let e = [
+        event(a, m(0), AuditType::SessionStarted, Some(u1)),
+        event(a, m(1), AuditType::RuleApplied, None),
+        event(a, m(2), AuditType::SessionStopped, Some(u1)),
+        event(a, m(2), AuditType::SessionStarted, Some(u2)),
+        event(a, m(3), AuditType::Login, Some(u2)),
+        event(a, m(4), AuditType::SessionStarted, Some(u1)),
+    ];
+    let other = event(b, m(1), AuditType::SessionStarted, Some(u1));
+    for i in [3, 0, 5, 1, 4, 2] {
+        s.append_audit(&e[i]).await.unwrap();
+    }
+    s.append_audit(&other).await.unwrap();
+
+    // Newest first; events of the same instant in a fixed order.
+    let mut newest_first: Vec<AuditEvent> = e.to_vec();
+    newest_first.sort_by_key(|x| (time_key(x.time), x.id.to_string()));
+    newest_first.reverse();
+    let expect = |pred: &dyn Fn(&AuditEvent) -> bool| -> Vec<AuditEvent> {
+        newest_first.iter().filter(|x| pred(x)).cloned().collect()
+    };
+    let q = |from, to, kind, user_id| AuditQuery {
+        from,
+        to,
+        kind,
+        user_id,
+        cursor: None,
+        limit: 100,
+    };
+    let page = s.list_audit(a, &q(None, None, None, None)).await.unwrap();
+    assert_eq!(page.items, newest_first);
+    assert_eq!(page.next_cursor, None);
+    assert_eq!(
+        s.list_audit(b, &q(None, None, None, None))
+            .await
+            .unwrap()
+            .items,
+        vec![other]
+    );
+    assert!(s
+        .list_audit(OrgId::from_uuid(id()), &q(None, None, None, None))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+
+    let started = s
+        .list_audit(a, &q(None, None, Some(AuditType::SessionStarted), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        started.items,
+        expect(&|x| x.kind == AuditType::SessionStarted)
+    );
+    assert_eq!(started.items.len(), 3);
+    let by_u1 = s
+        .list_audit(a, &q(None, None, None, Some(u1)))
+        .await
+        .unwrap();
+    assert_eq!(by_u1.items, expect(&|x| x.actor_id == Some(u1)));
+    let both = s
+        .list_audit(a, &q(None, None, Some(AuditType::SessionStarted), Some(u2)))
+        .await
+        .unwrap();
+    assert_eq!(both.items, vec![e[3].clone()]);
+    let window = s
+        .list_audit(a, &q(Some(m(1)), Some(m(2)), None, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        window.items,
+        expect(&|x| x.time >= m(1) && x.time <= m(2)),
+        "bounds are inclusive"
+    );
+    assert_eq!(window.items.len(), 3);
+    assert_eq!(
+        s.list_audit(a, &q(Some(m(2)), None, None, None))
+            .await
+            .unwrap()
+            .items,
+        expect(&|x| x.time >= m(2))
+    );
+    assert_eq!(
+        s.list_audit(a, &q(None, Some(m(1)), None, None))
+            .await
+            .unwrap()
+            .items,
+        expect(&|x| x.time <= m(1))
+    );
+    assert!(s
+        .list_audit(a, &q(Some(m(3)), Some(m(2)), None, None))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+
+    // Pages of two follow each other without gaps or repeats.
+    let mut query = AuditQuery {
+        limit: 2,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = s.list_audit(a, &query).await.unwrap();
+        assert!(page.items.len() <= 2);
+        pages += 1;
+        seen.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+        assert!(pages < 10, "pagination does not end");
+    }
+    assert_eq!(seen, newest_first);
+
+    let mut query = AuditQuery {
+        kind: Some(AuditType::SessionStarted),
+        limit: 2,
+        ..Default::default()
+    };
+    let first = s.list_audit(a, &query).await.unwrap();
+    assert_eq!(
+        first.items,
+        expect(&|x| x.kind == AuditType::SessionStarted)[..2].to_vec()
+    );
+    query.cursor = Some(first.next_cursor.expect("a full page has a cursor"));
+    let second = s.list_audit(a, &query).await.unwrap();
+    assert_eq!(
+        second.items,
+        expect(&|x| x.kind == AuditType::SessionStarted)[2..].to_vec()
+    );
+    assert_eq!(second.next_cursor, None);
+}

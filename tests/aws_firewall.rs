@@ -1,0 +1,267 @@
+//! The EC2 firewall adapter against moto's security groups.
+
+use entryguard::domain::ids::{CredentialId, OrgId};
+use entryguard::domain::model::{Credential, Provider};
+use entryguard::domain::net::{PortRange, Protocol, SecurityGroupId};
+use entryguard::domain::rule::{GroupRef, IngressRule};
+use entryguard::ports::firewall::{Firewall, FirewallError};
+use entryguard_aws::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE, RULE_DESCRIPTION};
+use entryguard_aws::sdk::ec2::types::{IpPermission, IpRange};
+use entryguard_tests::moto::{AwsFixture, REGION};
+use uuid::Uuid;
+
+fn group(credential: &Credential, sg: &SecurityGroupId) -> GroupRef {
+    GroupRef {
+        credential_id: credential.id,
+        provider: Provider::Aws,
+        region: REGION.parse().unwrap(),
+        security_group_id: sg.clone(),
+    }
+}
+
+fn ssh_from(ip: &str) -> IngressRule {
+    IngressRule {
+        ports: PortRange::tcp(22),
+        cidr: format!("{ip}/32").parse().unwrap(),
+    }
+}
+
+/// Adds a rule the way a person would in the console: no EntryGuard tag.
+async fn hand_made(fx: &AwsFixture, sg: &SecurityGroupId, cidr: &str, port: i32) {
+    fx.ec2
+        .authorize_security_group_ingress()
+        .group_id(sg.as_str())
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(port)
+                .to_port(port)
+                .ip_ranges(
+                    IpRange::builder()
+                        .cidr_ip(cidr)
+                        .description("office")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn authorize_and_revoke_are_idempotent_and_leave_other_rules_alone() {
+    let fx = AwsFixture::start("eg-fw").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg = fx.security_group("web").await;
+    let g = group(&credential, &sg);
+    let fw = fx.backend.firewall.clone();
+    let rule = ssh_from("203.0.113.7");
+    hand_made(&fx, &sg, "10.0.0.0/8", 80).await;
+
+    fw.authorize(&g, &rule).await.unwrap();
+    let rules = fx.rules(&sg).await;
+    assert_eq!(rules.len(), 2);
+    let ours: Vec<_> = rules.iter().filter(|r| r.is_managed()).collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].ingress_rule(), Some(rule));
+    assert_eq!(ours[0].description.as_deref(), Some(RULE_DESCRIPTION));
+    assert_eq!(
+        ours[0].tags.get(MANAGED_TAG_KEY).map(String::as_str),
+        Some(MANAGED_TAG_VALUE)
+    );
+    assert_eq!(ours[0].group_id, sg.as_str());
+
+    // A duplicate authorize succeeds and adds nothing.
+    fw.authorize(&g, &rule).await.unwrap();
+    assert_eq!(fx.rules(&sg).await.len(), 2);
+    assert_eq!(fx.backend.firewall.list_rules(&g).await.unwrap().len(), 2);
+
+    fw.revoke(&g, &rule).await.unwrap();
+    let left = fx.rules(&sg).await;
+    assert_eq!(left.len(), 1);
+    assert!(!left[0].is_managed());
+    assert_eq!(left[0].from_port, Some(80));
+    // Revoking what is gone succeeds.
+    fw.revoke(&g, &rule).await.unwrap();
+    assert_eq!(fx.rules(&sg).await, left);
+}
+
+#[tokio::test]
+async fn a_hand_made_rule_for_the_same_address_is_never_revoked() {
+    let fx = AwsFixture::start("eg-fw-hand").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg = fx.security_group("db").await;
+    let g = group(&credential, &sg);
+    hand_made(&fx, &sg, "198.51.100.4/32", 22).await;
+    let before = fx.rules(&sg).await;
+    // EC2 reports the rule as a duplicate: it exists, which is all EntryGuard needs.
+    fx.backend
+        .firewall
+        .authorize(&g, &ssh_from("198.51.100.4"))
+        .await
+        .unwrap();
+    fx.backend
+        .firewall
+        .revoke(&g, &ssh_from("198.51.100.4"))
+        .await
+        .unwrap();
+    assert_eq!(fx.rules(&sg).await, before);
+}
+
+#[tokio::test]
+async fn ipv6_and_udp_rules() {
+    let fx = AwsFixture::start("eg-fw-v6").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg = fx.security_group("v6").await;
+    let g = group(&credential, &sg);
+    let rule = IngressRule {
+        ports: PortRange::new(Protocol::Udp, 51820, 51830).unwrap(),
+        cidr: "2001:db8::7/128".parse().unwrap(),
+    };
+    fx.backend.firewall.authorize(&g, &rule).await.unwrap();
+    let rules = fx.rules(&sg).await;
+    assert_eq!(rules.len(), 1);
+    assert!(rules[0].is_managed());
+    assert_eq!(rules[0].ingress_rule(), Some(rule));
+    fx.backend.firewall.revoke(&g, &rule).await.unwrap();
+    assert!(fx.rules(&sg).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_group_is_reported_as_such() {
+    let fx = AwsFixture::start("eg-fw-missing").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg: SecurityGroupId = "sg-0123456789abcdef0".parse().unwrap();
+    let g = group(&credential, &sg);
+    let err = fx
+        .backend
+        .firewall
+        .authorize(&g, &ssh_from("203.0.113.7"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, FirewallError::GroupNotFound(sg.to_string()));
+    assert!(!err.is_transient());
+    let message = err.to_string();
+    assert!(
+        message.contains("sg-0123456789abcdef0") && message.contains("was not found"),
+        "{message}"
+    );
+    assert_eq!(
+        fx.backend
+            .firewall
+            .revoke(&g, &ssh_from("203.0.113.7"))
+            .await
+            .unwrap_err(),
+        FirewallError::GroupNotFound(sg.to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_full_group_reports_the_rule_limit() {
+    let fx = AwsFixture::start("eg-fw-full").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg = fx.security_group("full").await;
+    let g = group(&credential, &sg);
+    let mut permission = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443);
+    for i in 0..60 {
+        permission =
+            permission.ip_ranges(IpRange::builder().cidr_ip(format!("10.1.{i}.0/24")).build());
+    }
+    fx.ec2
+        .authorize_security_group_ingress()
+        .group_id(sg.as_str())
+        .ip_permissions(permission.build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fx.rules(&sg).await.len(), 60);
+    let err = fx
+        .backend
+        .firewall
+        .authorize(&g, &ssh_from("203.0.113.7"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, FirewallError::RuleLimitExceeded(sg.to_string()));
+    assert!(err.to_string().contains("rule limit"));
+    assert_eq!(fx.rules(&sg).await.len(), 60);
+}
+
+#[tokio::test]
+async fn credentials_missing_static_or_assumed() {
+    let fx = AwsFixture::start("eg-fw-creds").await;
+    let org = OrgId::from_uuid(Uuid::new_v4());
+    let sg = fx.security_group("creds").await;
+
+    // A group whose credential record does not exist.
+    let mut ghost = fx.credential(org).await;
+    ghost.id = CredentialId::from_uuid(Uuid::new_v4());
+    let err = fx
+        .backend
+        .firewall
+        .authorize(&group(&ghost, &sg), &ssh_from("203.0.113.7"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FirewallError::InvalidCredential(ref m) if m.contains("no longer exists")),
+        "{err:?}"
+    );
+
+    // Neither keys nor a role.
+    let mut empty = fx.credential(org).await;
+    empty.access_key_id = None;
+    empty.secret_access_key = None;
+    fx.put_credential(&empty).await;
+    let err = fx
+        .backend
+        .firewall
+        .authorize(&group(&empty, &sg), &ssh_from("203.0.113.7"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FirewallError::InvalidCredential(_)),
+        "{err:?}"
+    );
+
+    // Static keys: STS names the account.
+    let keys = fx.credential(org).await;
+    let account = entryguard_aws::validate_credential(&fx.sdk, &keys)
+        .await
+        .unwrap();
+    assert_eq!(account.len(), 12, "{account}");
+    assert!(account.chars().all(|c| c.is_ascii_digit()));
+
+    // A role assumed with the external id, through the base configuration's credentials.
+    let mut role = fx.credential(org).await;
+    role.access_key_id = None;
+    role.secret_access_key = None;
+    role.role_arn = Some(format!("arn:aws:iam::{account}:role/EntryGuardAccess"));
+    role.external_id = Some("eg-external-id".into());
+    fx.put_credential(&role).await;
+    assert!(entryguard_aws::validate_credential(&fx.sdk, &role)
+        .await
+        .is_ok());
+    let g = group(&role, &sg);
+    fx.backend
+        .firewall
+        .authorize(&g, &ssh_from("203.0.113.8"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.rules(&sg)
+            .await
+            .iter()
+            .filter(|r| r.is_managed())
+            .count(),
+        1
+    );
+    fx.backend
+        .firewall
+        .revoke(&g, &ssh_from("203.0.113.8"))
+        .await
+        .unwrap();
+    assert!(fx.rules(&sg).await.is_empty());
+}

@@ -1,0 +1,179 @@
+//! The local runner on the AWS backend (`--backend aws`), against moto: provisioning, the first
+//! organization, and the README's walk-through through DynamoDB, SQS and EC2.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use entryguard::domain::model::Email;
+use entryguard::ports::Store;
+use entryguard_aws::{DynamoStore, ResourceNames};
+use entryguard_local::{AwsConfig, Backend};
+use entryguard_tests::moto::{AwsFixture, Moto, REGION};
+use entryguard_tests::server::{TestServer, ADMIN, DEMO_GROUPS, MEMBER};
+
+fn email(s: &str) -> Email {
+    s.parse().unwrap()
+}
+
+/// `--backend aws --provision --seed-demo`: the README's curl walk-through, unchanged, with the
+/// sessions in DynamoDB and the tasks on SQS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_walk_through_runs_on_dynamodb_and_sqs() {
+    let moto = Moto::start();
+    let names = ResourceNames::with_prefix("eg-runner");
+    let s = TestServer::start_on(Backend::Aws(AwsConfig {
+        sdk: moto.options(),
+        names: names.clone(),
+        provision: true,
+        bootstrap_admin: None,
+        seed_demo: true,
+    }))
+    .await;
+    let member = s.login(MEMBER).await;
+    let me = s.get(Some(&member), "/api/me").await;
+    assert_eq!(me.ok(200)["resourceCount"], 3, "{}", me.text);
+
+    let started = s.start_session(&member, 2).await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let active = s.wait_status(&member, &id, "ACTIVE").await;
+    let entries = active["resources"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert!(entries.iter().all(|e| e["status"] == "APPLIED"), "{active}");
+    let firewall = s.firewall().await;
+    for sg in DEMO_GROUPS {
+        assert_eq!(firewall[sg].len(), 1, "{firewall:?}");
+    }
+
+    // The session lives in DynamoDB, not in the data directory.
+    let sdk = moto.sdk_config().await;
+    let table = DynamoStore::new(
+        entryguard_aws::sdk::dynamodb::Client::new(&sdk),
+        &names.table,
+    );
+    let stored = table
+        .get_session(id.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the session is in the table");
+    assert_eq!(stored.id.to_string(), id);
+
+    let extended = s
+        .call(
+            reqwest::Method::POST,
+            Some(&member),
+            &format!("/api/sessions/{id}/extend"),
+            None,
+        )
+        .await;
+    extended.ok(200);
+    s.stop_and_wait(&member, &id).await;
+    let empty: BTreeMap<_, _> = s
+        .firewall()
+        .await
+        .into_keys()
+        .map(|k| (k, vec![]))
+        .collect();
+    s.wait_firewall("every rule removed", &empty).await;
+
+    // Expiry through the sweeper's index query.
+    let short = s.start_session(&member, 1).await;
+    let short_id = short["id"].as_str().unwrap();
+    s.wait_status(&member, short_id, "ACTIVE").await;
+    s.advance_clock(3700).await;
+    s.wait_status(&member, short_id, "EXPIRED").await;
+    s.wait_firewall("the expired session's rules removed", &empty)
+        .await;
+}
+
+/// `--backend aws --bootstrap-admin EMAIL` on a provisioned account: one organization with that
+/// admin and nothing else; the admin connects an AWS account and a member's session opens and
+/// closes a real (emulated) security-group rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bootstrapped_admin_connects_an_account_and_a_member_gets_access() {
+    let fx = AwsFixture::start("eg-boot").await;
+    let sg = fx.security_group("web").await;
+    let backend = |admin: &str| {
+        Backend::Aws(AwsConfig {
+            sdk: fx.moto.options(),
+            names: fx.names.clone(),
+            provision: false,
+            bootstrap_admin: Some(email(admin)),
+            seed_demo: false,
+        })
+    };
+    let s = TestServer::start_on(backend("boss@corp.example")).await;
+    let admin = s.login("boss@corp.example").await;
+    let me = s.get(Some(&admin), "/api/me").await;
+    assert_eq!(me.ok(200)["user"]["isAdmin"], true, "{}", me.text);
+    // No demo data on a real deployment.
+    let demo = s
+        .call(
+            reqwest::Method::POST,
+            None,
+            "/api/dev/login",
+            Some(json!({"email": ADMIN})),
+        )
+        .await;
+    demo.err(401, "UNAUTHENTICATED");
+    let users = s.get(Some(&admin), "/api/admin/users").await;
+    assert_eq!(users.ok(200).as_array().unwrap().len(), 1);
+
+    let credential = s
+        .post(
+            &admin,
+            "/api/admin/credentials",
+            json!({"name": "prod", "provider": "aws", "region": REGION,
+                   "accessKeyId": "AKIAMOTOTEST0000", "secretAccessKey": "moto-secret"}),
+        )
+        .await;
+    let credential_id = credential.ok(201)["id"].as_str().unwrap().to_owned();
+    let resource = s
+        .post(
+            &admin,
+            "/api/admin/resources",
+            json!({"name": "web", "credentialId": credential_id,
+                   "securityGroupId": sg.to_string(), "region": REGION,
+                   "ports": [{"protocol": "tcp", "fromPort": 22, "toPort": 22}]}),
+        )
+        .await;
+    let resource_id = resource.ok(201)["id"].as_str().unwrap().to_owned();
+    s.post(
+        &admin,
+        "/api/admin/users",
+        json!({"email": "eng@corp.example", "isAdmin": false, "resourceIds": [resource_id]}),
+    )
+    .await
+    .ok(201);
+
+    let eng = s.login("eng@corp.example").await;
+    let session = s.settled_session(&eng, 2, "ACTIVE").await;
+    let rules = fx.rules(&sg).await;
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(
+        rules[0].cidr.map(|c| c.to_string()).as_deref(),
+        Some("127.0.0.1/32")
+    );
+    assert_eq!(
+        rules[0].description.as_deref(),
+        Some("Managed by EntryGuard")
+    );
+
+    s.stop_and_wait(&eng, session["id"].as_str().unwrap()).await;
+    assert!(fx.rules(&sg).await.is_empty());
+    drop(s);
+
+    // A second start with another bootstrap admin finds the organization and adds nothing.
+    let again = TestServer::start_on(backend("someone@else.example")).await;
+    let other = again
+        .call(
+            reqwest::Method::POST,
+            None,
+            "/api/dev/login",
+            Some(json!({"email": "someone@else.example"})),
+        )
+        .await;
+    other.err(401, "UNAUTHENTICATED");
+    assert!(fx.backend.store.has_any_org().await.unwrap());
+    again.login("boss@corp.example").await;
+}

@@ -1,0 +1,267 @@
+//! The DynamoDB store against moto: provisioned by the same code as `--provision`, then held
+//! to the same store contract as the embedded store.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use uuid::Uuid;
+
+use entryguard::contract::run_store_contract;
+use entryguard::domain::audit::{AuditEvent, AuditType, Outcome};
+use entryguard::domain::ids::{AuditId, CredentialId, OrgId, SessionId, UserId};
+use entryguard::domain::model::{Credential, CredentialStatus, Provider, Secret};
+use entryguard::domain::session::Session;
+use entryguard::domain::tier::Hours;
+use entryguard::ports::store::DocKind;
+use entryguard::ports::Store;
+use entryguard_aws::schema::{self, ResourceNames};
+use entryguard_aws::sdk::dynamodb::types::{AttributeValue, ProjectionType};
+use entryguard_aws::sdk::sqs::types::QueueAttributeName;
+use entryguard_aws::AwsBackend;
+use entryguard_tests::moto::Moto;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_store_keeps_the_store_contract() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let names = ResourceNames::with_prefix("eg-contract");
+    let provisioned = entryguard_aws::provision(&sdk, &names).await.unwrap();
+    assert!(provisioned.table_created);
+    let backend = AwsBackend::new(&sdk, &names.table, &provisioned.queue_url);
+    run_store_contract(backend.store.clone()).await;
+}
+
+#[tokio::test]
+async fn provisioning_is_idempotent_and_builds_the_documented_schema() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let names = ResourceNames::with_prefix("eg-provision");
+    let first = entryguard_aws::provision(&sdk, &names).await.unwrap();
+    let second = entryguard_aws::provision(&sdk, &names).await.unwrap();
+    assert!(first.table_created && !second.table_created);
+    assert_eq!(first.queue_url, second.queue_url);
+    assert_eq!(first.dead_letter_queue_url, second.dead_letter_queue_url);
+
+    let ddb = entryguard_aws::sdk::dynamodb::Client::new(&sdk);
+    let table = ddb
+        .describe_table()
+        .table_name(&names.table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let keys: Vec<_> = table
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name().to_owned())
+        .collect();
+    assert_eq!(keys, [schema::PK, schema::SK]);
+    let mut indexes: Vec<(String, Vec<String>, Option<ProjectionType>)> = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| {
+            (
+                i.index_name().unwrap().to_owned(),
+                i.key_schema()
+                    .iter()
+                    .map(|k| k.attribute_name().to_owned())
+                    .collect(),
+                i.projection().and_then(|p| p.projection_type().cloned()),
+            )
+        })
+        .collect();
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        vec![
+            (
+                schema::DUE_INDEX.to_owned(),
+                vec![schema::DUE_PK.to_owned(), schema::DUE_SK.to_owned()],
+                Some(ProjectionType::KeysOnly)
+            ),
+            (
+                schema::GSI1.to_owned(),
+                vec![schema::GSI1_PK.to_owned(), schema::GSI1_SK.to_owned()],
+                Some(ProjectionType::All)
+            ),
+        ]
+    );
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name(&names.table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some(schema::TTL_ATTRIBUTE));
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    let backups = ddb
+        .describe_continuous_backups()
+        .table_name(&names.table)
+        .send()
+        .await
+        .unwrap();
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_owned());
+    assert_eq!(pitr.as_deref(), Some("ENABLED"));
+
+    let sqs = entryguard_aws::sdk::sqs::Client::new(&sdk);
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&first.queue_url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert_eq!(
+        attrs[&QueueAttributeName::VisibilityTimeout],
+        schema::QUEUE_VISIBILITY_TIMEOUT_SECS.to_string()
+    );
+    let redrive: serde_json::Value =
+        serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+    assert!(redrive["deadLetterTargetArn"]
+        .as_str()
+        .unwrap()
+        .ends_with(&names.dead_letter_queue));
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        schema::MAX_RECEIVE_COUNT.to_string()
+    );
+}
+
+fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+#[tokio::test]
+async fn ttls_and_the_credential_index() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let names = ResourceNames::with_prefix("eg-items");
+    let provisioned = entryguard_aws::provision(&sdk, &names).await.unwrap();
+    let backend = AwsBackend::new(&sdk, &names.table, &provisioned.queue_url);
+    let store = backend.store.clone();
+    let ddb = entryguard_aws::sdk::dynamodb::Client::new(&sdk);
+    let raw = |pk: String, sk: &'static str| {
+        let ddb = ddb.clone();
+        let table = names.table.clone();
+        async move {
+            ddb.get_item()
+                .table_name(table)
+                .key(schema::PK, AttributeValue::S(pk))
+                .key(schema::SK, AttributeValue::S(sk.into()))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+
+    // A live session has no TTL; an ended one expires from the table after the retention.
+    let user = UserId::from_uuid(Uuid::new_v4());
+    let session = Session::new(
+        SessionId::from_uuid(Uuid::new_v4()),
+        OrgId::from_uuid(Uuid::new_v4()),
+        user,
+        "203.0.113.9".parse().unwrap(),
+        t0(),
+        Hours::new(1).unwrap(),
+        vec![],
+    );
+    store.create_session(&session, Some(1)).await.unwrap();
+    let pk = format!("SESSION#{}", session.id);
+    let item = raw(pk.clone(), "SESSION").await;
+    assert!(!item.contains_key(schema::TTL_ATTRIBUTE));
+    assert!(item.contains_key(schema::DUE_PK));
+    let mut ended = session.clone();
+    ended.stop(t0() + Duration::minutes(5)).unwrap();
+    ended.version = 1;
+    store.update_session(&ended, 0, true).await.unwrap();
+    let item = raw(pk, "SESSION").await;
+    assert!(
+        !item.contains_key(schema::DUE_PK),
+        "ended sessions leave the due index"
+    );
+    let expected = (t0() + Duration::minutes(5) + Duration::days(schema::SESSION_RETENTION_DAYS))
+        .timestamp()
+        .to_string();
+    assert_eq!(item[schema::TTL_ATTRIBUTE], AttributeValue::N(expected));
+
+    let org = OrgId::from_uuid(Uuid::new_v4());
+    let event = AuditEvent {
+        id: AuditId::from_uuid(Uuid::new_v4()),
+        org_id: org,
+        time: t0(),
+        kind: AuditType::Login,
+        actor_id: Some(user),
+        actor_email: Some("dev@example.com".into()),
+        ip: None,
+        session_id: None,
+        resource_id: None,
+        outcome: Outcome::Success,
+        message: "signed in".into(),
+    };
+    store.append_audit(&event).await.unwrap();
+    let out = ddb
+        .query()
+        .table_name(&names.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("AUDIT#{org}")))
+        .send()
+        .await
+        .unwrap();
+    let audit = &out.items()[0];
+    let expected = (t0() + Duration::days(schema::AUDIT_RETENTION_DAYS)).timestamp();
+    assert_eq!(
+        audit[schema::TTL_ATTRIBUTE],
+        AttributeValue::N(expected.to_string())
+    );
+
+    // Security groups name their credential, not its organization: the index finds it.
+    let credential = Credential {
+        id: CredentialId::from_uuid(Uuid::new_v4()),
+        org_id: org,
+        name: "prod".parse().unwrap(),
+        provider: Provider::Aws,
+        region: "eu-west-1".parse().unwrap(),
+        access_key_id: Some("AKIAEXAMPLE".into()),
+        secret_access_key: Some(Secret::new("secret".into())),
+        role_arn: None,
+        external_id: None,
+        status: CredentialStatus::Unverified,
+        account_id: None,
+        checked_at: None,
+        created_at: t0(),
+    };
+    store
+        .put_doc(
+            DocKind::Credential,
+            org,
+            *credential.id.as_uuid(),
+            serde_json::to_value(&credential).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_credential(credential.id).await.unwrap(),
+        Some(credential.clone())
+    );
+    assert_eq!(
+        store
+            .find_credential(CredentialId::from_uuid(Uuid::new_v4()))
+            .await
+            .unwrap(),
+        None
+    );
+    let _: Arc<dyn Store> = store;
+}

@@ -1,0 +1,264 @@
+//! A moto server for the AWS integration tests: started on a free port of 127.0.0.1, waited
+//! for, and killed when dropped. A missing `moto_server` fails the test with instructions: these
+//! tests are never skipped.
+
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use entryguard_aws::sdk::aws_config::SdkConfig;
+use entryguard_aws::SdkOptions;
+
+/// The region the tests' resources live in.
+pub const REGION: &str = "eu-west-1";
+
+/// How long moto may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Moto {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
+impl Moto {
+    /// Starts moto through `support/moto_atomic.py` (moto's server with DynamoDB's atomicity;
+    /// see there), or the program named by `MOTO_SERVER` (e.g. plain `moto_server`).
+    pub fn start() -> Self {
+        let (program, mut args) = match std::env::var("MOTO_SERVER") {
+            Ok(program) => (program, vec![]),
+            Err(_) => (
+                std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()),
+                vec![concat!(env!("CARGO_MANIFEST_DIR"), "/support/moto_atomic.py").to_owned()],
+            ),
+        };
+        let port = free_port();
+        args.extend([
+            "-H".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ]);
+        let log = std::env::temp_dir().join(format!("entryguard-moto-{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("a log file for moto");
+        let child = Command::new(&program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("the moto log file"))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "could not start `{program}` ({e}). The AWS integration tests need moto: \
+                     install it with `pip install \"moto[server]\"` (or set MOTO_SERVER to its path)"
+                )
+            });
+        let mut moto = Self { child, port, log };
+        moto.wait_until_listening();
+        moto
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port).into();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "moto_server exited at start ({status}); its log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "moto_server did not listen on 127.0.0.1:{} within {START_TIMEOUT:?}",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Options that point every client at this server with throwaway keys.
+    pub fn options(&self) -> SdkOptions {
+        SdkOptions {
+            endpoint_url: Some(self.endpoint()),
+            region: Some(REGION.to_owned()),
+            static_credentials: Some(("test".into(), "test".into())),
+        }
+    }
+
+    pub async fn sdk_config(&self) -> SdkConfig {
+        entryguard_aws::sdk_config(&self.options()).await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A provisioned deployment on a fresh moto server: table, queues, and the AWS adapters.
+pub struct AwsFixture {
+    pub backend: entryguard_aws::AwsBackend,
+    pub names: entryguard_aws::ResourceNames,
+    pub sdk: SdkConfig,
+    pub ec2: entryguard_aws::sdk::ec2::Client,
+    vpc_id: String,
+    // Last, so the server outlives the clients above while they drop.
+    pub moto: Moto,
+}
+
+impl AwsFixture {
+    /// Starts moto and provisions through the same code as `--provision`.
+    pub async fn start(prefix: &str) -> Self {
+        let moto = Moto::start();
+        let sdk = moto.sdk_config().await;
+        let names = entryguard_aws::ResourceNames::with_prefix(prefix);
+        let provisioned = entryguard_aws::provision(&sdk, &names)
+            .await
+            .expect("provisioning against moto");
+        let backend = entryguard_aws::AwsBackend::new(&sdk, &names.table, &provisioned.queue_url);
+        let ec2 = entryguard_aws::sdk::ec2::Client::new(&sdk);
+        let vpc_id = ec2
+            .create_vpc()
+            .cidr_block("10.20.0.0/16")
+            .send()
+            .await
+            .expect("a VPC in moto")
+            .vpc
+            .and_then(|v| v.vpc_id)
+            .expect("the VPC's id");
+        Self {
+            backend,
+            names,
+            sdk,
+            ec2,
+            vpc_id,
+            moto,
+        }
+    }
+
+    /// A new security group in the fixture's VPC.
+    pub async fn security_group(&self, name: &str) -> entryguard::domain::net::SecurityGroupId {
+        self.ec2
+            .create_security_group()
+            .group_name(name)
+            .description(format!("EntryGuard test group {name}"))
+            .vpc_id(&self.vpc_id)
+            .send()
+            .await
+            .expect("a security group in moto")
+            .group_id
+            .expect("the group's id")
+            .parse()
+            .expect("moto's group ids look like EC2's")
+    }
+
+    /// The group's inbound rules as EC2 describes them.
+    pub async fn rules(
+        &self,
+        group: &entryguard::domain::net::SecurityGroupId,
+    ) -> Vec<entryguard_aws::CloudRule> {
+        entryguard_aws::ec2::list_ingress_rules(&self.ec2, group)
+            .await
+            .expect("DescribeSecurityGroupRules")
+    }
+
+    /// A static-key AWS credential of `org`, stored where the firewall finds it.
+    pub async fn credential(
+        &self,
+        org: entryguard::domain::ids::OrgId,
+    ) -> entryguard::domain::model::Credential {
+        use entryguard::domain::model::{Credential, CredentialStatus, Provider, Secret};
+        let credential = Credential {
+            id: entryguard::domain::ids::CredentialId::from_uuid(uuid::Uuid::new_v4()),
+            org_id: org,
+            name: "moto".parse().unwrap(),
+            provider: Provider::Aws,
+            region: REGION.parse().unwrap(),
+            access_key_id: Some("AKIAMOTOTEST".into()),
+            secret_access_key: Some(Secret::new("moto-secret".into())),
+            role_arn: None,
+            external_id: None,
+            status: CredentialStatus::Unverified,
+            account_id: None,
+            checked_at: None,
+            created_at: chrono::Utc::now(),
+        };
+        self.put_credential(&credential).await;
+        credential
+    }
+
+    pub async fn put_credential(&self, credential: &entryguard::domain::model::Credential) {
+        use entryguard::ports::Store;
+        self.backend
+            .store
+            .put_doc(
+                entryguard::ports::store::DocKind::Credential,
+                credential.org_id,
+                *credential.id.as_uuid(),
+                serde_json::to_value(credential).unwrap(),
+            )
+            .await
+            .expect("storing the credential");
+    }
+
+    /// Messages waiting or in flight on the task queue.
+    pub async fn queue_depth(&self) -> (u64, u64) {
+        use entryguard_aws::sdk::sqs::types::QueueAttributeName as A;
+        let sqs = entryguard_aws::sdk::sqs::Client::new(&self.sdk);
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(self.backend.queue.url())
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("GetQueueAttributes")
+            .attributes
+            .unwrap_or_default();
+        let get = |k: &A| attrs.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            get(&A::ApproximateNumberOfMessages),
+            get(&A::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    /// Runs the worker on SQS until no message is waiting or in flight (retries included, in
+    /// real time), at most `limit`.
+    pub async fn settle(&self, app: &entryguard::app::App, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let handled =
+                entryguard_aws::process_batch(app, &self.backend.queue, Duration::from_millis(200))
+                    .await
+                    .expect("receiving from SQS");
+            if handled == 0 && self.queue_depth().await == (0, 0) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the task queue did not empty within {limit:?}: {:?}",
+                self.queue_depth().await
+            );
+        }
+    }
+}

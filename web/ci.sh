@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The web app's CI: installs Debian's chromium if missing, then installs the locked npm packages,
+# builds, runs the component tests and the browser tests. Works from any directory, without a
+# terminal (CI=true, no stdin). The browser tests need the local runner: ENTRYGUARD_LOCAL_BIN
+# (default $HOME/.cache/entryguard-target/debug/entryguard-local, built with
+# `cargo build -p entryguard-local`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+export CI="${CI:-true}"
+export DEBIAN_FRONTEND=noninteractive
+export npm_config_fund=false
+export npm_config_audit=false
+export npm_config_update_notifier=false
+
+step() { printf '\n==> web: %s\n' "$*"; }
+
+if [ ! -x /usr/bin/chromium ]; then
+  step "installing Debian's chromium"
+  sudo_cmd=""
+  if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo -n"; fi
+  $sudo_cmd apt-get update -qq </dev/null
+  $sudo_cmd apt-get install -y -qq chromium </dev/null >/dev/null
+fi
+
+step "npm ci"
+npm ci --no-audit --no-fund </dev/null
+
+step "npm run build"
+npm run build </dev/null
+
+step "npm test (component tests)"
+npm test </dev/null
+
+step "npm run e2e (browser tests, local runner: ${ENTRYGUARD_LOCAL_BIN:-default path})"
+npm run e2e </dev/null

@@ -1,0 +1,535 @@
+#!/usr/bin/env node
+// End-to-end tests: starts the local runner (ENTRYGUARD_LOCAL_BIN) on a free 127.0.0.1 port with a
+// fresh data dir and the built web app, then drives Debian's chromium through playwright-core.
+// Screenshots go to <repo>/test-output/screenshots/. Prints "N passed, N failed" and exits non-zero
+// on any failure. The runner and the browser are always stopped, also on failure.
+
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const webDir = resolve(here, '..');
+const distDir = join(webDir, 'dist');
+const repoRoot = resolve(webDir, '..');
+const shotsDir = join(repoRoot, 'test-output', 'screenshots');
+const bin = process.env.ENTRYGUARD_LOCAL_BIN || join(homedir(), '.cache', 'entryguard-target', 'debug', 'entryguard-local');
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const only = process.env.E2E_ONLY || '';
+
+const LAPTOP = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+const STEP_TIMEOUT = 20_000;
+
+// ---------------------------------------------------------------- helpers
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function assert(cond, message) {
+  if (!cond) throw new Error(`Assertion failed: ${message}`);
+}
+
+async function waitFor(fn, what, timeout = STEP_TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(150);
+  }
+  throw new Error(`Timed out after ${timeout} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
+}
+
+class Runner {
+  constructor() {
+    this.proc = null;
+    this.dataDir = mkdtempSync(join(tmpdir(), 'entryguard-e2e-data-'));
+    this.logPath = join(this.dataDir, '..', `${this.dataDir.split('/').pop()}.log`);
+  }
+
+  async start() {
+    if (!existsSync(bin)) {
+      throw new Error(`The local runner binary is missing: ${bin} (build it with: cargo build -p entryguard-local, or set ENTRYGUARD_LOCAL_BIN)`);
+    }
+    if (!existsSync(join(distDir, 'index.html'))) {
+      throw new Error(`The web app is not built: ${distDir}/index.html is missing (run: npm run build)`);
+    }
+    this.port = await freePort();
+    this.base = `http://127.0.0.1:${this.port}`;
+    const args = [
+      '--listen', `127.0.0.1:${this.port}`,
+      '--data-dir', this.dataDir,
+      '--web-dir', distDir,
+      '--test-clock',
+      '--sweep-interval-secs', '1',
+    ];
+    const fd = openSync(this.logPath, 'w');
+    this.proc = spawn(bin, args, { stdio: ['ignore', fd, fd], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
+    closeSync(fd);
+    let exited = null;
+    this.proc.on('exit', (code, signal) => {
+      exited = { code, signal };
+    });
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (exited) throw new Error(`The local runner exited early (${JSON.stringify(exited)}). Log:\n${this.log()}`);
+      try {
+        const res = await fetch(`${this.base}/api/health`);
+        if (res.ok) {
+          const body = await res.json();
+          if (body.status !== 'ok') throw new Error(`GET /api/health answered ${JSON.stringify(body)}, expected {"status":"ok"}`);
+          return;
+        }
+      } catch (e) {
+        if (e.message?.startsWith('GET /api/health')) throw e;
+      }
+      await sleep(200);
+    }
+    throw new Error(`GET /api/health did not answer within 60 s. Log:\n${this.log()}`);
+  }
+
+  log() {
+    try {
+      return readFileSync(this.logPath, 'utf8').split('\n').slice(-40).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      const done = new Promise((r) => this.proc.once('exit', r));
+      this.proc.kill('SIGTERM');
+      const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+      await done;
+      clearTimeout(t);
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+    rmSync(this.logPath, { force: true });
+  }
+
+  async api(method, path, { token, body } = {}) {
+    const headers = {};
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+    return data;
+  }
+
+  async token(email) {
+    return (await this.api('POST', '/api/dev/login', { body: { email } })).token;
+  }
+}
+
+// ---------------------------------------------------------------- page helpers
+
+async function newPage(ctx, viewport = LAPTOP) {
+  const page = await ctx.newPage();
+  await page.setViewportSize(viewport);
+  page.setDefaultTimeout(STEP_TIMEOUT);
+  page.on('pageerror', (e) => console.error(`  [browser error] ${e.message}`));
+  return page;
+}
+
+async function signIn(page, base, email) {
+  await page.goto(`${base}/#/sessions`);
+  await page.getByText('Development login').first().waitFor();
+  await page.getByRole('button', { name: new RegExp(email.replace(/[.@]/g, '\\$&')) }).click();
+  await page.getByRole('heading', { level: 1, name: 'Sessions' }).waitFor();
+  await page.locator('#duration').waitFor();
+}
+
+async function goAdmin(page, label) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: label }).waitFor();
+}
+
+async function shot(page, name, opts = {}) {
+  mkdirSync(shotsDir, { recursive: true });
+  await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+  await page.screenshot({ path: join(shotsDir, `${name}.png`), fullPage: true, ...opts });
+}
+
+const sessionRows = (page) => page.locator('tr.session-row');
+
+async function startSession(page, hoursLabel) {
+  const before = await sessionRows(page).count();
+  if (hoursLabel) await page.locator('#duration').selectOption({ label: hoursLabel });
+  await page.getByRole('button', { name: 'Start Session' }).click();
+  await waitFor(async () => (await sessionRows(page).count()) === before + 1, 'the new session row');
+  return sessionRows(page).first();
+}
+
+async function waitStatus(row, statuses, what) {
+  const list = Array.isArray(statuses) ? statuses : [statuses];
+  return waitFor(async () => {
+    const s = await row.getAttribute('data-status');
+    return list.includes(s) ? s : null;
+  }, what ?? `status ${list.join(' or ')}`);
+}
+
+async function durationOptions(page) {
+  return page.locator('#duration option').evaluateAll((os) => os.map((o) => Number(o.value)));
+}
+
+async function factValue(page, term) {
+  return page.locator('.start-form__facts div', { has: page.locator('dt', { hasText: term }) }).locator('dd').innerText();
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const ctxState = {};
+
+const tests = [
+  {
+    name: 'sign-in page marks the development login and lists seeded users',
+    async run({ ctx, runner }) {
+      const page = await newPage(ctx);
+      await page.goto(`${runner.base}/`);
+      await page.getByText('Development login').first().waitFor();
+      await page.getByRole('button', { name: /admin@example\.com/ }).waitFor();
+      await page.getByRole('button', { name: /dev@example\.com/ }).waitFor();
+      await shot(page, 'sign-in');
+      await page.close();
+    },
+  },
+  {
+    name: 'member starts a session, sees it ACTIVE without reloading, expands, extends and stops it',
+    async run({ ctx, runner }) {
+      const page = await newPage(ctx);
+      await signIn(page, runner.base, 'dev@example.com');
+      assert(!(await page.getByRole('link', { name: 'Credentials' }).count()), 'members see no Admin section');
+      assert((await factValue(page, 'Resources')) === '3', 'member starts with 3 resources');
+      const opts = await durationOptions(page);
+      assert(JSON.stringify(opts) === JSON.stringify([1, 2, 4, 8, 12, 16, 24]), `TEAM durations, got ${opts}`);
+      const navigations = [];
+      page.on('framenavigated', (f) => f === page.mainFrame() && navigations.push(f.url()));
+
+      const row = await startSession(page, '2 hours');
+      await waitStatus(row, 'ACTIVE', 'the session to become ACTIVE');
+      assert(navigations.length === 0, `the page did not reload (navigations: ${navigations.join(', ')})`);
+      assert(/in 1 h 5\d min/.test(await row.innerText()), `expires in ~2 h: ${await row.innerText()}`);
+      assert((await row.locator('.ipv').first().textContent()) === 'v4', 'IP version badge shown');
+
+      // Expand with a click: the per-resource table.
+      await row.click();
+      assert((await row.getAttribute('aria-expanded')) === 'true', 'row expanded on click');
+      const detail = page.locator('tr.detail-row').first();
+      await detail.getByRole('columnheader', { name: 'Resource' }).waitFor();
+      await waitFor(async () => (await detail.getByText('APPLIED', { exact: true }).count()) === 3, 'three APPLIED entries');
+      assert((await detail.locator('.badge--green').count()) === 3, 'APPLIED entries are green');
+
+      // Extend by 2 h.
+      const before = Date.parse(await row.locator('time').first().getAttribute('datetime'));
+      await row.getByRole('button', { name: /Extend session by 2 hours/ }).click();
+      await waitFor(async () => {
+        const after = Date.parse(await row.locator('time').first().getAttribute('datetime'));
+        return Math.abs(after - before - 2 * 3600_000) < 1000;
+      }, 'expiry to move by 2 h');
+      assert(/in 3 h 5\d min/.test(await row.innerText()), `expires in ~4 h: ${await row.innerText()}`);
+      await shot(page, 'sessions-laptop');
+
+      // Keyboard: Enter collapses, Space expands.
+      await row.focus();
+      await page.keyboard.press('Enter');
+      assert((await row.getAttribute('aria-expanded')) === 'false', 'Enter collapses');
+      await page.keyboard.press('Space');
+      assert((await row.getAttribute('aria-expanded')) === 'true', 'Space expands');
+
+      // Phone width.
+      await page.setViewportSize(PHONE);
+      await sleep(200);
+      await shot(page, 'sessions-phone');
+      // The sidebar folds into a menu button at phone width.
+      const nav = page.getByRole('navigation', { name: 'Main' });
+      assert(!(await nav.isVisible()), 'navigation folded away at phone width');
+      await page.getByRole('button', { name: 'Open menu' }).click();
+      await nav.getByRole('link', { name: 'Sessions' }).waitFor();
+      await shot(page, 'sessions-phone-menu', { fullPage: false });
+      await page.getByRole('button', { name: 'Close menu' }).click();
+      await page.setViewportSize(LAPTOP);
+
+      // Stop: the square icon button.
+      await row.getByRole('button', { name: 'Stop session' }).click();
+      await waitStatus(row, 'CANCELLED', 'the session to end CANCELLED');
+      await waitFor(async () => (await page.locator('tr.detail-row').first().getByText('REMOVED', { exact: true }).count()) === 3, 'three REMOVED entries');
+      const extend = row.getByRole('button', { name: /Extend session by 2 hours/ });
+      assert(await extend.isDisabled(), '+2h disabled on a cancelled session');
+      assert((await extend.getAttribute('title')).includes('Only active or partial'), 'reason in the tooltip');
+      assert(await row.getByRole('button', { name: 'Stop session' }).isDisabled(), 'stop disabled once cancelled');
+      await waitFor(async () => !(await page.locator('.live-indicator').count()), 'polling to stop');
+      await page.close();
+    },
+  },
+  {
+    name: 'admin adds a resource on a spare group and a role with a 4 h maximum; the member sees both',
+    async run({ ctx, runner }) {
+      const adminToken = await runner.token('admin@example.com');
+      const used = new Set((await runner.api('GET', '/api/admin/resources', { token: adminToken })).map((r) => r.securityGroupId));
+      const firewall = await runner.api('GET', '/api/dev/firewall');
+      const spare = firewall.find((g) => !used.has(g.securityGroupId));
+      assert(spare, 'the simulated cloud has a spare security group');
+
+      const page = await newPage(ctx);
+      ctxState.adminPage = page;
+      await signIn(page, runner.base, 'admin@example.com');
+      await goAdmin(page, 'Resources');
+      await page.getByRole('button', { name: 'Add resource' }).click();
+      const form = page.getByRole('form', { name: 'Add resource' });
+      await form.getByLabel('Name').fill('Reporting service');
+      await form.getByLabel('Security group ID').fill('sg-xyz');
+      await form.getByLabel('From port').fill('8443');
+      await form.getByLabel('To port').fill('80');
+      await form.getByRole('button', { name: 'Add resource' }).click();
+      await form.getByText('Use a security group ID like').waitFor();
+      await form.getByText('To port must be greater than or equal to From port').waitFor();
+      await shot(page, 'admin-resources-validation');
+
+      await form.getByLabel('Security group ID').fill(spare.securityGroupId);
+      await form.getByLabel('Region').fill(spare.region);
+      await form.getByLabel('To port').fill('8443');
+      await form.getByRole('button', { name: 'Add resource' }).click();
+      await page.getByRole('cell', { name: 'Reporting service', exact: true }).waitFor();
+      await page.getByRole('cell', { name: spare.securityGroupId, exact: true }).waitFor();
+      await shot(page, 'admin-resources');
+
+      await goAdmin(page, 'Roles');
+      await page.getByRole('button', { name: 'Add role' }).click();
+      const rf = page.getByRole('form', { name: 'Add role' });
+      await rf.getByLabel('Name').fill('Reporting (short sessions)');
+      await rf.getByLabel(/Max session duration/).fill('4');
+      await rf.getByRole('checkbox', { name: /Reporting service/ }).check();
+      await rf.getByRole('checkbox', { name: /dev@example\.com/ }).check();
+      await rf.getByRole('button', { name: 'Add role' }).click();
+      await page.getByRole('cell', { name: 'Reporting (short sessions)', exact: true }).waitFor();
+      await shot(page, 'admin-roles');
+
+      const member = await newPage(ctx);
+      await signIn(member, runner.base, 'dev@example.com');
+      await waitFor(async () => (await factValue(member, 'Resources')) === '4', 'member resource count 4');
+      const opts = await durationOptions(member);
+      assert(JSON.stringify(opts) === JSON.stringify([1, 2, 4]), `dropdown shrinks to 1,2,4; got ${opts}`);
+      const row = await startSession(member, '4 hours');
+      await waitStatus(row, 'ACTIVE');
+      assert((await row.locator('td[data-label="Resources"]').innerText()).trim() === '4', 'session covers 4 resources');
+      const extend = row.getByRole('button', { name: /Extend session by 2 hours/ });
+      assert(await extend.isDisabled(), '+2h disabled at the 4 h maximum');
+      assert((await extend.getAttribute('title')).includes('maximum session duration of 4 h'), 'reason names the maximum');
+      assert((await row.getByTestId('extend-reason').innerText()).includes('maximum session duration'), 'reason as screen-reader text');
+      await row.getByRole('button', { name: 'Stop session' }).click();
+      await waitStatus(row, 'CANCELLED');
+      await member.close();
+    },
+  },
+  {
+    name: 'a resource on a non-existent security group makes a member session PARTIAL with the error shown',
+    async run({ ctx, runner }) {
+      const page = ctxState.adminPage;
+      assert(page, 'the admin page from the previous scenario');
+      await goAdmin(page, 'Resources');
+      await page.getByRole('button', { name: 'Add resource' }).click();
+      const form = page.getByRole('form', { name: 'Add resource' });
+      await form.getByLabel('Name').fill('Legacy VPN');
+      await form.getByLabel('Security group ID').fill('sg-0aaaaaaaaaaaaaaa0');
+      await form.getByLabel('Region').fill('eu-west-1');
+      await form.getByLabel('From port').fill('1194');
+      await form.getByLabel('To port').fill('1194');
+      await form.getByLabel('Protocol').selectOption('udp');
+      await form.getByRole('button', { name: 'Add resource' }).click();
+      await page.getByRole('cell', { name: 'Legacy VPN', exact: true }).waitFor();
+
+      await goAdmin(page, 'Roles');
+      await page.getByRole('button', { name: 'Edit Reporting (short sessions)' }).click();
+      const rf = page.getByRole('form', { name: 'Edit role' });
+      await rf.getByRole('checkbox', { name: /Legacy VPN/ }).check();
+      await rf.getByRole('button', { name: 'Save changes' }).click();
+      await page.locator('td[data-label="Resources"] .tag', { hasText: 'Legacy VPN' }).waitFor();
+
+      const member = await newPage(ctx);
+      await signIn(member, runner.base, 'dev@example.com');
+      await waitFor(async () => (await factValue(member, 'Resources')) === '5', 'member resource count 5');
+      const row = await startSession(member, '1 hour');
+      await waitStatus(row, 'PARTIAL', 'the session to end PARTIAL');
+      assert((await row.locator('.badge--orange').count()) === 1, 'PARTIAL is orange');
+      await row.click();
+      const detail = member.locator('tr.detail-row').first();
+      const failed = detail.locator('tr', { hasText: 'Legacy VPN' });
+      await failed.getByText('FAILED', { exact: true }).waitFor();
+      assert((await failed.locator('.badge--red').count()) === 1, 'FAILED entry is red');
+      const err = (await failed.locator('td[data-label="Error"]').innerText()).trim();
+      assert(err && err !== '—', `the entry's error is shown (got "${err}")`);
+      assert((await detail.getByText('APPLIED', { exact: true }).count()) === 4, 'the other four are APPLIED');
+      await shot(member, 'sessions-partial');
+      await member.setViewportSize(PHONE);
+      await sleep(200);
+      await shot(member, 'sessions-partial-phone');
+      await member.close();
+    },
+  },
+  {
+    name: 'admin pages: credentials, users, IAM policy, audit logs and organization',
+    async run({ ctx, runner }) {
+      const page = ctxState.adminPage;
+      assert(page, 'the admin page from the earlier scenario');
+      await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: runner.base });
+
+      await goAdmin(page, 'Credentials');
+      await page.getByText('Role-based credentials are recommended').waitFor();
+      await page.getByRole('cell', { name: 'Simulated cloud', exact: true }).waitFor();
+      await page.getByRole('button', { name: /^Validate / }).first().click();
+      await page.locator('.alert').filter({ hasText: /Simulated cloud/ }).waitFor();
+      await page.getByRole('button', { name: 'Add credential' }).click();
+      await page.getByRole('button', { name: 'Add credential' }).last().click();
+      await page.getByText('Name is required').waitFor();
+      await page.getByText('Role ARN is required').waitFor();
+      await shot(page, 'admin-credentials');
+      await page.getByRole('button', { name: 'Cancel' }).click();
+
+      await goAdmin(page, 'Users');
+      await page.getByRole('cell', { name: 'dev@example.com', exact: true }).waitFor();
+      await shot(page, 'admin-users');
+
+      await goAdmin(page, 'IAM Policy');
+      await page.locator('pre.code').getByText('ec2:AuthorizeSecurityGroupIngress').first().waitFor();
+      await page.getByRole('button', { name: 'Copy JSON' }).first().click();
+      await page.getByRole('button', { name: 'Copied' }).first().waitFor();
+      const clip = await page.evaluate(() => navigator.clipboard.readText());
+      assert(JSON.parse(clip).Statement, 'the copied text is the policy JSON');
+      await shot(page, 'admin-iam-policy');
+
+      await goAdmin(page, 'Audit Logs');
+      await page.locator('table').getByText('session.started').first().waitFor();
+      await page.getByLabel('Event type').fill('session.started');
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await waitFor(async () => {
+        const types = await page.locator('td[data-label="Type"]').allInnerTexts();
+        return types.length > 0 && types.every((t) => t.trim() === 'session.started');
+      }, 'only session.started events');
+      await page.getByRole('button', { name: 'Clear' }).click();
+      await shot(page, 'admin-audit-logs');
+
+      await goAdmin(page, 'Organization');
+      const name = page.getByLabel('Organization name');
+      await waitFor(async () => (await name.inputValue()) === 'Demo Org', 'organization name');
+      assert(await page.getByRole('radio', { name: /Team/ }).isChecked(), 'TEAM plan selected');
+      await name.fill('');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('Organization name is required').waitFor();
+      await name.fill('Demo Org');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('Organization saved.').waitFor();
+      await shot(page, 'admin-organization');
+    },
+  },
+  {
+    name: 'a 401 returns to the sign-in screen',
+    async run({ ctx, runner }) {
+      const page = await newPage(ctx);
+      await signIn(page, runner.base, 'dev@example.com');
+      await page.evaluate(() => sessionStorage.setItem('entryguard.token', 'not-a-valid-token'));
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.getByText('Development login').first().waitFor();
+      await page.getByText('Your sign-in has expired').waitFor();
+      await page.close();
+    },
+  },
+];
+
+// ---------------------------------------------------------------- main
+
+let activeRunner = null;
+
+async function main() {
+  const runner = new Runner();
+  activeRunner = runner;
+  const userDataDir = mkdtempSync(join(tmpdir(), 'entryguard-e2e-chromium-'));
+  let ctx = null;
+  let passed = 0;
+  let failed = 0;
+  try {
+    if (!existsSync(chromiumPath)) {
+      throw new Error(`${chromiumPath} is missing: apt-get update && apt-get install -y chromium`);
+    }
+    mkdirSync(shotsDir, { recursive: true });
+    for (const f of readdirSync(shotsDir)) if (f.startsWith('failure-')) rmSync(join(shotsDir, f), { force: true });
+    console.log(`e2e: starting ${bin}`);
+    await runner.start();
+    console.log(`e2e: runner up at ${runner.base}`);
+    ctx = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: chromiumPath,
+      headless: true,
+      viewport: LAPTOP,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    for (const t of tests) {
+      if (only && !t.name.includes(only)) continue;
+      const t0 = Date.now();
+      try {
+        await t.run({ ctx, runner });
+        passed++;
+        console.log(`  ✓ ${t.name} (${Date.now() - t0} ms)`);
+      } catch (e) {
+        failed++;
+        console.log(`  ✗ ${t.name} (${Date.now() - t0} ms)\n    ${String(e.stack || e).split('\n').slice(0, 6).join('\n    ')}`);
+        for (const p of ctx.pages()) {
+          try {
+            mkdirSync(shotsDir, { recursive: true });
+            await p.screenshot({ path: join(shotsDir, `failure-${failed}-${ctx.pages().indexOf(p)}.png`), fullPage: true });
+          } catch {
+            /* ignore */
+          }
+        }
+      }
+    }
+  } catch (e) {
+    failed++;
+    console.log(`  ✗ setup: ${e.message}`);
+  } finally {
+    if (ctx) await ctx.close().catch(() => {});
+    await runner.stop().catch(() => {});
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+  console.log(`\ne2e: ${passed} passed, ${failed} failed`);
+  process.exitCode = failed > 0 ? 1 : 0;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    // Never leave the runner behind.
+    if (activeRunner?.proc && activeRunner.proc.exitCode === null) activeRunner.proc.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+await main();

@@ -1,0 +1,97 @@
+import { render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { App } from './App';
+import { fakeFetch, me } from './test/helpers';
+
+const devConfig = { apiBaseUrl: '', auth: { mode: 'dev' as const } };
+
+function server(opts: { admin?: boolean; expireAfterLogin?: boolean } = {}) {
+  let token: string | null = null;
+  return fakeFetch(({ method, path, body }) => {
+    if (method === 'GET' && path === '/api/dev/users')
+      return {
+        body: [
+          { email: 'admin@example.com', isAdmin: true, organizationName: 'Demo Org' },
+          { email: 'dev@example.com', isAdmin: false, organizationName: 'Demo Org' },
+        ],
+      };
+    if (method === 'POST' && path === '/api/dev/login') {
+      token = `tok-${(body as { email: string }).email}`;
+      return { body: { token } };
+    }
+    if (opts.expireAfterLogin && path === '/api/sessions') {
+      return { status: 401, body: { error: { code: 'UNAUTHENTICATED', message: 'Your token has expired' } } };
+    }
+    if (method === 'GET' && path === '/api/me') {
+      const admin = token?.includes('admin') ?? false;
+      return { body: me({ user: { id: 'u', email: admin ? 'admin@example.com' : 'dev@example.com', isAdmin: admin } }) };
+    }
+    if (method === 'GET' && path === '/api/sessions') return { body: [] };
+    return undefined;
+  });
+}
+
+beforeEach(() => {
+  window.location.hash = '';
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe('App (dev login)', () => {
+  it('marks the development login, signs in a seeded user and keeps the token in sessionStorage', async () => {
+    const user = userEvent.setup();
+    const f = server();
+    vi.stubGlobal('fetch', f);
+    render(<App config={devConfig} />);
+    expect(screen.getByText('Development login')).toBeInTheDocument();
+    await user.click(await screen.findByRole('button', { name: /dev@example\.com/ }));
+    expect(await screen.findByRole('heading', { level: 1, name: 'Sessions' })).toBeInTheDocument();
+    expect(sessionStorage.getItem('entryguard.token')).toBe('tok-dev@example.com');
+    const meCall = f.mock.calls.find(([u]) => String(u).endsWith('/api/me'))!;
+    expect((meCall[1]!.headers as Record<string, string>).Authorization).toBe('Bearer tok-dev@example.com');
+    // Members have no Admin section.
+    const nav = screen.getByRole('navigation', { name: 'Main' });
+    expect(within(nav).getByRole('link', { name: 'Sessions' })).toHaveAttribute('aria-current', 'page');
+    expect(within(nav).queryByText('Admin')).not.toBeInTheDocument();
+    expect(within(nav).queryByRole('link', { name: 'Credentials' })).not.toBeInTheDocument();
+  });
+
+  it('shows the Admin section to admins', async () => {
+    const user = userEvent.setup();
+    vi.stubGlobal('fetch', server());
+    render(<App config={devConfig} />);
+    await user.click(await screen.findByRole('button', { name: /admin@example\.com/ }));
+    const nav = await screen.findByRole('navigation', { name: 'Main' });
+    for (const label of ['Credentials', 'Resources', 'Roles', 'Users', 'IAM Policy', 'Audit Logs', 'Organization']) {
+      expect(within(nav).getByRole('link', { name: label })).toBeInTheDocument();
+    }
+  });
+
+  it('signs in with a typed e-mail', async () => {
+    const user = userEvent.setup();
+    vi.stubGlobal('fetch', server());
+    render(<App config={devConfig} />);
+    await user.type(screen.getByLabelText('E-mail address'), 'dev@example.com');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('heading', { level: 1, name: 'Sessions' })).toBeInTheDocument();
+  });
+
+  it('returns to the sign-in screen on a 401', async () => {
+    sessionStorage.setItem('entryguard.token', 'stale');
+    vi.stubGlobal('fetch', server({ expireAfterLogin: true }));
+    render(<App config={devConfig} />);
+    expect(await screen.findByText('Your sign-in has expired. Please sign in again.')).toBeInTheDocument();
+    expect(screen.getByText('Development login')).toBeInTheDocument();
+    await waitFor(() => expect(sessionStorage.getItem('entryguard.token')).toBeNull());
+  });
+});
+
+describe('App (oidc)', () => {
+  it('offers single sign-on instead of the development login', () => {
+    render(<App config={{ apiBaseUrl: '', auth: { mode: 'oidc', issuer: 'https://i', clientId: 'c', redirectUri: 'https://r/' } }} />);
+    expect(screen.getByRole('button', { name: /Continue with single sign-on/ })).toBeInTheDocument();
+    expect(screen.queryByText('Development login')).not.toBeInTheDocument();
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it, vi } from 'vitest';
+import { parseConfig } from '../config';
+import { Api, ApiError } from './client';
+
+function api(status: number, body: unknown, onUnauthorized = vi.fn()) {
+  const fetchImpl = vi.fn(async () => new Response(body === null ? null : JSON.stringify(body), { status }));
+  return { a: new Api({ baseUrl: 'https://api.example.com/', getToken: () => 'tok', onUnauthorized, fetchImpl }), fetchImpl, onUnauthorized };
+}
+
+describe('Api', () => {
+  it('sends the bearer token and JSON to the configured base URL', async () => {
+    const { a, fetchImpl } = api(202, { id: 's1' });
+    await a.startSession(2);
+    expect(fetchImpl).toHaveBeenCalledWith('https://api.example.com/api/sessions', {
+      method: 'POST',
+      headers: { Accept: 'application/json', Authorization: 'Bearer tok', 'Content-Type': 'application/json' },
+      body: '{"durationHours":2}',
+    });
+  });
+
+  it('turns the error body into an ApiError with message and fields', async () => {
+    const { a } = api(400, { error: { code: 'VALIDATION_FAILED', message: 'ports[0].fromPort: bad', fields: { 'ports[0].fromPort': 'bad' } } });
+    const err = await a.createResource({ name: 'x', credentialId: 'c', securityGroupId: 'sg-0123abcd', region: 'eu-west-1', ports: [] }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', message: 'ports[0].fromPort: bad', fields: { 'ports[0].fromPort': 'bad' } });
+  });
+
+  it('calls onUnauthorized on a 401', async () => {
+    const { a, onUnauthorized } = api(401, { error: { code: 'UNAUTHENTICATED', message: 'Sign in again' } });
+    await expect(a.me()).rejects.toMatchObject({ status: 401, message: 'Sign in again' });
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+  });
+
+  it('handles 204 and non-JSON errors', async () => {
+    await expect(api(204, null).a.deleteRole('r1')).resolves.toBeUndefined();
+    const fetchImpl = vi.fn(async () => new Response('<html>bad gateway</html>', { status: 502 }));
+    const a = new Api({ baseUrl: '', getToken: () => null, fetchImpl });
+    await expect(a.me()).rejects.toMatchObject({ status: 502, message: 'The request failed (HTTP 502).' });
+  });
+
+  it('builds audit-log queries without empty parameters', async () => {
+    const { a, fetchImpl } = api(200, { items: [], nextCursor: null });
+    await a.auditLogs({ type: 'auth.login', userId: '', cursor: 'a/b', limit: 50 });
+    expect((fetchImpl.mock.calls[0] as unknown[])[0]).toBe('https://api.example.com/api/admin/audit-logs?type=auth.login&cursor=a%2Fb&limit=50');
+  });
+});
+
+describe('config', () => {
+  it('reads dev and oidc configurations', () => {
+    expect(parseConfig({ apiBaseUrl: '', auth: { mode: 'dev' } })).toEqual({ apiBaseUrl: '', auth: { mode: 'dev' } });
+    expect(
+      parseConfig({ apiBaseUrl: 'https://api.example.com', auth: { mode: 'oidc', issuer: 'https://i', clientId: 'c', redirectUri: 'https://r/' } }),
+    ).toEqual({ apiBaseUrl: 'https://api.example.com', auth: { mode: 'oidc', issuer: 'https://i', clientId: 'c', redirectUri: 'https://r/', scope: undefined, bearer: 'id' } });
+  });
+  it('rejects an incomplete oidc configuration', () => {
+    expect(() => parseConfig({ auth: { mode: 'oidc', issuer: 'https://i' } })).toThrow(/clientId/);
+    expect(() => parseConfig({ auth: { mode: 'saml' } })).toThrow(/unknown auth.mode/);
+  });
+});

@@ -1,0 +1,201 @@
+import type {
+  AuditPage,
+  AuditQuery,
+  Credential,
+  CredentialInput,
+  DevUser,
+  IamPolicy,
+  Me,
+  Organization,
+  Resource,
+  ResourceInput,
+  Role,
+  RoleInput,
+  Session,
+  User,
+  UserInput,
+} from './types';
+
+/** An error answered by the API (`{"error":{"code","message","fields"}}`) or a network failure. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly fields: Record<string, string>;
+
+  constructor(status: number, code: string, message: string, fields?: Record<string, string>) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.fields = fields ?? {};
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  if (err instanceof Error) return err.message;
+  return 'Something went wrong';
+}
+
+export function fieldErrors(err: unknown): Record<string, string> {
+  return err instanceof ApiError ? err.fields : {};
+}
+
+export interface ApiOptions {
+  baseUrl: string;
+  getToken: () => string | null;
+  /** Called when any request answers 401: the caller returns to the sign-in screen. */
+  onUnauthorized?: () => void;
+  fetchImpl?: typeof fetch;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export class Api {
+  private readonly opts: ApiOptions;
+
+  constructor(opts: ApiOptions) {
+    this.opts = opts;
+  }
+
+  async request<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    const token = this.opts.getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const doFetch = this.opts.fetchImpl ?? fetch;
+    let res: Response;
+    try {
+      res = await doFetch(joinUrl(this.opts.baseUrl, path), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, 'NETWORK', 'Cannot reach the EntryGuard API. Check your connection and try again.');
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    let data: unknown = undefined;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = undefined;
+      }
+    }
+    if (!res.ok) {
+      const e = (data as { error?: { code?: string; message?: string; fields?: Record<string, string> } } | undefined)
+        ?.error;
+      const err = new ApiError(
+        res.status,
+        e?.code ?? `HTTP_${res.status}`,
+        e?.message ?? `The request failed (HTTP ${res.status}).`,
+        e?.fields,
+      );
+      if (res.status === 401) this.opts.onUnauthorized?.();
+      throw err;
+    }
+    return data as T;
+  }
+
+  // Health and development routes
+  devUsers() {
+    return this.request<DevUser[]>('GET', '/api/dev/users');
+  }
+  devLogin(email: string) {
+    return this.request<{ token: string }>('POST', '/api/dev/login', { email });
+  }
+
+  // Me and sessions
+  me() {
+    return this.request<Me>('GET', '/api/me');
+  }
+  listSessions() {
+    return this.request<Session[]>('GET', '/api/sessions');
+  }
+  startSession(durationHours: number) {
+    return this.request<Session>('POST', '/api/sessions', { durationHours });
+  }
+  stopSession(id: string) {
+    return this.request<Session>('POST', `/api/sessions/${encodeURIComponent(id)}/stop`);
+  }
+  extendSession(id: string, hours = 2) {
+    return this.request<Session>('POST', `/api/sessions/${encodeURIComponent(id)}/extend`, { hours });
+  }
+
+  // Admin
+  getOrganization() {
+    return this.request<Organization>('GET', '/api/admin/organization');
+  }
+  putOrganization(input: { name: string; tier: string }) {
+    return this.request<Organization>('PUT', '/api/admin/organization', input);
+  }
+  listCredentials() {
+    return this.request<Credential[]>('GET', '/api/admin/credentials');
+  }
+  createCredential(input: CredentialInput) {
+    return this.request<Credential>('POST', '/api/admin/credentials', input);
+  }
+  deleteCredential(id: string) {
+    return this.request<void>('DELETE', `/api/admin/credentials/${encodeURIComponent(id)}`);
+  }
+  validateCredential(id: string) {
+    return this.request<Credential>('POST', `/api/admin/credentials/${encodeURIComponent(id)}/validate`);
+  }
+  listResources() {
+    return this.request<Resource[]>('GET', '/api/admin/resources');
+  }
+  createResource(input: ResourceInput) {
+    return this.request<Resource>('POST', '/api/admin/resources', input);
+  }
+  updateResource(id: string, input: Partial<ResourceInput>) {
+    return this.request<Resource>('PATCH', `/api/admin/resources/${encodeURIComponent(id)}`, input);
+  }
+  deleteResource(id: string) {
+    return this.request<void>('DELETE', `/api/admin/resources/${encodeURIComponent(id)}`);
+  }
+  listRoles() {
+    return this.request<Role[]>('GET', '/api/admin/roles');
+  }
+  createRole(input: RoleInput) {
+    return this.request<Role>('POST', '/api/admin/roles', input);
+  }
+  updateRole(id: string, input: Partial<RoleInput>) {
+    return this.request<Role>('PATCH', `/api/admin/roles/${encodeURIComponent(id)}`, input);
+  }
+  deleteRole(id: string) {
+    return this.request<void>('DELETE', `/api/admin/roles/${encodeURIComponent(id)}`);
+  }
+  listUsers() {
+    return this.request<User[]>('GET', '/api/admin/users');
+  }
+  createUser(input: UserInput) {
+    return this.request<User>('POST', '/api/admin/users', input);
+  }
+  updateUser(id: string, input: Partial<UserInput>) {
+    return this.request<User>('PATCH', `/api/admin/users/${encodeURIComponent(id)}`, input);
+  }
+  deleteUser(id: string) {
+    return this.request<void>('DELETE', `/api/admin/users/${encodeURIComponent(id)}`);
+  }
+  auditLogs(q: AuditQuery) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) {
+      if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
+    }
+    const qs = params.toString();
+    return this.request<AuditPage>('GET', `/api/admin/audit-logs${qs ? `?${qs}` : ''}`);
+  }
+  iamPolicy(credentialId: string) {
+    return this.request<IamPolicy>(
+      'GET',
+      `/api/admin/iam-policy?credentialId=${encodeURIComponent(credentialId)}`,
+    );
+  }
+}
+
+export function joinUrl(base: string, path: string): string {
+  if (!base) return path;
+  return base.replace(/\/+$/, '') + path;
+}

@@ -1,0 +1,427 @@
+import { Fragment, useCallback, useEffect, useId, useRef, useState } from 'react';
+import { errorMessage, type Api } from '../api/client';
+import type { Me, Session } from '../api/types';
+import { ChevronIcon, ClockIcon, PlayIcon, RefreshIcon, ServerIcon, StopIcon } from '../components/Icons';
+import { EntryStatusBadge, IpVersionBadge, SessionStatusBadge } from '../components/StatusBadge';
+import { Alert, Card, EmptyState, Loading, PageHeader, Spinner } from '../components/ui';
+import {
+  anyInFlight,
+  canStop,
+  EXTEND_HOURS,
+  extendCheck,
+  nextExpiry,
+  POLL_INTERVAL_MS,
+} from '../lib/sessions';
+import { formatDateTime, formatRelative, hoursLabel } from '../lib/time';
+
+const TICK_MS = 30_000;
+const MAX_TIMEOUT_MS = 2_000_000_000;
+
+export function SessionsPage({ api }: { api: Api }) {
+  const [me, setMe] = useState<Me | null>(null);
+  const [sessions, setSessions] = useState<Session[] | null>(null);
+  const [duration, setDuration] = useState<number | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [starting, setStarting] = useState(false);
+  const [busy, setBusy] = useState<Record<string, 'stop' | 'extend'>>({});
+  const [expanded, setExpanded] = useState<Record<string, boolean>>({});
+  const [now, setNow] = useState(() => Date.now());
+  const mounted = useRef(true);
+
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+
+  const refresh = useCallback(async () => {
+    try {
+      const list = await api.listSessions();
+      if (!mounted.current) return;
+      setNow(Date.now());
+      setSessions(list);
+    } catch (e) {
+      if (mounted.current) {
+        setError(errorMessage(e));
+        setSessions((prev) => prev ?? []);
+      }
+    }
+  }, [api]);
+
+  // First load: the caller's limits and sessions.
+  useEffect(() => {
+    api
+      .me()
+      .then((m) => {
+        if (!mounted.current) return;
+        setMe(m);
+        const allowed = m.allowedDurationsHours;
+        setDuration((d) => (d !== null && allowed.includes(d) ? d : allowed.includes(2) ? 2 : (allowed[0] ?? null)));
+      })
+      .catch((e) => mounted.current && setError(errorMessage(e)));
+    void refresh();
+  }, [api, refresh]);
+
+  // Poll while anything is in flight; stop once every session and entry has settled.
+  useEffect(() => {
+    if (!sessions || !anyInFlight(sessions, Date.now())) return;
+    const t = setTimeout(() => void refresh(), POLL_INTERVAL_MS);
+    return () => clearTimeout(t);
+  }, [sessions, refresh]);
+
+  // Refresh once when the next live session reaches its expiry.
+  useEffect(() => {
+    if (!sessions) return;
+    const at = nextExpiry(sessions, Date.now());
+    if (at === null) return;
+    const t = setTimeout(() => void refresh(), Math.min(at - Date.now() + 1000, MAX_TIMEOUT_MS));
+    return () => clearTimeout(t);
+  }, [sessions, refresh]);
+
+  // Keep relative times ("in 1 h 59 min") current.
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), TICK_MS);
+    return () => clearInterval(t);
+  }, []);
+
+  const replace = (s: Session) => setSessions((prev) => (prev ?? []).map((x) => (x.id === s.id ? s : x)));
+
+  async function start(e: React.FormEvent) {
+    e.preventDefault();
+    if (duration === null) return;
+    setError(null);
+    setStarting(true);
+    try {
+      const s = await api.startSession(duration);
+      if (!mounted.current) return;
+      setSessions((prev) => [s, ...(prev ?? []).filter((x) => x.id !== s.id)]);
+      setNow(Date.now());
+    } catch (err) {
+      if (mounted.current) setError(errorMessage(err));
+    } finally {
+      if (mounted.current) setStarting(false);
+    }
+  }
+
+  async function act(s: Session, kind: 'stop' | 'extend') {
+    setError(null);
+    setBusy((b) => ({ ...b, [s.id]: kind }));
+    try {
+      const updated = kind === 'stop' ? await api.stopSession(s.id) : await api.extendSession(s.id, EXTEND_HOURS);
+      if (mounted.current) {
+        replace(updated);
+        setNow(Date.now());
+      }
+    } catch (err) {
+      if (mounted.current) setError(errorMessage(err));
+    } finally {
+      if (mounted.current)
+        setBusy((b) => {
+          const { [s.id]: _, ...rest } = b;
+          return rest;
+        });
+    }
+  }
+
+  const toggle = (id: string) => setExpanded((x) => ({ ...x, [id]: !x[id] }));
+  const noResources = me !== null && me.resourceCount === 0;
+  const polling = sessions !== null && anyInFlight(sessions, now);
+
+  return (
+    <>
+      <PageHeader
+        title="Sessions"
+        description="Start a session to open your current IP address on every cloud resource assigned to you. Access is removed automatically when the session ends."
+      />
+
+      <Card className="start-card">
+        {me === null && !error ? (
+          <Loading label="Loading your access…" />
+        ) : (
+          <form className="start-form" onSubmit={start}>
+            <div className="start-form__field">
+              <label htmlFor="duration" className="field__label">
+                Session duration
+              </label>
+              <select
+                id="duration"
+                className="input select"
+                value={duration ?? ''}
+                onChange={(e) => setDuration(Number(e.target.value))}
+                disabled={!me || noResources}
+              >
+                {(me?.allowedDurationsHours ?? []).map((h) => (
+                  <option key={h} value={h}>
+                    {hoursLabel(h)}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <button
+              type="submit"
+              className="btn btn--primary btn--lg"
+              disabled={!me || noResources || starting || duration === null}
+            >
+              {starting ? <Spinner /> : <PlayIcon size={14} />}
+              {starting ? 'Starting…' : 'Start Session'}
+            </button>
+            {me && (
+              <dl className="start-form__facts">
+                <div>
+                  <dt>Resources</dt>
+                  <dd>{me.resourceCount}</dd>
+                </div>
+                <div>
+                  <dt>Longest session</dt>
+                  <dd>{me.maxSessionDurationHours} h</dd>
+                </div>
+                <div>
+                  <dt>Plan</dt>
+                  <dd>{titleCase(me.organization.tier)}</dd>
+                </div>
+              </dl>
+            )}
+          </form>
+        )}
+        {noResources && (
+          <div className="notice notice--warning">
+            <ServerIcon />
+            <div>
+              <strong>No resources are assigned to you</strong> — ask your administrator to add you to a role.
+            </div>
+          </div>
+        )}
+      </Card>
+
+      {error && (
+        <Alert kind="error" onDismiss={() => setError(null)}>
+          {error}
+        </Alert>
+      )}
+
+      <Card
+        title="Your sessions"
+        actions={
+          <>
+            {polling && (
+              <span className="live-indicator" aria-live="polite">
+                <span className="live-indicator__dot" aria-hidden="true" /> Updating
+              </span>
+            )}
+            <button type="button" className="btn btn--ghost btn--sm" onClick={() => void refresh()}>
+              <RefreshIcon size={14} /> Refresh
+            </button>
+          </>
+        }
+      >
+        {sessions === null ? (
+          <Loading label="Loading sessions…" />
+        ) : sessions.length === 0 ? (
+          <EmptyState title="No sessions yet" icon={<ClockIcon size={28} />}>
+            {noResources
+              ? 'Once your administrator assigns you resources, you can start a session here.'
+              : 'Choose a duration above and click Start Session to open access from your current IP address.'}
+          </EmptyState>
+        ) : (
+          <div className="table-wrap">
+            <table className="table sessions-table">
+              <thead>
+                <tr>
+                  <th scope="col" className="col-toggle">
+                    <span className="sr-only">Details</span>
+                  </th>
+                  <th scope="col">IP Addresses</th>
+                  <th scope="col">Status</th>
+                  <th scope="col" className="num">
+                    Resources
+                  </th>
+                  <th scope="col">Expires</th>
+                  <th scope="col" className="col-actions">
+                    Actions
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {sessions.map((s) => (
+                  <SessionRow
+                    key={s.id}
+                    session={s}
+                    now={now}
+                    maxHours={me?.maxSessionDurationHours ?? 0}
+                    expanded={!!expanded[s.id]}
+                    onToggle={() => toggle(s.id)}
+                    busy={busy[s.id]}
+                    onStop={() => void act(s, 'stop')}
+                    onExtend={() => void act(s, 'extend')}
+                  />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Card>
+    </>
+  );
+}
+
+function titleCase(s: string) {
+  return s.charAt(0) + s.slice(1).toLowerCase();
+}
+
+interface RowProps {
+  session: Session;
+  now: number;
+  maxHours: number;
+  expanded: boolean;
+  onToggle: () => void;
+  busy?: 'stop' | 'extend';
+  onStop: () => void;
+  onExtend: () => void;
+}
+
+export function SessionRow({ session: s, now, maxHours, expanded, onToggle, busy, onStop, onExtend }: RowProps) {
+  const detailId = useId();
+  const reasonId = useId();
+  const ext = extendCheck(s, maxHours, now);
+  const stoppable = canStop(s);
+  const ended = s.endedAt !== null && !stoppable;
+  const ips = s.ipAddresses.map((ip) => ip.address).join(', ');
+
+  const onKeyDown = (e: React.KeyboardEvent) => {
+    if (e.target !== e.currentTarget) return;
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      onToggle();
+    }
+  };
+  const stopPropagation = (e: React.SyntheticEvent) => e.stopPropagation();
+
+  return (
+    <Fragment>
+      <tr
+        className={`session-row ${expanded ? 'is-expanded' : ''}`}
+        tabIndex={0}
+        aria-expanded={expanded}
+        aria-controls={detailId}
+        aria-label={`Session from ${ips}, ${s.status}. ${expanded ? 'Hide' : 'Show'} resource details`}
+        onClick={onToggle}
+        onKeyDown={onKeyDown}
+        data-session-id={s.id}
+        data-status={s.status}
+      >
+        <td className="col-toggle">
+          <ChevronIcon className={`chevron ${expanded ? 'chevron--open' : ''}`} />
+        </td>
+        <td data-label="IP Addresses">
+          <ul className="ip-list">
+            {s.ipAddresses.map((ip) => (
+              <li key={ip.address}>
+                <IpVersionBadge version={ip.version} />
+                <span className="mono">{ip.address}</span>
+              </li>
+            ))}
+          </ul>
+        </td>
+        <td data-label="Status">
+          <SessionStatusBadge status={s.status} />
+        </td>
+        <td data-label="Resources" className="num">
+          {s.resourceCount}
+        </td>
+        <td data-label="Expires">
+          {ended ? (
+            <div className="when">
+              <span>Ended {formatRelative(s.endedAt!, now)}</span>
+              <time dateTime={s.endedAt!} className="when__exact">
+                {formatDateTime(s.endedAt!)}
+              </time>
+            </div>
+          ) : (
+            <div className="when">
+              <span>{formatRelative(s.expiresAt, now)}</span>
+              <time dateTime={s.expiresAt} className="when__exact">
+                {formatDateTime(s.expiresAt)}
+              </time>
+            </div>
+          )}
+        </td>
+        <td data-label="Actions" className="col-actions" onClick={stopPropagation} onKeyDown={stopPropagation}>
+          <div className="row-actions">
+            <button
+              type="button"
+              className="btn btn--icon btn--stop"
+              onClick={onStop}
+              disabled={!stoppable || busy !== undefined}
+              aria-label="Stop session"
+              title={stoppable ? 'Stop session' : `Only active, pending or partial sessions can be stopped (this one is ${s.status}).`}
+            >
+              {busy === 'stop' ? <Spinner /> : <StopIcon />}
+            </button>
+            <span className="extend-wrap" title={ext.allowed ? `Extend by ${EXTEND_HOURS} hours` : ext.reason}>
+              <button
+                type="button"
+                className="btn btn--secondary btn--sm"
+                onClick={onExtend}
+                disabled={!ext.allowed || busy !== undefined}
+                aria-label={`Extend session by ${EXTEND_HOURS} hours`}
+                aria-describedby={ext.allowed ? undefined : reasonId}
+                title={ext.allowed ? `Extend by ${EXTEND_HOURS} hours` : ext.reason}
+              >
+                {busy === 'extend' ? <Spinner /> : null}+{EXTEND_HOURS}h
+              </button>
+            </span>
+            {!ext.allowed && (
+              <span id={reasonId} className="sr-only" data-testid="extend-reason">
+                {ext.reason}
+              </span>
+            )}
+          </div>
+        </td>
+      </tr>
+      <tr id={detailId} className="detail-row" hidden={!expanded}>
+        <td colSpan={6}>
+          {expanded && <ResourceTable session={s} />}
+        </td>
+      </tr>
+    </Fragment>
+  );
+}
+
+function ResourceTable({ session }: { session: Session }) {
+  if (session.resources.length === 0) {
+    return <p className="muted detail-empty">This session has no resource entries.</p>;
+  }
+  return (
+    <div className="detail">
+      <table className="table table--inner" aria-label="Resources in this session">
+        <thead>
+          <tr>
+            <th scope="col">Resource</th>
+            <th scope="col">IP</th>
+            <th scope="col">Status</th>
+            <th scope="col">Error</th>
+          </tr>
+        </thead>
+        <tbody>
+          {session.resources.map((r) => (
+            <tr key={`${r.resourceId}-${r.ip}`}>
+              <td data-label="Resource" className="strong">
+                {r.resourceName}
+              </td>
+              <td data-label="IP" className="mono">
+                {r.ip}
+              </td>
+              <td data-label="Status">
+                <EntryStatusBadge status={r.status} />
+              </td>
+              <td data-label="Error" className={r.error ? 'error-text' : 'muted'}>
+                {r.error ?? '—'}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
