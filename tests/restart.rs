@@ -17,6 +17,7 @@ fn config(dir: PathBuf) -> Config {
         trusted_proxies: vec![],
         web_dir: PathBuf::from("/nonexistent"),
         entryguard_principal: "arn:aws:iam::000000000000:root".into(),
+        oidc: None,
         backend: Default::default(),
     }
 }

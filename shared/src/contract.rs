@@ -9,7 +9,7 @@ use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::domain::audit::{AuditEvent, AuditQuery, AuditType, Outcome};
-use crate::domain::ids::{AuditId, CredentialId, OrgId, ResourceId, SessionId, UserId};
+use crate::domain::ids::{AuditId, CredentialId, OrgId, ResourceId, SessionId, TokenId, UserId};
 use crate::domain::model::{Organization, Provider, User};
 use crate::domain::net::{PortRange, Region};
 use crate::domain::rule::{
@@ -20,7 +20,7 @@ use crate::domain::tier::{Hours, Tier};
 use crate::domain::Timestamp;
 use crate::embedded::kv::time_key;
 use crate::ports::store::{
-    CreateError, CreateSessionError, DocKind, Store, TokenRecord, UpdateError,
+    CreateError, CreateSessionError, DocKind, PersonalToken, Store, TokenRecord, UpdateError,
 };
 
 /// Runs every check against `store`, which must start empty.
@@ -321,7 +321,9 @@ async fn tokens(s: &dyn Store) {
         token_hash: "ab".repeat(32),
         user_id: UserId::from_uuid(id()),
         created_at: t0(),
-        expires_at: t0() + Duration::hours(12),
+        expires_at: Some(t0() + Duration::hours(12)),
+        personal: None,
+        last_used_at: None,
     };
     assert_eq!(s.get_token(&record.token_hash).await.unwrap(), None);
     s.put_token(&record).await.unwrap();
@@ -330,9 +332,83 @@ async fn tokens(s: &dyn Store) {
         Some(record.clone())
     );
     assert_eq!(s.get_token(&"cd".repeat(32)).await.unwrap(), None);
-    record.expires_at = t0() + Duration::hours(1);
+    record.expires_at = Some(t0() + Duration::hours(1));
     s.put_token(&record).await.unwrap();
-    assert_eq!(s.get_token(&record.token_hash).await.unwrap(), Some(record));
+    assert_eq!(
+        s.get_token(&record.token_hash).await.unwrap(),
+        Some(record.clone())
+    );
+    // Sign-in tokens are not personal tokens.
+    assert!(s
+        .list_personal_tokens(record.user_id)
+        .await
+        .unwrap()
+        .is_empty());
+    s.touch_token(&record.token_hash, t0() + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_token(&record.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(t0() + Duration::minutes(5))
+    );
+    personal_tokens(s).await;
+}
+
+async fn personal_tokens(s: &dyn Store) {
+    let owner = UserId::from_uuid(id());
+    let other = UserId::from_uuid(id());
+    let personal = |user: UserId, n: i64, name: &str, expires: Option<Timestamp>| TokenRecord {
+        token_hash: format!("{n:064x}"),
+        user_id: user,
+        created_at: t0() + Duration::minutes(n),
+        expires_at: expires,
+        personal: Some(PersonalToken {
+            id: TokenId::from_uuid(id()),
+            name: name.parse().unwrap(),
+        }),
+        last_used_at: None,
+    };
+    let second = personal(owner, 2, "deploy", None);
+    let first = personal(owner, 1, "laptop", Some(t0() + Duration::days(30)));
+    let theirs = personal(other, 3, "theirs", None);
+    for t in [&second, &first, &theirs] {
+        s.put_token(t).await.unwrap();
+    }
+    assert_eq!(
+        s.list_personal_tokens(owner).await.unwrap(),
+        vec![first.clone(), second.clone()],
+        "oldest first, only the owner's"
+    );
+    let first_id = first.personal.as_ref().unwrap().id;
+    let theirs_id = theirs.personal.as_ref().unwrap().id;
+    assert!(
+        !s.delete_personal_token(owner, theirs_id).await.unwrap(),
+        "another user's token cannot be deleted"
+    );
+    assert!(s.get_token(&theirs.token_hash).await.unwrap().is_some());
+    assert!(s.delete_personal_token(owner, first_id).await.unwrap());
+    assert!(!s.delete_personal_token(owner, first_id).await.unwrap());
+    assert_eq!(s.get_token(&first.token_hash).await.unwrap(), None);
+    assert_eq!(
+        s.list_personal_tokens(owner).await.unwrap(),
+        vec![second.clone()]
+    );
+    // A use recorded after the token was revoked must not bring it back.
+    s.touch_token(&first.token_hash, t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(s.get_token(&first.token_hash).await.unwrap(), None);
+    s.touch_token(&second.token_hash, t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_personal_tokens(owner).await.unwrap()[0].last_used_at,
+        Some(t0() + Duration::hours(1))
+    );
 }
 
 async fn session_limits(s: &dyn Store) {

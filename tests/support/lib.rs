@@ -2,4 +2,5 @@
 
 pub mod harness;
 pub mod moto;
+pub mod oidc;
 pub mod server;

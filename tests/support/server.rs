@@ -19,6 +19,7 @@ use entryguard::domain::ids::{OrgId, UserId};
 use entryguard::domain::model::{Organization, User};
 use entryguard::domain::tier::Tier;
 use entryguard::embedded::SimCloud;
+pub use entryguard_api::oidc::OidcConfig;
 use entryguard_local::{Backend, Config, Runner};
 
 pub const ADMIN: &str = "admin@example.com";
@@ -159,20 +160,29 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with(None, Backend::Embedded).await
+        Self::start_with(None, Backend::Embedded, None).await
+    }
+
+    /// A server that also accepts ID tokens from this OIDC provider.
+    pub async fn start_with_oidc(oidc: OidcConfig) -> Self {
+        Self::start_with(None, Backend::Embedded, Some(oidc)).await
     }
 
     /// A server that also serves a web app whose `index.html` is `index_html`.
     pub async fn start_with_web_app(index_html: &str) -> Self {
-        Self::start_with(Some(index_html), Backend::Embedded).await
+        Self::start_with(Some(index_html), Backend::Embedded, None).await
     }
 
     /// A server on another backend (e.g. DynamoDB + SQS on moto).
     pub async fn start_on(backend: Backend) -> Self {
-        Self::start_with(None, backend).await
+        Self::start_with(None, backend, None).await
     }
 
-    async fn start_with(index_html: Option<&str>, backend: Backend) -> Self {
+    async fn start_with(
+        index_html: Option<&str>,
+        backend: Backend,
+        oidc: Option<OidcConfig>,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("entryguard-http-{}", uuid::Uuid::new_v4()));
         let web_dir = dir.join("web");
         if let Some(html) = index_html {
@@ -187,6 +197,7 @@ impl TestServer {
             trusted_proxies: vec![],
             web_dir,
             entryguard_principal: "arn:aws:iam::000000000000:root".into(),
+            oidc,
             backend,
         };
         let runner = Runner::build(config).await.expect("runner builds");
@@ -218,6 +229,11 @@ impl TestServer {
         let health = server.get(None, "/api/health").await;
         assert_eq!(health.ok(200), &json!({"status": "ok"}));
         server
+    }
+
+    /// The runner's data directory (the embedded store's files live here).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -11,7 +11,10 @@ use serde::Serialize;
 use entryguard::app::admin::AdminError;
 use entryguard::app::auth::AuthError;
 use entryguard::app::sessions::{SessionActionError, StartSessionError};
+use entryguard::app::tokens::TokenError;
 use entryguard::ports::store::StoreError;
+
+use crate::oidc::OidcError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -158,6 +161,38 @@ impl From<SessionActionError> for ApiError {
                 message,
             ),
             SessionActionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<OidcError> for ApiError {
+    fn from(e: OidcError) -> Self {
+        match &e {
+            OidcError::Rejected(reason) => {
+                // Why stays in the log: telling a forger which check failed helps them.
+                tracing::info!(reason, "rejected an ID token");
+                AuthError::Unauthenticated.into()
+            }
+            OidcError::ProviderUnavailable(_) | OidcError::Config(_) => {
+                tracing::error!(error = %e, "could not verify an ID token");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "Sign-in cannot be checked right now; please try again",
+                )
+            }
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::LimitReached => {
+                Self::new(StatusCode::CONFLICT, "TOKEN_LIMIT_REACHED", e.to_string())
+            }
+            TokenError::NotFound => Self::not_found("API token"),
+            TokenError::Store(e) => e.into(),
         }
     }
 }

@@ -13,6 +13,7 @@ use entryguard::app::Identity;
 use entryguard::domain::net::ClientIp;
 
 use crate::error::ApiError;
+use crate::oidc::OidcVerifier;
 use crate::ApiState;
 
 /// The client's address as the hosting layer determined it (TCP peer, or the API Gateway
@@ -51,6 +52,17 @@ impl FromRequestParts<ApiState> for Caller {
             .filter(|t| !t.is_empty() && t.len() <= 4096)
             .ok_or_else(ApiError::unauthenticated)?;
         let ip = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+        if let Some(oidc) = state
+            .oidc
+            .as_ref()
+            .filter(|_| OidcVerifier::looks_like_jwt(token))
+        {
+            let user = oidc
+                .verify(token, state.app.now())
+                .await
+                .map_err(ApiError::from)?;
+            return Ok(Caller(state.app.authenticate_email(&user.email, ip).await?));
+        }
         Ok(Caller(state.app.authenticate(token, ip).await?))
     }
 }

@@ -5,6 +5,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod lambda;
+pub mod oidc;
 pub mod routes;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use entryguard::domain::ids::OrgId;
 use entryguard::embedded::{OffsetClock, SimCloud};
 
 use crate::error::ApiError;
-use crate::routes::{admin, dev, sessions};
+use crate::routes::{admin, dev, sessions, tokens};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -38,6 +39,8 @@ pub struct ApiState {
     pub dev: Option<Arc<DevTools>>,
     /// The AWS principal customers trust in role credentials' trust policies.
     pub entryguard_principal: String,
+    /// Verifies browser users' ID tokens; without it only EntryGuard's own tokens are accepted.
+    pub oidc: Option<Arc<oidc::OidcVerifier>>,
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -61,6 +64,8 @@ pub fn router(state: ApiState) -> Router {
     let mut api = Router::new()
         .route("/health", get(health))
         .route("/me", get(sessions::me))
+        .route("/me/tokens", get(tokens::list).post(tokens::create))
+        .route("/me/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/sessions", get(sessions::list).post(sessions::start))
         .route("/sessions/{id}", get(sessions::get))
         .route("/sessions/{id}/stop", post(sessions::stop))

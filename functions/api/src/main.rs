@@ -3,10 +3,15 @@
 
 use std::sync::Arc;
 
+use entryguard::domain::model::Email;
 use entryguard::embedded::{RandomIds, SystemClock};
 use entryguard_api::lambda::run_lambda;
+use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::ApiState;
 use tracing_subscriber::EnvFilter;
+
+/// On a deployment without organizations, the first one is created with this administrator.
+const BOOTSTRAP_ADMIN_ENV: &str = "ENTRYGUARD_BOOTSTRAP_ADMIN";
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -18,10 +23,27 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_ansi(false)
         .init();
     let backend = entryguard_aws::connect_from_env().await?;
+    let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
+    if let Some(admin) = std::env::var(BOOTSTRAP_ADMIN_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let admin: Email = admin.parse()?;
+        app.bootstrap_organization("EntryGuard".parse()?, &admin)
+            .await?;
+    }
+    let oidc = match OidcConfig::from_env()? {
+        Some(config) => Some(Arc::new(OidcVerifier::new(config)?)),
+        None => {
+            tracing::warn!("no OIDC issuer configured: only API tokens are accepted");
+            None
+        }
+    };
     let state = ApiState {
-        app: backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None),
+        app,
         dev: None,
         entryguard_principal: std::env::var("ENTRYGUARD_PRINCIPAL").unwrap_or_default(),
+        oidc,
     };
     run_lambda(state).await
 }

@@ -66,7 +66,9 @@ async fn state() -> (ApiState, User) {
             token_hash: hash_token(FIXTURE_TOKEN),
             user_id: admin.id,
             created_at: now,
-            expires_at: now + Duration::hours(12),
+            expires_at: Some(now + Duration::hours(12)),
+            personal: None,
+            last_used_at: None,
         })
         .await
         .unwrap();
@@ -116,6 +118,7 @@ async fn state() -> (ApiState, User) {
             app,
             dev: None,
             entryguard_principal: "arn:aws:iam::123456789012:root".into(),
+            oidc: None,
         },
         admin,
     )

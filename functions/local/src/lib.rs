@@ -27,6 +27,7 @@ use entryguard::embedded::{
     SystemClock,
 };
 use entryguard::ports::{Clock, Firewall, IdSource};
+use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};
 use entryguard_aws::{SdkOptions, SqsQueue};
 
@@ -50,6 +51,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     pub web_dir: PathBuf,
     pub entryguard_principal: String,
+    /// Also accept ID tokens from this OIDC provider.
+    pub oidc: Option<OidcConfig>,
     pub backend: Backend,
 }
 
@@ -141,6 +144,10 @@ impl Runner {
                 sim: Some(sim.clone()),
             })),
             entryguard_principal: config.entryguard_principal.clone(),
+            oidc: match &config.oidc {
+                Some(c) => Some(Arc::new(OidcVerifier::new(c.clone())?)),
+                None => None,
+            },
         };
         Ok(Self {
             app,

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use entryguard_api::oidc::OidcConfig;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -70,6 +71,13 @@ struct Args {
     /// the embedded backend (its admin is --bootstrap-admin, or admin@example.com).
     #[arg(long)]
     seed_demo: bool,
+    /// Also accept ID tokens from this OIDC issuer (with --oidc-audience), besides the
+    /// development login and API tokens.
+    #[arg(long, value_name = "URL", requires = "oidc_audience")]
+    oidc_issuer: Option<String>,
+    /// The client id ID tokens must be issued to.
+    #[arg(long, value_name = "CLIENT_ID", requires = "oidc_issuer")]
+    oidc_audience: Option<String>,
 }
 
 #[tokio::main]
@@ -104,6 +112,10 @@ async fn main() -> anyhow::Result<()> {
         trusted_proxies: args.trusted_proxies,
         web_dir: args.web_dir,
         entryguard_principal: args.entryguard_principal,
+        oidc: args
+            .oidc_issuer
+            .zip(args.oidc_audience)
+            .map(|(issuer, audience)| OidcConfig { issuer, audience }),
         backend: match args.backend {
             BackendKind::Embedded => Backend::Embedded,
             BackendKind::Aws => Backend::Aws(AwsConfig {

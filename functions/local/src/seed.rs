@@ -85,24 +85,9 @@ async fn org_with_admin(
     name: &str,
     email: &Email,
 ) -> anyhow::Result<(Organization, User)> {
-    let now = app.now();
-    let org = Organization {
-        id: OrgId::from_uuid(app.ids.uuid()),
-        name: parse(name),
-        tier: Tier::Team,
-        created_at: now,
-    };
-    app.store.put_org(&org).await?;
-    let admin = User {
-        id: UserId::from_uuid(app.ids.uuid()),
-        org_id: org.id,
-        email: email.clone(),
-        is_admin: true,
-        resource_ids: BTreeSet::new(),
-        created_at: now,
-    };
-    app.store.create_user(&admin).await?;
-    Ok((org, admin))
+    Ok(app
+        .create_organization_with_admin(parse(name), Tier::Team, email)
+        .await?)
 }
 
 /// Creates the demo organization, its users, credential, resources and role, with `admin` as

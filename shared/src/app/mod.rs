@@ -4,11 +4,13 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod bootstrap;
 pub mod docs;
 pub mod firewall_router;
 pub mod rules;
 pub mod sessions;
 pub mod sweeper;
+pub mod tokens;
 pub mod worker;
 
 use std::sync::Arc;

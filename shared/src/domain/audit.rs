@@ -27,10 +27,13 @@ pub enum AuditType {
     AdminChange,
     #[serde(rename = "auth.login")]
     Login,
+    /// A personal API token was created or revoked.
+    #[serde(rename = "auth.token")]
+    Token,
 }
 
 impl AuditType {
-    pub const ALL: [AuditType; 10] = [
+    pub const ALL: [AuditType; 11] = [
         Self::SessionStarted,
         Self::SessionStopped,
         Self::SessionExtended,
@@ -41,6 +44,7 @@ impl AuditType {
         Self::RuleRemoved,
         Self::AdminChange,
         Self::Login,
+        Self::Token,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl AuditType {
             Self::RuleRemoved => "rule.removed",
             Self::AdminChange => "admin.change",
             Self::Login => "auth.login",
+            Self::Token => "auth.token",
         }
     }
 

@@ -65,3 +65,7 @@ uuid_id!(
     /// An audit log event.
     AuditId
 );
+uuid_id!(
+    /// A personal API token (its id, never its secret).
+    TokenId
+);

@@ -6,13 +6,14 @@ use uuid::Uuid;
 
 use super::kv::{self, time_key, Kv, KvTable};
 use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
-use crate::domain::ids::{OrgId, SessionId, UserId};
+use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Organization, User};
 use crate::domain::rule::{CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState};
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
 use crate::ports::store::{
-    CreateError, CreateSessionError, DocKind, Store, StoreError, TokenRecord, UpdateError,
+    CreateError, CreateSessionError, DocKind, PersonalToken, Store, StoreError, TokenRecord,
+    UpdateError,
 };
 
 #[derive(Clone)]
@@ -40,6 +41,21 @@ fn org_user_key(org: OrgId, id: UserId) -> String {
 }
 fn doc_key(kind: DocKind, org: OrgId, id: Uuid) -> String {
     format!("doc/{}/{org}/{id}", kind.as_str())
+}
+fn token_key(hash: &str) -> String {
+    format!("token/{hash}")
+}
+fn user_tokens_prefix(user: UserId) -> String {
+    format!("utoken/{user}/")
+}
+/// Indexes a personal token under its owner, oldest first; the value is the token's hash.
+fn user_token_key(t: &TokenRecord, p: &PersonalToken) -> String {
+    format!(
+        "{}{}/{}",
+        user_tokens_prefix(t.user_id),
+        time_key(t.created_at),
+        p.id
+    )
 }
 fn session_key(id: SessionId) -> String {
     format!("session/{id}")
@@ -196,12 +212,71 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        self.kv
-            .write(|t| kv::put(t, &format!("token/{}", token.token_hash), token))
+        self.kv.write(|t| {
+            kv::put(t, &token_key(&token.token_hash), token)?;
+            if let Some(p) = &token.personal {
+                kv::put(t, &user_token_key(token, p), &token.token_hash)?;
+            }
+            Ok(())
+        })
     }
 
     async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.kv.get(&format!("token/{token_hash}"))
+        self.kv.get(&token_key(token_hash))
+    }
+
+    async fn list_personal_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, StoreError> {
+        self.kv.read(|t| {
+            let prefix = user_tokens_prefix(user);
+            let hashes: Vec<(String, String)> = kv::scan_range(
+                t,
+                &prefix,
+                &prefix,
+                &kv::prefix_end(&prefix),
+                false,
+                usize::MAX,
+            )?;
+            let mut out = Vec::with_capacity(hashes.len());
+            for (_, hash) in hashes {
+                if let Some(record) = kv::get::<TokenRecord>(t, &token_key(&hash))? {
+                    out.push(record);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn delete_personal_token(&self, user: UserId, id: TokenId) -> Result<bool, StoreError> {
+        self.kv.write(|t| {
+            let prefix = user_tokens_prefix(user);
+            let entries: Vec<(String, String)> = kv::scan_range(
+                t,
+                &prefix,
+                &prefix,
+                &kv::prefix_end(&prefix),
+                false,
+                usize::MAX,
+            )?;
+            let suffix = format!("/{id}");
+            let Some((index_key, hash)) = entries.into_iter().find(|(k, _)| k.ends_with(&suffix))
+            else {
+                return Ok(false);
+            };
+            kv::delete(t, &index_key)?;
+            kv::delete(t, &token_key(&hash))?;
+            Ok(true)
+        })
+    }
+
+    async fn touch_token(&self, token_hash: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.kv.write(|t| {
+            let key = token_key(token_hash);
+            if let Some(mut record) = kv::get::<TokenRecord>(t, &key)? {
+                record.last_used_at = Some(at);
+                kv::put(t, &key, &record)?;
+            }
+            Ok(())
+        })
     }
 
     async fn create_session(

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
-use crate::domain::ids::{OrgId, SessionId, UserId};
-use crate::domain::model::{Email, Organization, User};
+use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
+use crate::domain::model::{Email, Name, Organization, User};
 use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState};
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
@@ -70,7 +70,21 @@ pub struct TokenRecord {
     pub token_hash: String,
     pub user_id: UserId,
     pub created_at: Timestamp,
-    pub expires_at: Timestamp,
+    /// `None`: valid until revoked (personal tokens only).
+    pub expires_at: Option<Timestamp>,
+    /// Present for personal API tokens; absent for sign-in tokens.
+    #[serde(default)]
+    pub personal: Option<PersonalToken>,
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// What a personal API token shows in its owner's list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonalToken {
+    pub id: TokenId,
+    pub name: Name,
 }
 
 #[async_trait]
@@ -118,6 +132,13 @@ pub trait Store: Send + Sync {
     // Bearer tokens.
     async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// The user's personal API tokens, oldest first.
+    async fn list_personal_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Deletes one of the user's personal tokens; `false` if the user has no token with that id.
+    async fn delete_personal_token(&self, user: UserId, id: TokenId) -> Result<bool, StoreError>;
+    /// Records when a token was last used; does nothing if it was deleted meanwhile, so a
+    /// revoked token never comes back.
+    async fn touch_token(&self, token_hash: &str, at: Timestamp) -> Result<(), StoreError>;
 
     // Sessions.
     /// Stores a new session (version 0) and takes one of the user's live-session slots, atomically:

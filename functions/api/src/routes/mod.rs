@@ -1,3 +1,4 @@
 pub mod admin;
 pub mod dev;
 pub mod sessions;
+pub mod tokens;

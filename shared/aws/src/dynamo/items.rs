@@ -14,7 +14,7 @@ use entryguard::domain::rule::{CloudState, HolderId, Lease, RuleKey, RuleState};
 use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
 use entryguard::embedded::kv::time_key;
-use entryguard::ports::store::{DocKind, TokenRecord};
+use entryguard::ports::store::{DocKind, PersonalToken, TokenRecord};
 
 use super::error::DynamoError;
 use crate::schema::{
@@ -45,6 +45,7 @@ pub const LEASE_OWNER: &str = "leaseOwner";
 pub const LEASE_UNTIL: &str = "leaseUntil";
 pub const EVENT_TYPE: &str = "eventType";
 pub const ACTOR_ID: &str = "actorId";
+pub const TOKEN_HASH: &str = "tokenHash";
 
 pub mod keys {
     use super::*;
@@ -88,6 +89,11 @@ pub mod keys {
     }
     pub fn token(hash: &str) -> String {
         format!("TOKEN#{hash}")
+    }
+    /// Personal tokens are listed from their owner's partition, oldest first.
+    pub const PERSONAL_TOKEN_PREFIX: &str = "PTOKEN#";
+    pub fn personal_token(t: &TokenRecord, p: &PersonalToken) -> String {
+        format!("{PERSONAL_TOKEN_PREFIX}{}#{}", time_key(t.created_at), p.id)
     }
     pub fn session(id: SessionId) -> String {
         format!("{SESSION_PREFIX}{id}")
@@ -235,11 +241,30 @@ pub fn doc_of(item: &Item) -> Result<serde_json::Value, DynamoError> {
 pub fn token_item(t: &TokenRecord) -> Result<Item, DynamoError> {
     let mut item = base(keys::token(&t.token_hash), keys::TOKEN_SK, "TOKEN");
     item.insert(DATA.into(), encode(t)?);
-    item.insert(
-        TTL_ATTRIBUTE.into(),
-        ttl(t.expires_at + Duration::days(TOKEN_GRACE_DAYS)),
-    );
+    if let Some(expires_at) = t.expires_at {
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            ttl(expires_at + Duration::days(TOKEN_GRACE_DAYS)),
+        );
+    }
     Ok(item)
+}
+
+/// The entry under the owner's partition that lists a personal token; it names the token's hash.
+pub fn personal_token_item(t: &TokenRecord, p: &PersonalToken) -> Item {
+    let mut item = base(
+        keys::user(t.user_id),
+        &keys::personal_token(t, p),
+        "PERSONAL_TOKEN",
+    );
+    item.insert(TOKEN_HASH.into(), s(&t.token_hash));
+    if let Some(expires_at) = t.expires_at {
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            ttl(expires_at + Duration::days(TOKEN_GRACE_DAYS)),
+        );
+    }
+    item
 }
 
 pub fn session_item(session: &Session) -> Result<Item, DynamoError> {

@@ -14,7 +14,7 @@ use rand::Rng;
 use uuid::Uuid;
 
 use entryguard::domain::audit::{AuditEvent, AuditPage, AuditQuery};
-use entryguard::domain::ids::{CredentialId, OrgId, SessionId, UserId};
+use entryguard::domain::ids::{CredentialId, OrgId, SessionId, TokenId, UserId};
 use entryguard::domain::model::{Credential, Email, Organization, User};
 use entryguard::domain::rule::{
     CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
@@ -211,6 +211,21 @@ impl DynamoStore {
                 return Ok(out);
             }
         }
+    }
+
+    /// The index entries of a user's personal tokens, oldest first (strongly consistent).
+    async fn personal_token_index(&self, user: UserId) -> Result<Vec<Item>, DynamoError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(keys::user(user)))
+            .expression_attribute_values(":prefix", s(keys::PERSONAL_TOKEN_PREFIX));
+        self.query(q, usize::MAX).await
     }
 
     fn gsi1(&self, pk: String) -> QueryFluentBuilder {
@@ -491,11 +506,89 @@ impl Store for DynamoStore {
     }
 
     async fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        Ok(self.put(items::token_item(token)?).await?)
+        let Some(personal) = &token.personal else {
+            return Ok(self.put(items::token_item(token)?).await?);
+        };
+        // A personal token is written once, at creation.
+        let new = "attribute_not_exists(#pk)";
+        let names = [("#pk", PK)];
+        let actions = vec![
+            self.put_action(items::token_item(token)?, new, &names, &[])?,
+            self.put_action(
+                items::personal_token_item(token, personal),
+                new,
+                &names,
+                &[],
+            )?,
+        ];
+        Ok(self.transact(actions).await?)
     }
 
     async fn get_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.get_data(keys::token(token_hash), keys::TOKEN_SK).await
+    }
+
+    async fn list_personal_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut out = Vec::new();
+        for index in self.personal_token_index(user).await? {
+            let hash = items::string(&index, items::TOKEN_HASH)?;
+            // Absent when deleted between the two reads.
+            if let Some(record) = self.get_token(hash).await? {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_personal_token(&self, user: UserId, id: TokenId) -> Result<bool, StoreError> {
+        let suffix = format!("#{id}");
+        let index = self.personal_token_index(user).await?;
+        let Some(entry) = index
+            .iter()
+            .find(|item| items::string(item, SK).is_ok_and(|sk| sk.ends_with(&suffix)))
+        else {
+            return Ok(false);
+        };
+        let hash = items::string(entry, items::TOKEN_HASH)?;
+        let sk = items::string(entry, SK)?;
+        let exists = "attribute_exists(#pk)";
+        let names = [("#pk", PK)];
+        let actions = vec![
+            self.delete_action(items::key(keys::user(user), sk), exists, &names, &[])?,
+            self.delete_action(
+                items::key(keys::token(hash), keys::TOKEN_SK),
+                exists,
+                &names,
+                &[],
+            )?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(true),
+            // Someone else deleted it first.
+            Err(e) if !e.failed_conditions().is_empty() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn touch_token(&self, token_hash: &str, at: Timestamp) -> Result<(), StoreError> {
+        let Some(mut record) = self.get_token(token_hash).await? else {
+            return Ok(());
+        };
+        record.last_used_at = Some(at);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(items::token_item(&record)?))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(_) | Err(DynamoError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn create_session(

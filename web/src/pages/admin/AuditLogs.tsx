@@ -11,6 +11,7 @@ const PAGE_SIZE = 50;
 
 export const KNOWN_TYPES = [
   'auth.login',
+  'auth.token',
   'session.started',
   'session.stopped',
   'session.extended',
