@@ -28,6 +28,7 @@ function server(opts: { admin?: boolean; expireAfterLogin?: boolean } = {}) {
       return { body: me({ user: { id: 'u', email: admin ? 'admin@example.com' : 'dev@example.com', isAdmin: admin } }) };
     }
     if (method === 'GET' && path === '/api/sessions') return { body: [] };
+    if (method === 'GET' && path === '/api/me/tokens') return { body: { tokens: [] } };
     return undefined;
   });
 }
@@ -67,6 +68,22 @@ describe('App (dev login)', () => {
     for (const label of ['Credentials', 'Resources', 'Roles', 'Users', 'IAM Policy', 'Audit Logs', 'Organization']) {
       expect(within(nav).getByRole('link', { name: label })).toBeInTheDocument();
     }
+  });
+
+  it('gives every user an Account section with API tokens', async () => {
+    const user = userEvent.setup();
+    vi.stubGlobal('fetch', server());
+    render(<App config={devConfig} />);
+    await user.click(await screen.findByRole('button', { name: /dev@example\.com/ }));
+    const nav = await screen.findByRole('navigation', { name: 'Main' });
+    const account = within(nav).getByRole('list', { name: 'Account' });
+    const link = within(account).getByRole('link', { name: 'API tokens' });
+    expect(link).toHaveAttribute('href', '#/tokens');
+    await user.click(link);
+    expect(await screen.findByRole('heading', { level: 1, name: 'API tokens' })).toBeInTheDocument();
+    expect(link).toHaveAttribute('aria-current', 'page');
+    expect(await screen.findByText('No API tokens yet')).toBeInTheDocument();
+    expect(document.title).toBe('API tokens · EntryGuard');
   });
 
   it('signs in with a typed e-mail', async () => {

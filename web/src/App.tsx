@@ -15,6 +15,7 @@ import { ResourcesPage } from './pages/admin/Resources';
 import { RolesPage } from './pages/admin/Roles';
 import { UsersPage } from './pages/admin/Users';
 import { SessionsPage } from './pages/Sessions';
+import { TokensPage } from './pages/Tokens';
 import { DevSignIn, OidcSignIn } from './pages/SignIn';
 
 const EXPIRED_NOTICE = 'Your sign-in has expired. Please sign in again.';
@@ -142,6 +143,7 @@ function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
 
 const TITLES: Record<Route, string> = {
   sessions: 'Sessions',
+  tokens: 'API tokens',
   'admin/credentials': 'Credentials',
   'admin/resources': 'Resources',
   'admin/roles': 'Roles',
@@ -155,6 +157,8 @@ function Page({ route, api, onOrganizationChange }: { route: Route; api: Api; on
   switch (route) {
     case 'sessions':
       return <SessionsPage api={api} />;
+    case 'tokens':
+      return <TokensPage api={api} />;
     case 'admin/credentials':
       return <CredentialsPage api={api} />;
     case 'admin/resources':

@@ -1,6 +1,9 @@
 import type {
+  ApiToken,
+  ApiTokenInput,
   AuditPage,
   AuditQuery,
+  CreatedApiToken,
   Credential,
   CredentialInput,
   DevUser,
@@ -122,6 +125,17 @@ export class Api {
   }
   extendSession(id: string, hours = 2) {
     return this.request<Session>('POST', `/api/sessions/${encodeURIComponent(id)}/extend`, { hours });
+  }
+
+  // Personal API tokens
+  async listTokens() {
+    return (await this.request<{ tokens: ApiToken[] }>('GET', '/api/me/tokens')).tokens;
+  }
+  createToken(input: ApiTokenInput) {
+    return this.request<CreatedApiToken>('POST', '/api/me/tokens', input);
+  }
+  revokeToken(id: string) {
+    return this.request<void>('DELETE', `/api/me/tokens/${encodeURIComponent(id)}`);
   }
 
   // Admin

@@ -23,6 +23,26 @@ export interface Me {
   resourceCount: number;
 }
 
+/** A personal API token as listed: never the secret. */
+export interface ApiToken {
+  id: string;
+  name: string;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** The answer to creating a token: the only time its secret (`egt_…`) is available. */
+export interface CreatedApiToken extends ApiToken {
+  token: string;
+}
+
+export interface ApiTokenInput {
+  name: string;
+  /** 1 to 365; omitted for a token that never expires. */
+  expiresInDays?: number;
+}
+
 export interface IpAddress {
   address: string;
   version: 'v4' | 'v6';

@@ -71,3 +71,5 @@ export const TrashIcon = ({ size = 16, className }: P) =>
 export const EditIcon = ({ size = 16, className }: P) =>
   svg(size, className, <><path d="M4 20h4L19 9l-4-4L4 16z" /><path d="M13.5 6.5l4 4" /></>);
 export const CheckIcon = ({ size = 16, className }: P) => svg(size, className, <path d="M5 12.5l4.5 4.5L19 7" />);
+export const TerminalIcon = ({ size = 18, className }: P) =>
+  svg(size, className, <><rect x="3" y="4" width="18" height="16" rx="2" /><path d="M7 9l3 3-3 3M12.5 15H17" /></>);

@@ -13,6 +13,7 @@ import {
   MenuIcon,
   ServerIcon,
   ShieldIcon,
+  TerminalIcon,
   UsersIcon,
 } from './Icons';
 
@@ -80,6 +81,12 @@ export function Layout({ me, route, onSignOut, children }: { me: Me; route: Rout
               </ul>
             </>
           )}
+          <p className="nav__section" id="nav-account">
+            Account
+          </p>
+          <ul className="nav__list" aria-labelledby="nav-account">
+            <NavItem route="tokens" current={route} label="API tokens" icon={<TerminalIcon />} />
+          </ul>
           <div className="account">
             <span className="avatar" aria-hidden="true">
               {me.user.email.charAt(0).toUpperCase()}

@@ -109,13 +109,14 @@ export function Field({
   );
 }
 
-/** Delete in two steps (no browser dialog): "Delete" → "Confirm delete" / "Cancel". */
-export function ConfirmDelete({ label, onConfirm, busy }: { label: string; onConfirm: () => void; busy?: boolean }) {
+/** Delete (or revoke) in two steps (no browser dialog): "Delete" → "Confirm delete" / "Cancel". */
+export function ConfirmDelete({ label, onConfirm, busy, verb = 'Delete' }: { label: string; onConfirm: () => void; busy?: boolean; verb?: string }) {
   const [asking, setAsking] = useState(false);
+  const lower = verb.toLowerCase();
   if (!asking) {
     return (
-      <button type="button" className="btn btn--ghost btn--sm btn--danger-text" onClick={() => setAsking(true)} aria-label={`Delete ${label}`}>
-        <TrashIcon size={14} /> Delete
+      <button type="button" className="btn btn--ghost btn--sm btn--danger-text" onClick={() => setAsking(true)} aria-label={`${verb} ${label}`}>
+        <TrashIcon size={14} /> {verb}
       </button>
     );
   }
@@ -129,10 +130,10 @@ export function ConfirmDelete({ label, onConfirm, busy }: { label: string; onCon
           onConfirm();
           setAsking(false);
         }}
-        aria-label={`Confirm delete ${label}`}
+        aria-label={`Confirm ${lower} ${label}`}
         autoFocus
       >
-        Confirm delete
+        Confirm {lower}
       </button>
       <button type="button" className="btn btn--ghost btn--sm" onClick={() => setAsking(false)}>
         Cancel

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 /** Hash routes (#/sessions, #/admin/resources): work on any static host without rewrites. */
 export type Route =
   | 'sessions'
+  | 'tokens'
   | 'admin/credentials'
   | 'admin/resources'
   | 'admin/roles'
@@ -13,6 +14,7 @@ export type Route =
 
 export const ROUTES: Route[] = [
   'sessions',
+  'tokens',
   'admin/credentials',
   'admin/resources',
   'admin/roles',

@@ -1,5 +1,6 @@
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
 
 /** "1 h 59 min", "45 min", "2 h" — rounded down to the minute. */
 export function formatSpan(ms: number): string {
@@ -16,6 +17,23 @@ export function formatRelative(iso: string, now: number): string {
   const diff = Date.parse(iso) - now;
   if (diff >= 0) return diff < MINUTE ? 'in less than a minute' : `in ${formatSpan(diff)}`;
   return -diff < MINUTE ? 'just now' : `${formatSpan(diff)} ago`;
+}
+
+/**
+ * For dates days or months away (token expiry, last use): "in 90 days", "3 h ago", "just now".
+ * Whole days are rounded, so a 90-day token reads "in 90 days" right after its creation.
+ */
+export function formatRelativeCoarse(iso: string, now: number): string {
+  const diff = Date.parse(iso) - now;
+  const abs = Math.abs(diff);
+  if (abs < HOUR) return formatRelative(iso, now);
+  let span: string;
+  if (abs < DAY) span = `${Math.floor(abs / HOUR)} h`;
+  else {
+    const days = Math.round(abs / DAY);
+    span = days === 1 ? '1 day' : `${days} days`;
+  }
+  return diff >= 0 ? `in ${span}` : `${span} ago`;
 }
 
 /** The exact local time, e.g. "Nov 22, 2026, 3:31 PM" in the browser's locale. */
@@ -46,4 +64,4 @@ export function hoursLabel(h: number): string {
   return h === 1 ? '1 hour' : `${h} hours`;
 }
 
-export { HOUR, MINUTE };
+export { DAY, HOUR, MINUTE };

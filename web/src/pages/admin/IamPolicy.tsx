@@ -3,24 +3,8 @@ import { errorMessage, type Api } from '../../api/client';
 import type { IamPolicy } from '../../api/types';
 import { CheckIcon, CopyIcon, DocIcon } from '../../components/Icons';
 import { Alert, Card, EmptyState, Loading, PageHeader } from '../../components/ui';
+import { copyText } from '../../lib/clipboard';
 import { useLoad } from '../../lib/useLoad';
-
-async function copyText(text: string): Promise<void> {
-  if (navigator.clipboard?.writeText) {
-    await navigator.clipboard.writeText(text);
-    return;
-  }
-  const ta = document.createElement('textarea');
-  ta.value = text;
-  ta.setAttribute('readonly', '');
-  ta.style.position = 'fixed';
-  ta.style.opacity = '0';
-  document.body.appendChild(ta);
-  ta.select();
-  const ok = document.execCommand('copy');
-  ta.remove();
-  if (!ok) throw new Error('Copying is not available in this browser — select the text and copy it manually.');
-}
 
 export function JsonBlock({ title, value, description }: { title: string; value: unknown; description?: string }) {
   const text = JSON.stringify(value, null, 2);
