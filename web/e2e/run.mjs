@@ -445,6 +445,84 @@ const tests = [
     },
   },
   {
+    name: 'member creates an API token, sees it once, uses it from a script and revokes it',
+    async run({ ctx, runner }) {
+      await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: runner.base });
+      const callMe = (token) => fetch(`${runner.base}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
+      const page = await newPage(ctx);
+      await signIn(page, runner.base, 'dev@example.com');
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API tokens', exact: true }).click();
+      await page.getByRole('heading', { level: 1, name: 'API tokens' }).waitFor();
+      assert(page.url().endsWith('#/tokens'), `hash route #/tokens (at ${page.url()})`);
+      await page.getByText('No API tokens yet').waitFor();
+
+      const form = page.getByRole('form', { name: 'Create API token' });
+      await form.getByRole('button', { name: 'Create token' }).click();
+      await form.getByText('Name is required').waitFor();
+
+      // A long-lived token first, so the list shows both kinds of expiry.
+      await form.getByLabel('Name').fill('Nightly report script');
+      await form.getByLabel('Expiration').selectOption({ label: 'No expiry' });
+      await form.getByRole('button', { name: 'Create token' }).click();
+      await page.getByRole('region', { name: 'Token “Nightly report script” created' }).waitFor();
+      await page.getByRole('button', { name: 'Hide token' }).click();
+      assert(!(await page.getByRole('region', { name: /created/ }).count()), 'the one-time panel is gone once hidden');
+
+      // Keyboard only: type the name, Tab to the expiry (90 days by default), Tab to the button, Enter.
+      await form.getByLabel('Name').focus();
+      await page.keyboard.type('CI pipeline');
+      await page.keyboard.press('Tab');
+      assert((await page.evaluate(() => document.activeElement?.tagName)) === 'SELECT', 'Tab reaches the expiry select');
+      assert((await form.getByLabel('Expiration').inputValue()) === '90', 'expiry defaults to 90 days');
+      await page.keyboard.press('Tab');
+      assert((await page.evaluate(() => document.activeElement?.textContent?.trim())) === 'Create token', 'Tab reaches Create token');
+      await page.keyboard.press('Enter');
+      const panel = page.getByRole('region', { name: 'Token “CI pipeline” created' });
+      await panel.waitFor();
+      await panel.getByText('it will not be shown again').waitFor();
+      const secretField = panel.getByLabel('New API token');
+      const token = await secretField.inputValue();
+      assert(/^egt_[0-9a-f]{64}$/.test(token), `the one-time token looks like egt_<64 hex> (got ${token.slice(0, 12)}…)`);
+      assert(await secretField.evaluate((el) => el.readOnly && getComputedStyle(el).fontFamily.includes('mono')), 'read-only monospace field');
+      await panel.getByRole('button', { name: 'Copy' }).click();
+      await panel.getByRole('button', { name: 'Copied' }).waitFor();
+      assert((await page.evaluate(() => navigator.clipboard.readText())) === token, 'Copy puts the token on the clipboard');
+      const row = page.locator('tr', { has: page.getByRole('cell', { name: /^CI pipeline/ }) });
+      await row.getByText('in 90 days').waitFor();
+      await row.getByText('Never used').waitFor();
+      await page.locator('tr', { has: page.getByRole('cell', { name: 'Nightly report script' }) }).getByText('Never', { exact: true }).waitFor();
+      await shot(page, 'api-tokens');
+      await page.setViewportSize(PHONE);
+      await sleep(200);
+      await shot(page, 'api-tokens-phone');
+      await page.setViewportSize(LAPTOP);
+
+      // The token works from a script (Node's fetch), as the member.
+      const ok = await callMe(token);
+      assert(ok.status === 200, `GET /api/me with the token answers 200 (got ${ok.status})`);
+      const me = await ok.json();
+      assert(me.user.email === 'dev@example.com' && me.user.isAdmin === false, `the token acts as its owner (${me.user.email})`);
+
+      // Shown once: after leaving the page the secret is nowhere, and the list shows the use.
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sessions', exact: true }).click();
+      await page.getByRole('heading', { level: 1, name: 'Sessions' }).waitFor();
+      await page.goBack();
+      await page.getByRole('heading', { level: 1, name: 'API tokens' }).waitFor();
+      await row.locator('td[data-label="Last used"]').getByText('just now').waitFor();
+      assert(!(await page.content()).includes(token), 'the secret is not shown again');
+
+      // Revoke (two steps, keyboard: the confirm button takes the focus), then the token answers 401.
+      await row.getByRole('button', { name: 'Revoke CI pipeline' }).click();
+      await page.keyboard.press('Enter');
+      await page.getByText('Revoked "CI pipeline"').waitFor();
+      await waitFor(async () => !(await page.getByRole('cell', { name: /^CI pipeline/ }).count()), 'the revoked row to go');
+      const denied = await callMe(token);
+      assert(denied.status === 401, `GET /api/me with the revoked token answers 401 (got ${denied.status})`);
+      assert((await denied.json()).error.code === 'UNAUTHENTICATED', 'the standard error body');
+      await page.close();
+    },
+  },
+  {
     name: 'a 401 returns to the sign-in screen',
     async run({ ctx, runner }) {
       const page = await newPage(ctx);

@@ -107,10 +107,14 @@ export function TokensPage({ api }: { api: Api }) {
       <div className="notice notice--info">
         <TerminalIcon />
         <div>
-          <strong>A token acts as you.</strong> Anything that holds it can do what you can do in EntryGuard, such as
-          starting sessions that open your resources. Keep it secret like a password — store it in a secret manager,
-          never in source code — and revoke tokens you no longer use. Send it as{' '}
-          <code className="code-inline">Authorization: Bearer egt_…</code>
+          <p>
+            <strong>A token acts as you.</strong> Anything that holds it can do what you can do in EntryGuard, such as
+            starting sessions that open your resources. Keep it secret like a password — store it in a secret manager,
+            never in source code — and revoke tokens you no longer use.
+          </p>
+          <p className="notice__more">
+            Scripts send it in the header <code className="code-inline">Authorization: Bearer egt_…</code>
+          </p>
         </div>
       </div>
 
@@ -151,7 +155,7 @@ export function TokensPage({ api }: { api: Api }) {
                   <th scope="col">Expires</th>
                   <th scope="col">Last used</th>
                   <th scope="col" className="col-actions">
-                    <span className="sr-only">Actions</span>
+                    Actions
                   </th>
                 </tr>
               </thead>
@@ -160,9 +164,11 @@ export function TokensPage({ api }: { api: Api }) {
                   const expired = t.expiresAt !== null && Date.parse(t.expiresAt) <= now;
                   return (
                     <tr key={t.id} data-token-id={t.id}>
-                      <td data-label="Name" className="strong wrap-anywhere token-name">
-                        {t.name}
-                        {created?.id === t.id && <span className="tag tag--ok token-name__tag">New</span>}
+                      <td data-label="Name" className="strong wrap-anywhere">
+                        <span>
+                          {t.name}
+                          {created?.id === t.id && <span className="tag tag--ok token-name__tag">New</span>}
+                        </span>
                       </td>
                       <td data-label="Created">
                         <When iso={t.createdAt} now={now} />
