@@ -52,22 +52,26 @@ pub const RULE_DESCRIPTION: &str = entryguard::embedded::firewall::RULE_DESCRIPT
 pub const MANAGED_TAG_KEY: &str = "entryguard:managed";
 pub const MANAGED_TAG_VALUE: &str = "true";
 
-/// The names of one deployment's table and queues.
+/// The names of one deployment's table, queues and secrets key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceNames {
     pub table: String,
     pub queue: String,
     pub dead_letter_queue: String,
+    /// The alias of the KMS key that seals credential secrets.
+    pub kms_alias: String,
 }
 
 impl ResourceNames {
     /// The names for a deployment prefix, e.g. `entryguard` → table `entryguard`, queues
-    /// `entryguard-tasks` and `entryguard-tasks-dlq`.
+    /// `entryguard-tasks` and `entryguard-tasks-dlq`, key alias `alias/entryguard-secrets`
+    /// (the SAM stack's alias is `alias/<stack name>-secrets`).
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             table: prefix.to_owned(),
             queue: format!("{prefix}-tasks"),
             dead_letter_queue: format!("{prefix}-tasks-dlq"),
+            kms_alias: format!("alias/{prefix}-secrets"),
         }
     }
 }
@@ -118,5 +122,6 @@ mod tests {
         assert_eq!(n.table, "eg-test");
         assert_eq!(n.queue, "eg-test-tasks");
         assert_eq!(n.dead_letter_queue, "eg-test-tasks-dlq");
+        assert_eq!(n.kms_alias, "alias/eg-test-secrets");
     }
 }

@@ -74,10 +74,8 @@ impl App {
             }
             Err(error) if error.is_transient() => {
                 tracing::warn!(credential_id = %id, %error, "credential check inconclusive");
-                self.audit(
-                    audit(format!("Could not check credential '{name}': {error}")).failed(),
-                )
-                .await;
+                self.audit(audit(format!("Could not check credential '{name}': {error}")).failed())
+                    .await;
                 return Err(ValidateCredentialError::ProviderUnavailable(
                     error.to_string(),
                 ));

@@ -252,7 +252,10 @@ mod tests {
         let json = serde_json::to_string(&sealed).unwrap();
         assert!(!json.contains(PLAIN) && !json.contains("wJalr"), "{json}");
         assert_eq!(sealed.key_id, sealer.key_id());
-        assert_eq!(sealer.open(&sealed, &context()).await.unwrap().expose(), PLAIN);
+        assert_eq!(
+            sealer.open(&sealed, &context()).await.unwrap().expose(),
+            PLAIN
+        );
         // A fresh nonce each time: sealing twice gives two ciphertexts.
         let again = sealer
             .seal(&Secret::new(PLAIN.into()), &context())
@@ -273,7 +276,10 @@ mod tests {
         // Another key, even when the blob claims to be for it.
         let other = LocalKeySealer::from_key([8; KEY_LEN]);
         let err = other.open(&sealed, &context()).await.unwrap_err();
-        assert!(matches!(err, SealError::CannotOpen(ref m) if m.contains("another key") || m.contains("sealed under key")), "{err:?}");
+        assert!(
+            matches!(err, SealError::CannotOpen(ref m) if m.contains("another key") || m.contains("sealed under key")),
+            "{err:?}"
+        );
         let mut relabelled = sealed.clone();
         relabelled.key_id = other.key_id().to_owned();
         assert!(matches!(
@@ -319,7 +325,10 @@ mod tests {
             Err(SealError::CannotOpen(_))
         ));
         // The original still opens.
-        assert_eq!(sealer.open(&sealed, &context()).await.unwrap().expose(), PLAIN);
+        assert_eq!(
+            sealer.open(&sealed, &context()).await.unwrap().expose(),
+            PLAIN
+        );
     }
 
     #[tokio::test]
@@ -342,7 +351,10 @@ mod tests {
         // A restart reads the same key.
         let second = LocalKeySealer::load_or_create(&dir).unwrap();
         assert_eq!(second.key_id(), first.key_id());
-        assert_eq!(second.open(&sealed, &context()).await.unwrap().expose(), PLAIN);
+        assert_eq!(
+            second.open(&sealed, &context()).await.unwrap().expose(),
+            PLAIN
+        );
         // A damaged key file is refused, not replaced.
         std::fs::write(&path, b"short").unwrap();
         assert!(matches!(

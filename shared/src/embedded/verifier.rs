@@ -32,12 +32,10 @@ impl CredentialVerifier for SimulatedVerifier {
     async fn verify(&self, credential: &Credential) -> Result<String, FirewallError> {
         match self.cloud.credential_fault() {
             None => Ok(simulated_account_id(credential)),
-            Some(FaultKind::Throttle) => Err(FirewallError::Throttled(
-                "Throttling: rate exceeded".into(),
-            )),
-            Some(FaultKind::Timeout) => {
-                Err(FirewallError::Unavailable("request timed out".into()))
+            Some(FaultKind::Throttle) => {
+                Err(FirewallError::Throttled("Throttling: rate exceeded".into()))
             }
+            Some(FaultKind::Timeout) => Err(FirewallError::Unavailable("request timed out".into())),
             Some(FaultKind::Unauthorized) => Err(FirewallError::InvalidCredential(
                 "InvalidClientTokenId: the security token included in the request is invalid"
                     .into(),
