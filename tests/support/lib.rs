@@ -1,5 +1,6 @@
 //! Shared helpers for EntryGuard's integration tests.
 
 pub mod harness;
+pub mod logs;
 pub mod moto;
 pub mod server;

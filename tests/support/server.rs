@@ -220,6 +220,11 @@ impl TestServer {
         server
     }
 
+    /// The runner's data directory (the embedded store, the key file).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
