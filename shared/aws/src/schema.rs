@@ -104,6 +104,13 @@ mod tests {
         has(&format!("MessageRetentionPeriod: {QUEUE_RETENTION_SECS}"));
         has(&format!("MessageRetentionPeriod: {DLQ_RETENTION_SECS}"));
         has(&format!("maxReceiveCount: {MAX_RECEIVE_COUNT}"));
+        // The stack names its secrets key the way provisioning does, and hands it to the
+        // functions in the variable `connect_from_env` reads.
+        has(&format!(
+            "AliasName: !Sub \"{}\"",
+            ResourceNames::with_prefix("${AWS::StackName}").kms_alias
+        ));
+        has("KMS_KEY_ID: !GetAtt SecretsKey.Arn");
         // The due index is keys-only: the sweeper needs ids, not whole sessions.
         let due = template
             .split("IndexName: ")
