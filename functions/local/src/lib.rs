@@ -56,6 +56,8 @@ pub struct Config {
 
 /// Where the store and the queue live. The simulated cloud is always there (in the data
 /// directory), so credentials of the `simulated` provider keep working on either backend.
+// Built once at start-up, so the size of the AWS variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Default)]
 pub enum Backend {
     #[default]
