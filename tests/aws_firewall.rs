@@ -213,7 +213,7 @@ async fn credentials_missing_static_or_assumed() {
     // Neither keys nor a role.
     let mut empty = fx.credential(org).await;
     empty.access_key_id = None;
-    empty.secret_access_key = None;
+    empty.sealed_secret = None;
     fx.put_credential(&empty).await;
     let err = fx
         .backend
@@ -228,7 +228,7 @@ async fn credentials_missing_static_or_assumed() {
 
     // Static keys: STS names the account.
     let keys = fx.credential(org).await;
-    let account = entryguard_aws::validate_credential(&fx.sdk, &keys)
+    let account = entryguard_aws::validate_credential(&fx.sdk, &keys, fx.backend.sealer.as_ref())
         .await
         .unwrap();
     assert_eq!(account.len(), 12, "{account}");
@@ -237,13 +237,15 @@ async fn credentials_missing_static_or_assumed() {
     // A role assumed with the external id, through the base configuration's credentials.
     let mut role = fx.credential(org).await;
     role.access_key_id = None;
-    role.secret_access_key = None;
+    role.sealed_secret = None;
     role.role_arn = Some(format!("arn:aws:iam::{account}:role/EntryGuardAccess"));
     role.external_id = Some("eg-external-id".into());
     fx.put_credential(&role).await;
-    assert!(entryguard_aws::validate_credential(&fx.sdk, &role)
-        .await
-        .is_ok());
+    assert!(
+        entryguard_aws::validate_credential(&fx.sdk, &role, fx.backend.sealer.as_ref())
+            .await
+            .is_ok()
+    );
     let g = group(&role, &sg);
     fx.backend
         .firewall

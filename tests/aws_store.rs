@@ -9,7 +9,7 @@ use uuid::Uuid;
 use entryguard::contract::run_store_contract;
 use entryguard::domain::audit::{AuditEvent, AuditType, Outcome};
 use entryguard::domain::ids::{AuditId, CredentialId, OrgId, SessionId, UserId};
-use entryguard::domain::model::{Credential, CredentialStatus, Provider, Secret};
+use entryguard::domain::model::{Credential, CredentialStatus, Provider, SealedSecret};
 use entryguard::domain::session::Session;
 use entryguard::domain::tier::Hours;
 use entryguard::ports::store::DocKind;
@@ -27,7 +27,12 @@ async fn dynamodb_store_keeps_the_store_contract() {
     let names = ResourceNames::with_prefix("eg-contract");
     let provisioned = entryguard_aws::provision(&sdk, &names).await.unwrap();
     assert!(provisioned.table_created);
-    let backend = AwsBackend::new(&sdk, &names.table, &provisioned.queue_url);
+    let backend = AwsBackend::new(
+        &sdk,
+        &names.table,
+        &provisioned.queue_url,
+        &provisioned.kms_key_id,
+    );
     run_store_contract(backend.store.clone()).await;
 }
 
@@ -148,7 +153,12 @@ async fn ttls_and_the_credential_index() {
     let sdk = moto.sdk_config().await;
     let names = ResourceNames::with_prefix("eg-items");
     let provisioned = entryguard_aws::provision(&sdk, &names).await.unwrap();
-    let backend = AwsBackend::new(&sdk, &names.table, &provisioned.queue_url);
+    let backend = AwsBackend::new(
+        &sdk,
+        &names.table,
+        &provisioned.queue_url,
+        &provisioned.kms_key_id,
+    );
     let store = backend.store.clone();
     let ddb = entryguard_aws::sdk::dynamodb::Client::new(&sdk);
     let raw = |pk: String, sk: &'static str| {
@@ -235,12 +245,18 @@ async fn ttls_and_the_credential_index() {
         provider: Provider::Aws,
         region: "eu-west-1".parse().unwrap(),
         access_key_id: Some("AKIAEXAMPLE".into()),
-        secret_access_key: Some(Secret::new("secret".into())),
+        sealed_secret: Some(SealedSecret {
+            key_id: "arn:aws:kms:eu-west-1:123456789012:key/example".into(),
+            encrypted_data_key: Some("ZWRr".into()),
+            nonce: "bm9uY2U=".into(),
+            ciphertext: "Y2lwaGVydGV4dA==".into(),
+        }),
         role_arn: None,
         external_id: None,
         status: CredentialStatus::Unverified,
         account_id: None,
         checked_at: None,
+        status_message: None,
         created_at: t0(),
     };
     store

@@ -275,6 +275,7 @@ async fn credentials_crud_never_returns_the_secret() {
             "externalId",
             "hasSecret",
             "status",
+            "statusMessage",
             "accountId",
             "checkedAt",
             "createdAt"
@@ -288,6 +289,7 @@ async fn credentials_crud_never_returns_the_secret() {
     assert_eq!(keyed["roleArn"], Value::Null);
     assert_eq!(keyed["externalId"], Value::Null);
     assert_eq!(keyed["status"], "UNVERIFIED");
+    assert_eq!(keyed["statusMessage"], Value::Null);
     assert_eq!(keyed["accountId"], Value::Null);
     assert_eq!(keyed["checkedAt"], Value::Null);
 

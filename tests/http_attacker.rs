@@ -80,6 +80,11 @@ fn routes(v: &Victim) -> Vec<Route> {
             None,
         ),
         route(
+            M::POST,
+            format!("/api/admin/credentials/{}/validate", v.credential),
+            None,
+        ),
+        route(
             M::GET,
             format!("/api/admin/iam-policy?credentialId={}", v.credential),
             None,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 
+use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::{App, Identity};
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, SessionId, UserId};
@@ -16,7 +17,8 @@ use entryguard::domain::session::Session;
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::firewall::SimRule;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud, SimulatedFirewall,
+    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall, SimulatedVerifier,
 };
 use entryguard::ports::Store;
 
@@ -73,6 +75,11 @@ impl Harness {
             }),
             clock: clock.clone(),
             ids,
+            sealer: Arc::new(LocalKeySealer::ephemeral()),
+            verifier: Arc::new(VerifierByProvider {
+                simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
+                aws: None,
+            }),
         };
         Self {
             app,
@@ -108,12 +115,13 @@ impl Harness {
             provider: Provider::Simulated,
             region: region(),
             access_key_id: None,
-            secret_access_key: None,
+            sealed_secret: None,
             role_arn: None,
             external_id: None,
             status: CredentialStatus::Unverified,
             account_id: None,
             checked_at: None,
+            status_message: None,
             created_at: now,
         };
         self.app.put_doc(&credential).await.unwrap();

@@ -135,7 +135,12 @@ impl AwsFixture {
         let provisioned = entryguard_aws::provision(&sdk, &names)
             .await
             .expect("provisioning against moto");
-        let backend = entryguard_aws::AwsBackend::new(&sdk, &names.table, &provisioned.queue_url);
+        let backend = entryguard_aws::AwsBackend::new(
+            &sdk,
+            &names.table,
+            &provisioned.queue_url,
+            &provisioned.kms_key_id,
+        );
         let ec2 = entryguard_aws::sdk::ec2::Client::new(&sdk);
         let vpc_id = ec2
             .create_vpc()
@@ -182,25 +187,41 @@ impl AwsFixture {
             .expect("DescribeSecurityGroupRules")
     }
 
-    /// A static-key AWS credential of `org`, stored where the firewall finds it.
+    /// A static-key AWS credential of `org` (its secret sealed with the fixture's KMS key),
+    /// stored where the firewall finds it.
     pub async fn credential(
         &self,
         org: entryguard::domain::ids::OrgId,
     ) -> entryguard::domain::model::Credential {
         use entryguard::domain::model::{Credential, CredentialStatus, Provider, Secret};
+        use entryguard::ports::{SealContext, SecretSealer};
+        let id = entryguard::domain::ids::CredentialId::from_uuid(uuid::Uuid::new_v4());
+        let sealed = self
+            .backend
+            .sealer
+            .seal(
+                &Secret::new("moto-secret".into()),
+                &SealContext {
+                    org_id: org,
+                    credential_id: id,
+                },
+            )
+            .await
+            .expect("sealing with moto's KMS");
         let credential = Credential {
-            id: entryguard::domain::ids::CredentialId::from_uuid(uuid::Uuid::new_v4()),
+            id,
             org_id: org,
             name: "moto".parse().unwrap(),
             provider: Provider::Aws,
             region: REGION.parse().unwrap(),
             access_key_id: Some("AKIAMOTOTEST".into()),
-            secret_access_key: Some(Secret::new("moto-secret".into())),
+            sealed_secret: Some(sealed),
             role_arn: None,
             external_id: None,
             status: CredentialStatus::Unverified,
             account_id: None,
             checked_at: None,
+            status_message: None,
             created_at: chrono::Utc::now(),
         };
         self.put_credential(&credential).await;

@@ -231,7 +231,7 @@ impl TestServer {
         server
     }
 
-    /// The runner's data directory (the embedded store's files live here).
+    /// The runner's data directory (the embedded store, the key file).
     pub fn data_dir(&self) -> &std::path::Path {
         &self.dir
     }

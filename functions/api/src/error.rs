@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use entryguard::app::admin::AdminError;
 use entryguard::app::auth::AuthError;
+use entryguard::app::credential_check::ValidateCredentialError;
 use entryguard::app::sessions::{SessionActionError, StartSessionError};
 use entryguard::app::tokens::TokenError;
+use entryguard::ports::secrets::SealError;
 use entryguard::ports::store::StoreError;
 
 use crate::oidc::OidcError;
@@ -205,6 +207,38 @@ impl From<AdminError> for ApiError {
             AdminError::Conflict(message) => Self::new(StatusCode::CONFLICT, "CONFLICT", message),
             AdminError::Invalid { field, message } => Self::field(&field, message),
             AdminError::Store(e) => e.into(),
+            AdminError::Sealing(e) => e.into(),
+        }
+    }
+}
+
+impl From<SealError> for ApiError {
+    fn from(error: SealError) -> Self {
+        tracing::error!(%error, "secret sealing failure");
+        if error.is_transient() {
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "The key service is temporarily unavailable; please try again",
+            )
+        } else {
+            Self::internal()
+        }
+    }
+}
+
+impl From<ValidateCredentialError> for ApiError {
+    fn from(e: ValidateCredentialError) -> Self {
+        let message = e.to_string();
+        match e {
+            ValidateCredentialError::Auth(e) => e.into(),
+            ValidateCredentialError::NotFound => Self::not_found("Credential"),
+            ValidateCredentialError::ProviderUnavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PROVIDER_UNAVAILABLE",
+                message,
+            ),
+            ValidateCredentialError::Store(e) => e.into(),
         }
     }
 }
@@ -267,6 +301,26 @@ mod tests {
                 .into(),
                 StatusCode::BAD_REQUEST,
                 "VALIDATION_FAILED",
+            ),
+            (
+                ValidateCredentialError::ProviderUnavailable("Throttling".into()).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PROVIDER_UNAVAILABLE",
+            ),
+            (
+                ValidateCredentialError::NotFound.into(),
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+            ),
+            (
+                AdminError::Sealing(SealError::Unavailable("throttled".into())).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+            ),
+            (
+                AdminError::Sealing(SealError::KeyUnusable("AccessDenied".into())).into(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
             ),
         ];
         for (e, status, code) in cases {

@@ -82,6 +82,10 @@ pub fn router(state: ApiState) -> Router {
             "/admin/credentials/{id}",
             axum::routing::delete(admin::delete_credential),
         )
+        .route(
+            "/admin/credentials/{id}/validate",
+            post(admin::validate_credential),
+        )
         .route("/admin/iam-policy", get(admin::iam_policy))
         .route(
             "/admin/resources",

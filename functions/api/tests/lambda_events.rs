@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use entryguard::app::auth::hash_token;
+use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::App;
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
@@ -18,7 +19,8 @@ use entryguard::domain::model::{
 use entryguard::domain::net::PortRange;
 use entryguard::domain::tier::Tier;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud, SimulatedFirewall,
+    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall, SimulatedVerifier,
 };
 use entryguard::ports::store::TokenRecord;
 use entryguard_api::lambda::lambda_router;
@@ -43,6 +45,11 @@ async fn state() -> (ApiState, User) {
         }),
         clock,
         ids,
+        sealer: Arc::new(LocalKeySealer::ephemeral()),
+        verifier: Arc::new(VerifierByProvider {
+            simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
+            aws: None,
+        }),
     };
     let now = app.now();
     let org = Organization {
@@ -79,12 +86,13 @@ async fn state() -> (ApiState, User) {
         provider: Provider::Simulated,
         region: "eu-west-1".parse().unwrap(),
         access_key_id: None,
-        secret_access_key: None,
+        sealed_secret: None,
         role_arn: None,
         external_id: None,
         status: CredentialStatus::Unverified,
         account_id: None,
         checked_at: None,
+        status_message: None,
         created_at: now,
     };
     app.put_doc(&credential).await.unwrap();

@@ -17,16 +17,17 @@ use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
 use entryguard::domain::ids::OrgId;
 use entryguard::domain::model::Email;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, OffsetClock, RandomIds, SimCloud, SimulatedFirewall,
-    SystemClock,
+    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, OffsetClock, RandomIds, SimCloud,
+    SimulatedFirewall, SimulatedVerifier, SystemClock,
 };
-use entryguard::ports::{Clock, Firewall, IdSource};
+use entryguard::ports::{Clock, IdSource};
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};
 use entryguard_aws::{SdkOptions, SqsQueue};
@@ -58,6 +59,8 @@ pub struct Config {
 
 /// Where the store and the queue live. The simulated cloud is always there (in the data
 /// directory), so credentials of the `simulated` provider keep working on either backend.
+// Built once at start-up, so the size of the AWS variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Default)]
 pub enum Backend {
     #[default]
@@ -105,7 +108,6 @@ impl Runner {
         };
         let ids: Arc<dyn IdSource> = Arc::new(RandomIds);
         let sim = SimCloud::new(kv.clone());
-        let simulated: Arc<dyn Firewall> = Arc::new(SimulatedFirewall::new(sim.clone()));
         let (app, tasks) = match &config.backend {
             Backend::Embedded => {
                 let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
@@ -113,11 +115,16 @@ impl Runner {
                     store: Arc::new(EmbeddedStore::new(kv)),
                     queue: Arc::new(queue.clone()),
                     firewall: Arc::new(FirewallByProvider {
-                        simulated: Some(simulated),
+                        simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
                         aws: None,
                     }),
                     clock,
                     ids,
+                    sealer: Arc::new(LocalKeySealer::load_or_create(&config.data_dir)?),
+                    verifier: Arc::new(VerifierByProvider {
+                        simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
+                        aws: None,
+                    }),
                 };
                 (app, TaskSource::Embedded(queue))
             }
@@ -127,7 +134,7 @@ impl Runner {
                 } else {
                     entryguard_aws::connect_by_names(&aws.sdk, &aws.names).await?
                 };
-                let app = backend.app(clock, ids, Some(simulated));
+                let app = backend.app(clock, ids, Some(sim.clone()));
                 (app, TaskSource::Sqs(backend.queue))
             }
         };

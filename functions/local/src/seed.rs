@@ -113,12 +113,13 @@ pub async fn seed_demo(app: &App, sim: &SimCloud, admin: &Email) -> anyhow::Resu
         provider: Provider::Simulated,
         region: region.clone(),
         access_key_id: None,
-        secret_access_key: None,
+        sealed_secret: None,
         role_arn: None,
         external_id: None,
         status: CredentialStatus::Unverified,
         account_id: None,
         checked_at: None,
+        status_message: None,
         created_at: now,
     };
     app.put_doc(&credential).await?;

@@ -1,6 +1,7 @@
 //! Customer credentials: turning a stored credential record into AWS credentials (static keys,
-//! or a role assumed with the organization's external id), caching the EC2 clients built from
-//! them, and checking a credential with `sts:GetCallerIdentity`.
+//! opened from their sealed form only here, or a role assumed with the organization's external
+//! id), caching the EC2 clients built from them, and checking a credential with
+//! `sts:GetCallerIdentity`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,9 @@ use entryguard::domain::ids::CredentialId;
 use entryguard::domain::model::{Credential, Provider};
 use entryguard::domain::net::Region;
 use entryguard::ports::firewall::FirewallError;
+use entryguard::ports::secrets::{SealContext, SealError, SecretSealer};
 use entryguard::ports::store::StoreError;
+use entryguard::ports::verifier::CredentialVerifier;
 
 use crate::dynamo::DynamoStore;
 use crate::ec2::classify;
@@ -44,11 +47,28 @@ impl CredentialSource for DynamoStore {
     }
 }
 
+/// What a secret that cannot be opened means for the calls that needed it.
+fn sealing_error(credential: &Credential, e: SealError) -> FirewallError {
+    match e {
+        SealError::CannotOpen(m) => FirewallError::InvalidCredential(format!(
+            "the stored secret of credential {} cannot be decrypted ({m}); enter the credential again",
+            credential.id
+        )),
+        // A key that is throttled, or missing permissions that may be granted shortly: the
+        // credential itself may be fine.
+        SealError::Unavailable(m) | SealError::KeyUnusable(m) => FirewallError::Unavailable(
+            format!("could not decrypt the credential's secret: {m}"),
+        ),
+    }
+}
+
 /// The AWS credentials a credential record stands for. Role credentials are assumed through
-/// `base`'s own credentials (the Lambda's role), with the organization's external id.
+/// `base`'s own credentials (the Lambda's role), with the organization's external id; static
+/// keys are opened with `sealer`.
 pub async fn credentials_provider(
     base: &SdkConfig,
     credential: &Credential,
+    sealer: &dyn SecretSealer,
 ) -> Result<SharedCredentialsProvider, FirewallError> {
     if credential.provider != Provider::Aws {
         return Err(FirewallError::Rejected(format!(
@@ -66,14 +86,20 @@ pub async fn credentials_provider(
         }
         return Ok(SharedCredentialsProvider::new(builder.build().await));
     }
-    match (&credential.access_key_id, &credential.secret_access_key) {
-        (Some(key_id), Some(secret)) => Ok(SharedCredentialsProvider::new(Credentials::new(
-            key_id.clone(),
-            secret.expose().to_owned(),
-            None,
-            None,
-            "entryguard-credential",
-        ))),
+    match (&credential.access_key_id, &credential.sealed_secret) {
+        (Some(key_id), Some(sealed)) => {
+            let secret = sealer
+                .open(sealed, &SealContext::of(credential))
+                .await
+                .map_err(|e| sealing_error(credential, e))?;
+            Ok(SharedCredentialsProvider::new(Credentials::new(
+                key_id.clone(),
+                secret.expose().to_owned(),
+                None,
+                None,
+                "entryguard-credential",
+            )))
+        }
         _ => Err(FirewallError::InvalidCredential(format!(
             "credential {} has neither a role ARN nor an access key pair",
             credential.id
@@ -85,8 +111,9 @@ pub async fn credentials_provider(
 pub async fn validate_credential(
     base: &SdkConfig,
     credential: &Credential,
+    sealer: &dyn SecretSealer,
 ) -> Result<String, FirewallError> {
-    let provider = credentials_provider(base, credential).await?;
+    let provider = credentials_provider(base, credential, sealer).await?;
     let config = aws_sdk_sts::config::Builder::from(base)
         .region(SdkRegion::new(credential.region.as_str().to_owned()))
         .credentials_provider(provider)
@@ -104,6 +131,25 @@ pub async fn validate_credential(
     }
 }
 
+/// The `CredentialVerifier` port on STS.
+pub struct StsVerifier {
+    base: SdkConfig,
+    sealer: Arc<dyn SecretSealer>,
+}
+
+impl StsVerifier {
+    pub fn new(base: SdkConfig, sealer: Arc<dyn SecretSealer>) -> Self {
+        Self { base, sealer }
+    }
+}
+
+#[async_trait]
+impl CredentialVerifier for StsVerifier {
+    async fn verify(&self, credential: &Credential) -> Result<String, FirewallError> {
+        validate_credential(&self.base, credential, self.sealer.as_ref()).await
+    }
+}
+
 struct Cached {
     client: aws_sdk_ec2::Client,
     built: Instant,
@@ -114,14 +160,20 @@ struct Cached {
 pub struct Ec2Clients {
     base: SdkConfig,
     source: Arc<dyn CredentialSource>,
+    sealer: Arc<dyn SecretSealer>,
     cache: Mutex<HashMap<(CredentialId, Region), Cached>>,
 }
 
 impl Ec2Clients {
-    pub fn new(base: SdkConfig, source: Arc<dyn CredentialSource>) -> Self {
+    pub fn new(
+        base: SdkConfig,
+        source: Arc<dyn CredentialSource>,
+        sealer: Arc<dyn SecretSealer>,
+    ) -> Self {
         Self {
             base,
             source,
+            sealer,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -147,7 +199,7 @@ impl Ec2Clients {
                     "credential {credential_id} no longer exists"
                 ))
             })?;
-        let provider = credentials_provider(&self.base, &credential).await?;
+        let provider = credentials_provider(&self.base, &credential, self.sealer.as_ref()).await?;
         let config = aws_sdk_ec2::config::Builder::from(&self.base)
             .region(SdkRegion::new(region.as_str().to_owned()))
             .credentials_provider(provider)

@@ -15,6 +15,7 @@ use ipnet::IpNet;
 use entryguard::domain::net::{PortRange, Protocol, SecurityGroupId};
 use entryguard::domain::rule::{GroupRef, IngressRule};
 use entryguard::ports::firewall::{Firewall, FirewallError};
+use entryguard::ports::secrets::SecretSealer;
 
 use crate::credentials::{CredentialSource, Ec2Clients};
 use crate::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE, RULE_DESCRIPTION};
@@ -194,9 +195,14 @@ pub struct Ec2Firewall {
 impl Ec2Firewall {
     /// `base` carries the endpoint, timeouts and retry settings; each customer credential
     /// brings its own credentials and the group its region.
-    pub fn new(base: SdkConfig, credentials: Arc<dyn CredentialSource>) -> Self {
+    /// `sealer` opens the static keys of credentials that have them.
+    pub fn new(
+        base: SdkConfig,
+        credentials: Arc<dyn CredentialSource>,
+        sealer: Arc<dyn SecretSealer>,
+    ) -> Self {
         Self {
-            clients: Arc::new(Ec2Clients::new(base, credentials)),
+            clients: Arc::new(Ec2Clients::new(base, credentials, sealer)),
         }
     }
 

@@ -1,10 +1,12 @@
 //! EntryGuard's AWS adapters: the store on DynamoDB, the work queue on SQS, the firewall on EC2
-//! security groups, credentials through STS, and the provisioning of the table and queues.
+//! security groups, credentials through STS, secrets sealed with KMS, and the provisioning of
+//! the table, queues and key.
 //! AWS types stay in this crate: everything it exposes to the use cases is a port.
 
 pub mod credentials;
 pub mod dynamo;
 pub mod ec2;
+pub mod kms;
 pub mod provision;
 pub mod schema;
 pub mod sdk_error;
@@ -19,13 +21,16 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use thiserror::Error;
 
+use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::App;
-use entryguard::ports::{Clock, Firewall, IdSource};
+use entryguard::embedded::{SimCloud, SimulatedFirewall, SimulatedVerifier};
+use entryguard::ports::{Clock, IdSource};
 
-pub use credentials::{validate_credential, CredentialSource};
+pub use credentials::{validate_credential, CredentialSource, StsVerifier};
 pub use dynamo::DynamoStore;
 pub use ec2::{CloudRule, Ec2Firewall};
+pub use kms::KmsSealer;
 pub use provision::{provision, ProvisionError, Provisioned};
 pub use schema::ResourceNames;
 pub use sqs::{process_batch, SqsQueue};
@@ -37,6 +42,7 @@ pub mod sdk {
     pub use aws_credential_types;
     pub use aws_sdk_dynamodb as dynamodb;
     pub use aws_sdk_ec2 as ec2;
+    pub use aws_sdk_kms as kms;
     pub use aws_sdk_sqs as sqs;
     pub use aws_sdk_sts as sts;
 }
@@ -91,10 +97,14 @@ pub struct AwsBackend {
     /// Producer, redelivery control and consumer of the task queue.
     pub queue: Arc<SqsQueue>,
     pub firewall: Arc<Ec2Firewall>,
+    /// Seals credential secrets under the deployment's KMS key.
+    pub sealer: Arc<KmsSealer>,
+    pub verifier: Arc<StsVerifier>,
 }
 
 impl AwsBackend {
-    pub fn new(sdk: &SdkConfig, table: &str, queue_url: &str) -> Self {
+    /// `kms_key_id`: the key that seals credential secrets (id, ARN or `alias/…`).
+    pub fn new(sdk: &SdkConfig, table: &str, queue_url: &str, kms_key_id: &str) -> Self {
         let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table));
         // Long polling waits up to 20 s, longer than the default attempt timeout.
         let sqs_config = aws_sdk_sqs::config::Builder::from(sdk)
@@ -110,32 +120,44 @@ impl AwsBackend {
             aws_sdk_sqs::Client::from_conf(sqs_config),
             queue_url,
         ));
-        let firewall = Arc::new(Ec2Firewall::new(sdk.clone(), store.clone()));
+        let sealer = Arc::new(KmsSealer::new(sdk, kms_key_id));
+        let firewall = Arc::new(Ec2Firewall::new(sdk.clone(), store.clone(), sealer.clone()));
+        let verifier = Arc::new(StsVerifier::new(sdk.clone(), sealer.clone()));
         Self {
             sdk: sdk.clone(),
             store,
             queue,
             firewall,
+            sealer,
+            verifier,
         }
     }
 
     /// The use cases on these adapters. Credentials of the simulated provider go to
-    /// `simulated` when given (the local runner keeps its simulated cloud), AWS ones to EC2.
+    /// `simulated` when given (the local runner keeps its simulated cloud), AWS ones to EC2
+    /// and STS.
     pub fn app(
         &self,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
-        simulated: Option<Arc<dyn Firewall>>,
+        simulated: Option<SimCloud>,
     ) -> App {
         App {
             store: self.store.clone(),
             queue: self.queue.clone(),
             firewall: Arc::new(FirewallByProvider {
-                simulated,
+                simulated: simulated
+                    .clone()
+                    .map(|sim| Arc::new(SimulatedFirewall::new(sim)) as _),
                 aws: Some(self.firewall.clone()),
             }),
             clock,
             ids,
+            sealer: self.sealer.clone(),
+            verifier: Arc::new(VerifierByProvider {
+                simulated: simulated.map(|sim| Arc::new(SimulatedVerifier::new(sim)) as _),
+                aws: Some(self.verifier.clone()),
+            }),
         }
     }
 }
@@ -146,11 +168,12 @@ pub struct ConnectOptions {
     pub sdk: SdkOptions,
     pub table_name: String,
     pub queue_url: String,
+    pub kms_key_id: String,
 }
 
 pub async fn connect(opts: &ConnectOptions) -> AwsBackend {
     let sdk = sdk_config(&opts.sdk).await;
-    AwsBackend::new(&sdk, &opts.table_name, &opts.queue_url)
+    AwsBackend::new(&sdk, &opts.table_name, &opts.queue_url, &opts.kms_key_id)
 }
 
 #[derive(Debug, Error)]
@@ -159,14 +182,15 @@ pub enum EnvError {
     Missing(&'static str),
 }
 
-/// The Lambdas' configuration: `TABLE_NAME` and `QUEUE_URL`, everything else from the
-/// function's environment (region, role).
+/// The Lambdas' configuration: `TABLE_NAME`, `QUEUE_URL` and `KMS_KEY_ID`, everything else
+/// from the function's environment (region, role).
 pub async fn connect_from_env() -> Result<AwsBackend, EnvError> {
     let var = |name: &'static str| std::env::var(name).map_err(|_| EnvError::Missing(name));
     Ok(connect(&ConnectOptions {
         sdk: SdkOptions::default(),
         table_name: var("TABLE_NAME")?,
         queue_url: var("QUEUE_URL")?,
+        kms_key_id: var("KMS_KEY_ID")?,
     })
     .await)
 }
@@ -182,16 +206,23 @@ pub async fn provision_and_connect(
         &config,
         &names.table,
         &provisioned.queue_url,
+        &provisioned.kms_key_id,
     ))
 }
 
-/// Connects to a deployment's existing table and queue by their names (the queue's URL is
-/// looked up): the local runner's `--backend aws` without `--provision`.
+/// Connects to a deployment's existing table, queue and key by their names (the queue's URL is
+/// looked up; the key is used through its alias): the local runner's `--backend aws` without
+/// `--provision`.
 pub async fn connect_by_names(
     sdk: &SdkOptions,
     names: &ResourceNames,
 ) -> Result<AwsBackend, ProvisionError> {
     let config = sdk_config(sdk).await;
     let url = provision::queue_url(&aws_sdk_sqs::Client::new(&config), &names.queue).await?;
-    Ok(AwsBackend::new(&config, &names.table, &url))
+    Ok(AwsBackend::new(
+        &config,
+        &names.table,
+        &url,
+        &names.kms_alias,
+    ))
 }

@@ -1,5 +1,6 @@
-//! Creates the table (with its indexes, TTL and point-in-time recovery) and the queues (with
-//! the dead-letter queue behind a redrive policy) when they are missing. The SAM template
+//! Creates the table (with its indexes, TTL and point-in-time recovery), the queues (with the
+//! dead-letter queue behind a redrive policy) and the KMS key that seals credential secrets
+//! when they are missing. The SAM template
 //! declares the same resources for deployed stacks; `schema` holds what both must agree on.
 
 use std::time::Duration;
@@ -56,6 +57,8 @@ pub struct Provisioned {
     pub table_created: bool,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
+    /// The ARN of the key behind `ResourceNames::kms_alias`.
+    pub kms_key_id: String,
 }
 
 /// Provisions everything a deployment needs; safe to run again on a provisioned account.
@@ -66,11 +69,13 @@ pub async fn provision(
     let table_created = ensure_table(&aws_sdk_dynamodb::Client::new(sdk), &names.table).await?;
     let (queue_url, dead_letter_queue_url) =
         ensure_queues(&aws_sdk_sqs::Client::new(sdk), names).await?;
-    tracing::info!(table = %names.table, table_created, %queue_url, %dead_letter_queue_url, "provisioned");
+    let kms_key_id = ensure_kms_key(&aws_sdk_kms::Client::new(sdk), &names.kms_alias).await?;
+    tracing::info!(table = %names.table, table_created, %queue_url, %dead_letter_queue_url, %kms_key_id, "provisioned");
     Ok(Provisioned {
         table_created,
         queue_url,
         dead_letter_queue_url,
+        kms_key_id,
     })
 }
 
@@ -310,4 +315,77 @@ pub async fn ensure_queues(
     )
     .await?;
     Ok((url, dlq_url))
+}
+
+/// Returns the ARN of the key named by `alias`, creating a symmetric key (with yearly rotation)
+/// and the alias if there is none. A key is never replaced: secrets sealed under it would
+/// become unreadable.
+pub async fn ensure_kms_key(
+    client: &aws_sdk_kms::Client,
+    alias: &str,
+) -> Result<String, ProvisionError> {
+    match client.describe_key().key_id(alias).send().await {
+        Ok(out) => {
+            return out
+                .key_metadata
+                .map(|m| m.arn.unwrap_or(m.key_id))
+                .ok_or_else(|| unexpected(format!("DescribeKey returned nothing for {alias}")))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) => {}
+        Err(e) => return Err(aws("look up the secrets key")(e)),
+    }
+    let created = client
+        .create_key()
+        .description(format!(
+            "EntryGuard: seals credential secrets ({alias}). Deleting it makes them unreadable."
+        ))
+        .key_usage(aws_sdk_kms::types::KeyUsageType::EncryptDecrypt)
+        .key_spec(aws_sdk_kms::types::KeySpec::SymmetricDefault)
+        .send()
+        .await
+        .map_err(aws("create the secrets key"))?
+        .key_metadata
+        .ok_or_else(|| unexpected("CreateKey returned no key"))?;
+    client
+        .enable_key_rotation()
+        .key_id(&created.key_id)
+        .send()
+        .await
+        .map_err(aws("enable rotation of the secrets key"))?;
+    match client
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(&created.key_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(created.arn.unwrap_or(created.key_id)),
+        // Another process created the alias first: use its key, and retire ours.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_already_exists_exception()) =>
+        {
+            if let Err(error) = client
+                .schedule_key_deletion()
+                .key_id(&created.key_id)
+                .pending_window_in_days(7)
+                .send()
+                .await
+            {
+                tracing::warn!(key = %created.key_id, error = %facts(&error).describe(), "could not retire an unused key");
+            }
+            let out = client
+                .describe_key()
+                .key_id(alias)
+                .send()
+                .await
+                .map_err(aws("look up the secrets key"))?;
+            out.key_metadata
+                .map(|m| m.arn.unwrap_or(m.key_id))
+                .ok_or_else(|| unexpected(format!("DescribeKey returned nothing for {alias}")))
+        }
+        Err(e) => Err(aws("create the secrets key's alias")(e)),
+    }
 }

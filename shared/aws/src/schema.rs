@@ -52,22 +52,26 @@ pub const RULE_DESCRIPTION: &str = entryguard::embedded::firewall::RULE_DESCRIPT
 pub const MANAGED_TAG_KEY: &str = "entryguard:managed";
 pub const MANAGED_TAG_VALUE: &str = "true";
 
-/// The names of one deployment's table and queues.
+/// The names of one deployment's table, queues and secrets key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceNames {
     pub table: String,
     pub queue: String,
     pub dead_letter_queue: String,
+    /// The alias of the KMS key that seals credential secrets.
+    pub kms_alias: String,
 }
 
 impl ResourceNames {
     /// The names for a deployment prefix, e.g. `entryguard` → table `entryguard`, queues
-    /// `entryguard-tasks` and `entryguard-tasks-dlq`.
+    /// `entryguard-tasks` and `entryguard-tasks-dlq`, key alias `alias/entryguard-secrets`
+    /// (the SAM stack's alias is `alias/<stack name>-secrets`).
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             table: prefix.to_owned(),
             queue: format!("{prefix}-tasks"),
             dead_letter_queue: format!("{prefix}-tasks-dlq"),
+            kms_alias: format!("alias/{prefix}-secrets"),
         }
     }
 }
@@ -100,6 +104,13 @@ mod tests {
         has(&format!("MessageRetentionPeriod: {QUEUE_RETENTION_SECS}"));
         has(&format!("MessageRetentionPeriod: {DLQ_RETENTION_SECS}"));
         has(&format!("maxReceiveCount: {MAX_RECEIVE_COUNT}"));
+        // The stack names its secrets key the way provisioning does, and hands it to the
+        // functions in the variable `connect_from_env` reads.
+        has(&format!(
+            "AliasName: !Sub \"{}\"",
+            ResourceNames::with_prefix("${AWS::StackName}").kms_alias
+        ));
+        has("KMS_KEY_ID: !GetAtt SecretsKey.Arn");
         // The due index is keys-only: the sweeper needs ids, not whole sessions.
         let due = template
             .split("IndexName: ")
@@ -118,5 +129,6 @@ mod tests {
         assert_eq!(n.table, "eg-test");
         assert_eq!(n.queue, "eg-test-tasks");
         assert_eq!(n.dead_letter_queue, "eg-test-tasks-dlq");
+        assert_eq!(n.kms_alias, "alias/eg-test-secrets");
     }
 }

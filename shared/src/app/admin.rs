@@ -15,6 +15,7 @@ use crate::domain::model::{
 };
 use crate::domain::net::{PortRange, Region, SecurityGroupId};
 use crate::domain::tier::{Hours, Tier};
+use crate::ports::secrets::{SealContext, SealError};
 use crate::ports::store::{CreateError, StoreError};
 
 use super::audit::Audit;
@@ -36,6 +37,8 @@ pub enum AdminError {
     Invalid { field: String, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Sealing(#[from] SealError),
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> AdminError {
@@ -66,7 +69,7 @@ pub struct NewCredential {
     pub provider: Provider,
     pub region: Region,
     pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<Secret>,
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
 }
@@ -246,7 +249,10 @@ impl App {
         who.require_admin()?;
         let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         let access_key_id = blank(input.access_key_id);
-        let secret = blank(input.secret_access_key);
+        let secret = input
+            .secret_access_key
+            .map(|s| Secret::new(s.expose().trim().to_owned()))
+            .filter(|s| !s.expose().is_empty());
         let role_arn = blank(input.role_arn);
         let external_id = blank(input.external_id);
         if input.provider == Provider::Aws {
@@ -295,19 +301,30 @@ impl App {
             (Some(_), None) => Some(format!("entryguard-{}", who.org.id)),
             (_, e) => e,
         };
+        let id = CredentialId::from_uuid(self.ids.uuid());
+        let context = SealContext {
+            org_id: who.org.id,
+            credential_id: id,
+        };
+        let sealed_secret = match &secret {
+            Some(secret) => Some(self.sealer.seal(secret, &context).await?),
+            None => None,
+        };
+        drop(secret);
         let credential = Credential {
-            id: CredentialId::from_uuid(self.ids.uuid()),
+            id,
             org_id: who.org.id,
             name: input.name,
             provider: input.provider,
             region: input.region,
             access_key_id,
-            secret_access_key: secret.map(Secret::new),
+            sealed_secret,
             role_arn,
             external_id,
             status: CredentialStatus::Unverified,
             account_id: None,
             checked_at: None,
+            status_message: None,
             created_at: self.now(),
         };
         self.put_doc(&credential).await?;

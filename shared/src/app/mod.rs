@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod credential_check;
 pub mod docs;
 pub mod firewall_router;
 pub mod rules;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use crate::domain::session::{Session, TransitionError};
 use crate::domain::{ids::SessionId, Timestamp};
 use crate::ports::store::{StoreError, UpdateError};
-use crate::ports::{Clock, Firewall, IdSource, Store, TaskQueue};
+use crate::ports::{Clock, CredentialVerifier, Firewall, IdSource, SecretSealer, Store, TaskQueue};
 
 pub use auth::Identity;
 
@@ -30,6 +31,10 @@ pub struct App {
     pub firewall: Arc<dyn Firewall>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
+    /// Encrypts credential secrets before they are stored.
+    pub sealer: Arc<dyn SecretSealer>,
+    /// Checks credentials with their cloud provider.
+    pub verifier: Arc<dyn CredentialVerifier>,
 }
 
 /// Why a read-modify-write of a session did not happen.

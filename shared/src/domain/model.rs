@@ -155,8 +155,9 @@ pub enum CredentialStatus {
     Invalid,
 }
 
-/// A secret that never appears in logs or `Debug` output.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A secret in plaintext: it never appears in logs or `Debug` output, cannot be serialized (it
+/// is stored only sealed, as a [`SealedSecret`]), and its memory is wiped when it is dropped.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -175,6 +176,25 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// A secret encrypted by a `SecretSealer` for one credential of one organization: opaque
+/// base64 fields that only the sealer that made them can open. `encrypted_data_key` is present
+/// for envelope encryption (the data key, encrypted under `key_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SealedSecret {
+    pub key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_data_key: Option<String>,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Credential {
@@ -184,12 +204,17 @@ pub struct Credential {
     pub provider: Provider,
     pub region: Region,
     pub access_key_id: Option<String>,
-    pub secret_access_key: Option<Secret>,
+    /// The secret access key, sealed; the plaintext is never stored.
+    #[serde(default)]
+    pub sealed_secret: Option<SealedSecret>,
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
     pub status: CredentialStatus,
     pub account_id: Option<String>,
     pub checked_at: Option<Timestamp>,
+    /// Why the last check found the credential INVALID.
+    #[serde(default)]
+    pub status_message: Option<String>,
     pub created_at: Timestamp,
 }
 

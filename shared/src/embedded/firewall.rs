@@ -94,6 +94,8 @@ struct Injected {
     faults: Vec<Fault>,
     latency: Duration,
     calls: u64,
+    /// What every credential check answers instead of an account id, while set.
+    credential_fault: Option<FaultKind>,
 }
 
 #[derive(Clone)]
@@ -169,6 +171,16 @@ impl SimCloud {
 
     pub fn set_latency(&self, latency: Duration) {
         self.injected.lock().expect("fault lock").latency = latency;
+    }
+
+    /// Makes every credential check fail this way (`Unauthorized`: the credential is rejected),
+    /// or succeed again with `None`.
+    pub fn set_credential_fault(&self, fault: Option<FaultKind>) {
+        self.injected.lock().expect("fault lock").credential_fault = fault;
+    }
+
+    pub fn credential_fault(&self) -> Option<FaultKind> {
+        self.injected.lock().expect("fault lock").credential_fault
     }
 
     /// How many authorize/revoke calls reached the simulated cloud.

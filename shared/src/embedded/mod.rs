@@ -5,11 +5,15 @@ pub mod firewall;
 pub mod ids;
 pub mod kv;
 pub mod queue;
+pub mod sealer;
 pub mod store;
+pub mod verifier;
 
 pub use clock::{ManualClock, OffsetClock, SystemClock};
 pub use firewall::{Fault, SimCloud, SimulatedFirewall};
 pub use ids::{RandomIds, SeededIds};
 pub use kv::Kv;
 pub use queue::EmbeddedQueue;
+pub use sealer::LocalKeySealer;
 pub use store::EmbeddedStore;
+pub use verifier::SimulatedVerifier;

@@ -5,10 +5,14 @@ pub mod clock;
 pub mod firewall;
 pub mod ids;
 pub mod queue;
+pub mod secrets;
 pub mod store;
+pub mod verifier;
 
 pub use clock::Clock;
 pub use firewall::{Firewall, FirewallError};
 pub use ids::IdSource;
 pub use queue::{Task, TaskQueue};
+pub use secrets::{SealContext, SealError, SecretSealer};
 pub use store::Store;
+pub use verifier::CredentialVerifier;

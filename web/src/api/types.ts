@@ -93,6 +93,8 @@ export interface Credential {
   externalId: string | null;
   hasSecret: boolean;
   status: CredentialStatus;
+  /** Why the last check found the credential INVALID. */
+  statusMessage?: string | null;
   accountId: string | null;
   checkedAt: string | null;
   createdAt: string;

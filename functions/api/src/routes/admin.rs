@@ -55,6 +55,14 @@ pub async fn create_credential(
     Ok((StatusCode::CREATED, Json((&c).into())))
 }
 
+pub async fn validate_credential(
+    State(s): State<ApiState>,
+    Caller(who): Caller,
+    Id(id): Id<CredentialId>,
+) -> Result<Json<CredentialDto>, ApiError> {
+    Ok(Json((&s.app.validate_credential(&who, id).await?).into()))
+}
+
 pub async fn delete_credential(
     State(s): State<ApiState>,
     Caller(who): Caller,

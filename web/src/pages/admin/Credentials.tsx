@@ -81,7 +81,15 @@ export function CredentialsPage({ api }: { api: Api }) {
       const updated = await api.validateCredential(c.id);
       if (updated && updated.id) creds.setData((list) => (list ?? []).map((x) => (x.id === updated.id ? updated : x)));
       else await creds.reload();
-      setMessage({ kind: 'success', text: `"${c.name}" was checked with the cloud provider.` });
+      if (updated?.status === 'INVALID') {
+        const why = updated.statusMessage ? `: ${updated.statusMessage}` : '.';
+        setMessage({ kind: 'error', text: `"${c.name}" was rejected by the cloud provider${why}` });
+      } else if (updated?.status === 'VALID') {
+        const account = updated.accountId ? ` (account ${updated.accountId})` : '';
+        setMessage({ kind: 'success', text: `"${c.name}" is valid${account}.` });
+      } else {
+        setMessage({ kind: 'success', text: `"${c.name}" was checked with the cloud provider.` });
+      }
     } catch (e) {
       setMessage({ kind: 'error', text: `Could not validate "${c.name}": ${errorMessage(e)}` });
     } finally {
@@ -117,7 +125,11 @@ export function CredentialsPage({ api }: { api: Api }) {
         <KeyIcon />
         <div>
           <strong>Role-based credentials are recommended.</strong> EntryGuard assumes an IAM role in your account with an
-          external ID, so no long-lived secret is stored. Use access keys only where a role is not possible.
+          external ID, so no long-lived secret is stored: it works with short-lived credentials only. You can revoke
+          EntryGuard's access at any time by deleting the role or changing its trust policy, and the external ID
+          (generated for your organization unless you give one) keeps anyone else from getting EntryGuard to use your
+          role on their behalf. Use access keys only where a role is not possible; their secret is stored encrypted and
+          never shown again.
         </div>
       </div>
 
@@ -172,6 +184,7 @@ export function CredentialsPage({ api }: { api: Api }) {
                     </td>
                     <td data-label="Status">
                       <CredentialStatusBadge status={c.status} />
+                      {c.status === 'INVALID' && c.statusMessage && <div className="muted small">{c.statusMessage}</div>}
                     </td>
                     <td data-label="Provider">{c.provider === 'aws' ? 'AWS' : 'Simulated'}</td>
                     <td data-label="Region" className="mono">

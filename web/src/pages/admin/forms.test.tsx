@@ -173,6 +173,29 @@ describe('Credentials', () => {
     expect(screen.getByText('eu-west-1')).toBeInTheDocument();
     expect(screen.getByText(/Role-based credentials are recommended/)).toBeInTheDocument();
     expect(screen.getByText(/no long-lived secret is stored/)).toBeInTheDocument();
+    expect(screen.getByText(/deleting the role/)).toBeInTheDocument();
+    expect(screen.getByText(/external ID/)).toBeInTheDocument();
+  });
+
+  it('records what Validate found: the account, or why the credential was rejected', async () => {
+    const user = userEvent.setup();
+    let answer: Credential = { ...cred, status: 'VALID', accountId: '123456789012', checkedAt: '2026-11-22T11:00:00Z' };
+    setup(({ method, path }) =>
+      method === 'POST' && path === '/api/admin/credentials/c1/validate' ? { body: answer } : undefined,
+    );
+    await user.click(await screen.findByRole('button', { name: 'Validate Simulated cloud' }));
+    expect(await screen.findByRole('status')).toHaveTextContent('"Simulated cloud" is valid (account 123456789012).');
+    expect(screen.getByText('Account 123456789012')).toBeInTheDocument();
+    expect(screen.getByText('Valid')).toBeInTheDocument();
+
+    answer = { ...cred, status: 'INVALID', statusMessage: 'InvalidClientTokenId: the token is invalid', checkedAt: '2026-11-22T11:05:00Z' };
+    await user.click(screen.getByRole('button', { name: 'Validate Simulated cloud' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent(
+      '"Simulated cloud" was rejected by the cloud provider: InvalidClientTokenId: the token is invalid',
+    );
+    expect(screen.getByText('Invalid')).toBeInTheDocument();
+    expect(screen.getAllByText('InvalidClientTokenId: the token is invalid', { exact: false }).length).toBe(2);
+    expect(screen.queryByText(/Account 1234/)).not.toBeInTheDocument();
   });
 
   it("shows the API's error when Validate answers 404", async () => {
