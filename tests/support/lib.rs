@@ -1,6 +1,7 @@
 //! Shared helpers for EntryGuard's integration tests.
 
 pub mod harness;
+pub mod iam;
 pub mod logs;
 pub mod moto;
 pub mod oidc;

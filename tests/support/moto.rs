@@ -20,6 +20,33 @@ pub struct Moto {
     child: Child,
     port: u16,
     log: PathBuf,
+    recording: PathBuf,
+}
+
+/// One request as moto's recorder saw it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RecordedRequest {
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub body_encoded: bool,
+}
+
+impl RecordedRequest {
+    pub fn body_bytes(&self) -> Vec<u8> {
+        use base64::Engine;
+        let body = self.body.clone().unwrap_or_default();
+        if self.body_encoded {
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .expect("moto encodes bodies in base64")
+        } else {
+            body.into_bytes()
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -48,9 +75,12 @@ impl Moto {
             port.to_string(),
         ]);
         let log = std::env::temp_dir().join(format!("entryguard-moto-{port}.log"));
+        let recording = std::env::temp_dir().join(format!("entryguard-moto-{port}.recording"));
         let log_file = std::fs::File::create(&log).expect("a log file for moto");
         let child = Command::new(&program)
             .args(&args)
+            // Where moto's request recorder writes, once a test starts it.
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("the moto log file"))
             .stderr(log_file)
@@ -61,7 +91,12 @@ impl Moto {
                      install it with `pip install \"moto[server]\"` (or set MOTO_SERVER to its path)"
                 )
             });
-        let mut moto = Self { child, port, log };
+        let mut moto = Self {
+            child,
+            port,
+            log,
+            recording,
+        };
         moto.wait_until_listening();
         moto
     }
@@ -89,6 +124,29 @@ impl Moto {
         }
     }
 
+    /// Starts recording every request moto receives (after any earlier recording is erased).
+    pub async fn start_recording(&self) {
+        let client = reqwest::Client::new();
+        for action in ["reset-recording", "start-recording"] {
+            let r = client
+                .post(format!("{}/moto-api/recorder/{action}", self.endpoint()))
+                .send()
+                .await
+                .expect("moto's recorder answers");
+            assert!(r.status().is_success(), "{action}: {}", r.status());
+        }
+    }
+
+    /// The requests recorded so far.
+    pub fn recording(&self) -> Vec<RecordedRequest> {
+        std::fs::read_to_string(&self.recording)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("a recorded request"))
+            .collect()
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -112,6 +170,7 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(&self.recording);
     }
 }
 
