@@ -400,7 +400,9 @@ const tests = [
       await page.getByText('Role-based credentials are recommended').waitFor();
       await page.getByRole('cell', { name: 'Simulated cloud', exact: true }).waitFor();
       await page.getByRole('button', { name: /^Validate / }).first().click();
-      await page.locator('.alert').filter({ hasText: /Simulated cloud/ }).waitFor();
+      // The simulated cloud answers like STS: the credential is VALID, with its account id.
+      await page.locator('.alert').filter({ hasText: /"Simulated cloud" is valid \(account \d{12}\)/ }).waitFor();
+      await page.getByRole('row', { name: /Simulated cloud/ }).getByText('Valid', { exact: true }).waitFor();
       await page.getByRole('button', { name: 'Add credential' }).click();
       await page.getByRole('button', { name: 'Add credential' }).last().click();
       await page.getByText('Name is required').waitFor();
