@@ -91,7 +91,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
 fn unsupported_media_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "UNSUPPORTED_MEDIA_TYPE",
+        crate::error::ErrorCode::UnsupportedMediaType,
         "Send the body as JSON with Content-Type: application/json",
     )
 }
@@ -114,7 +114,7 @@ async fn read_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                crate::error::ErrorCode::PayloadTooLarge,
                 format!(
                     "The body is larger than {} KiB",
                     crate::MAX_BODY_BYTES / 1024
