@@ -332,6 +332,22 @@ fn parse_time(
 
 impl AuditParams {
     fn into_query(self) -> Result<AuditQuery, ApiError> {
+        // `?userId=` is neither a user id nor "any user": leaving the parameter out is.
+        for (field, value) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("type", &self.kind),
+            ("userId", &self.user_id),
+            ("cursor", &self.cursor),
+            ("limit", &self.limit),
+        ] {
+            if value.as_deref() == Some("") {
+                return Err(ApiError::field(
+                    field,
+                    "must not be empty; leave the parameter out instead",
+                ));
+            }
+        }
         let kind = self
             .kind
             .filter(|s| !s.is_empty())
