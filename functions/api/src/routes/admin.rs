@@ -109,7 +109,14 @@ pub async fn iam_policy(
     query: Result<Query<IamPolicyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<IamPolicyDto>, ApiError> {
     who.require_admin()?;
-    let Query(q) = query.map_err(|_| ApiError::field("credentialId", "is required"))?;
+    let Query(q) = query.map_err(|e| {
+        let text = e.body_text();
+        if text.contains("missing field") {
+            ApiError::field("credentialId", "is required")
+        } else {
+            ApiError::validation(text)
+        }
+    })?;
     let id: CredentialId = q
         .credential_id
         .parse()
