@@ -28,9 +28,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A copy: a build in the shared target directory must not swap the binary under the run.
+cp "$bin" "$work/entryguard-local"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-"$bin" --listen "127.0.0.1:$port" --data-dir "$work/data" --web-dir "$work/no-web" \
+"$work/entryguard-local" --listen "127.0.0.1:$port" --data-dir "$work/data" --web-dir "$work/no-web" \
   --sweep-interval-secs 5 >"$work/runner.log" 2>&1 &
 runner_pid=$!
 
@@ -94,7 +96,8 @@ if [ -n "${SCHEMATHESIS_SEED:-}" ]; then
   args+=(--seed "$SCHEMATHESIS_SEED")
 fi
 status=0
-schemathesis "${args[@]}" || status=$?
+# From the scratch directory: schemathesis keeps a replay cache (.schemathesis/) in the cwd.
+(cd "$work" && schemathesis "${args[@]}") || status=$?
 
 # A panic or an internal error in the runner's log fails the run even if every answer looked
 # fine (the worker and the sweeper run in the background).

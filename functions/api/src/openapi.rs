@@ -11,6 +11,22 @@
 //! - a request body (`JsonBody` / `OptionalJson`) → 400, 413, 415;
 //! - a path parameter (`Id`) → 404;
 //! - the `admin` tag (`require_admin`) → 403.
+//!
+//! Adding a route:
+//! 1. Annotate the handler: `#[utoipa::path(post, path = "/me/tokens", tag = "sessions",
+//!    security(("bearer" = [])), request_body = NewToken, params(("id" = Uuid, Path, ...)),
+//!    responses((status = 201, description = "...", body = TokenDto), (status = 409,
+//!    description = "CONFLICT: ...", body = ErrorBody)))]` — the path relative to `/api`, the
+//!    success and the errors particular to it (the shared ones above are added here).
+//! 2. Derive `ToSchema` on its body types (`#[schema(required)]` on response `Option` fields, which
+//!    are always present; `#[schema(value_type = String, format = DateTime)]` on timestamps;
+//!    limits such as `#[schema(minimum = 1, maximum = 365)]` that match what the code checks).
+//! 3. Register it in [`crate::api_routes`]: `.routes(routes!(module::handler))`, one `routes!`
+//!    per path with all that path's handlers.
+//! 4. `UPDATE_OPENAPI=1 cargo test -p entryguard-api --test openapi` rewrites docs/openapi.json;
+//!    commit it. `bash .ci/schemathesis.sh` then fuzzes the new route too.
+//!
+//! A new `error.code` is a variant of `error_codes!` in error.rs.
 
 use std::sync::OnceLock;
 
