@@ -34,7 +34,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -165,7 +165,22 @@ fn add_shared(op: &mut Operation, status: &str) {
         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
 }
 
+/// An optional body is `Option<T>` in an annotation, which utoipa renders as "null or T"; but
+/// optional means the body may be absent, and a JSON `null` body is rejected like any other
+/// non-object.
+fn not_null(schema: &mut Option<RefOr<Schema>>) {
+    let Some(RefOr::T(Schema::OneOf(one_of))) = schema else {
+        return;
+    };
+    let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    if one_of.items.len() == 2 && one_of.items.iter().any(is_null) {
+        *schema = one_of.items.iter().find(|s| !is_null(s)).cloned();
+    }
+}
+
 fn complete(doc: &mut OpenApi) {
+    // Cargo's "UNLICENSED" is not an SPDX identifier; the API has no public licence.
+    doc.info.license = None;
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         BEARER,
@@ -204,7 +219,10 @@ fn complete(doc: &mut OpenApi) {
                 add_shared(op, "401");
                 add_shared(op, "503");
             }
-            if op.request_body.is_some() {
+            if let Some(body) = op.request_body.as_mut() {
+                for content in body.content.values_mut() {
+                    not_null(&mut content.schema);
+                }
                 for status in ["400", "413", "415"] {
                     add_shared(op, status);
                 }

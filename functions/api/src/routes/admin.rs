@@ -100,7 +100,7 @@ pub struct IamPolicyQuery {
     params(IamPolicyQuery),
     responses(
         (status = 200, description = "The policies", body = IamPolicyDto),
-        (status = 400, description = "VALIDATION_FAILED: no credentialId", body = ErrorBody),
+        (status = 400, description = "VALIDATION_FAILED: no credentialId, or another parameter", body = ErrorBody),
         (status = 404, description = "NOT_FOUND: no such credential", body = ErrorBody),
     ))]
 pub async fn iam_policy(
@@ -308,7 +308,7 @@ pub struct AuditParams {
     #[param(value_type = Option<UserId>)]
     user_id: Option<String>,
     /// The `nextCursor` of the previous page.
-    #[param(max_length = 200)]
+    #[param(min_length = 1, max_length = 200)]
     cursor: Option<String>,
     /// Page size (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
