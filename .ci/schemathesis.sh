@@ -33,7 +33,7 @@ cp "$bin" "$work/entryguard-local"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 "$work/entryguard-local" --listen "127.0.0.1:$port" --data-dir "$work/data" --web-dir "$work/no-web" \
-  --sweep-interval-secs 5 >"$work/runner.log" 2>&1 &
+  --sweep-interval-secs 5 --log-json >"$work/runner.log" 2>&1 &
 runner_pid=$!
 
 # Waits for the runner, then signs in as the demo admin.
@@ -99,11 +99,12 @@ status=0
 # From the scratch directory: schemathesis keeps a replay cache (.schemathesis/) in the cwd.
 (cd "$work" && schemathesis "${args[@]}") || status=$?
 
-# A panic or an internal error in the runner's log fails the run even if every answer looked
-# fine (the worker and the sweeper run in the background).
-if grep -E "panicked|INTERNAL|store failure" "$work/runner.log" >/dev/null; then
+# A panic or an ERROR in the runner's log (a store, queue or audit failure) fails the run even
+# if every answer looked fine: the worker and the sweeper run in the background.
+failures='panicked|"level":"ERROR"'
+if grep -E "$failures" "$work/runner.log" >/dev/null; then
   echo "the local runner logged failures:" >&2
-  grep -E -B2 -A5 "panicked|INTERNAL|store failure" "$work/runner.log" | head -60 >&2
+  grep -E "$failures" "$work/runner.log" | head -40 >&2
   status=1
 fi
 if [ "$status" -ne 0 ]; then

@@ -25,7 +25,6 @@ pub async fn me(State(s): State<ApiState>, Caller(who): Caller) -> Result<Json<M
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartBody {
-    /// Hours; one of the durations `GET /api/me` lists for the caller.
     #[schema(schema_with = offered_durations)]
     duration_hours: u32,
 }
@@ -34,6 +33,9 @@ pub struct StartBody {
 fn offered_durations() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::Integer)
+        .description(Some(
+            "Hours; one of the durations `GET /api/me` lists for the caller.",
+        ))
         .enum_values(Some(
             entryguard::domain::tier::Tier::Business
                 .durations()
@@ -42,8 +44,10 @@ fn offered_durations() -> utoipa::openapi::schema::Object {
         .build()
 }
 
-/// Starts a session for the caller's IP address (detected server-side) on every resource they
-/// can reach; the rules are applied in the background.
+/// Starts a session.
+///
+/// Opens every resource the caller can reach to their IP address, detected server-side; the
+/// rules are applied in the background.
 #[utoipa::path(post, path = "/sessions", tag = "sessions", security(("bearer" = [])),
     request_body = StartBody,
     responses(
