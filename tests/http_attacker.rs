@@ -3,6 +3,8 @@
 //! on admin routes, and another organization's admin token on this organization's ids. Each is
 //! refused with the standard error body, and afterwards the victim's data is exactly as before.
 
+use std::collections::BTreeSet;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -152,6 +154,45 @@ async fn snapshot(s: &TestServer, admin: &str, member: &str) -> Vec<Value> {
     out
 }
 
+/// The table's routes as `METHOD /path/{id}` templates.
+fn templates(table: &[Route]) -> BTreeSet<String> {
+    table
+        .iter()
+        .map(|r| {
+            let path = r.path.split('?').next().unwrap();
+            let template: Vec<&str> = path
+                .split('/')
+                .map(|part| {
+                    if part.parse::<uuid::Uuid>().is_ok() {
+                        "{id}"
+                    } else {
+                        part
+                    }
+                })
+                .collect();
+            format!("{} {}", r.method, template.join("/"))
+        })
+        .collect()
+}
+
+/// Every operation of the served OpenAPI document that requires a token.
+async fn secured_operations(s: &TestServer) -> BTreeSet<String> {
+    let doc = s.get(None, "/api/openapi.json").await.ok(200).clone();
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item") {
+            let secured = op
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|s| !s.is_empty());
+            if secured {
+                out.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    out
+}
+
 fn id_of(v: &Value) -> String {
     v["id"]
         .as_str()
@@ -222,6 +263,12 @@ async fn every_route_refuses_every_kind_of_attacker() {
         user: id_of(&s.find(&admin, "/api/admin/users", "email", MEMBER).await),
     };
     let before = snapshot(&s, &admin, &member).await;
+    let table = routes(&victim);
+    assert_eq!(
+        templates(&table),
+        secured_operations(&s).await,
+        "the matrix must cover exactly the operations the OpenAPI document says need a token"
+    );
 
     let forged = sign(
         &issuer.claims(ADMIN, s.app.now().timestamp()),
@@ -239,7 +286,6 @@ async fn every_route_refuses_every_kind_of_attacker() {
         ),
         ("an ID token with a bad signature", Some(forged)),
     ];
-    let table = routes(&victim);
     for r in &table {
         for (who, token) in &unauthenticated {
             let resp = s

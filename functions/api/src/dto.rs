@@ -3,27 +3,37 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use entryguard::app::admin::{IamPolicyView, UserView};
 use entryguard::app::sessions::MeView;
-use entryguard::domain::audit::{AuditEvent, AuditPage};
-use entryguard::domain::model::{Credential, Organization, Resource, Role};
-use entryguard::domain::net::{IpVersion, PortRange};
+use entryguard::domain::audit::{AuditEvent, AuditPage, AuditType};
+use entryguard::domain::ids::{
+    AuditId, CredentialId, OrgId, ResourceId, RoleId, SessionId, UserId,
+};
+use entryguard::domain::model::{Credential, Email, Name, Organization, Resource, Role};
+use entryguard::domain::net::{IpVersion, PortRange, Region, SecurityGroupId};
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
+use entryguard::domain::tier::Hours;
 use entryguard::domain::Timestamp;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserSummary {
+    #[schema(value_type = UserId)]
     pub id: String,
+    #[schema(value_type = Email)]
     pub email: String,
     pub is_admin: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Organization)]
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationDto {
+    #[schema(value_type = OrgId)]
     pub id: String,
+    #[schema(value_type = Name)]
     pub name: String,
     pub tier: entryguard::domain::tier::Tier,
 }
@@ -38,14 +48,24 @@ impl From<&Organization> for OrganizationDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Me)]
 #[serde(rename_all = "camelCase")]
 pub struct MeDto {
     pub user: UserSummary,
     pub organization: OrganizationDto,
+    /// The session durations the caller may choose, in hours.
+    #[schema(value_type = Vec<Hours>)]
     pub allowed_durations_hours: Vec<u8>,
+    /// The longest a session may last, extensions included: the most restrictive of the plan and
+    /// the caller's roles.
+    #[schema(value_type = Hours)]
     pub max_session_duration_hours: u8,
+    /// `null`: unlimited.
+    #[schema(minimum = 1)]
+    #[schema(required)]
     pub max_concurrent_sessions: Option<u32>,
+    /// How many resources the caller can reach.
     pub resource_count: usize,
 }
 
@@ -67,34 +87,52 @@ impl From<MeView> for MeDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = IpAddress)]
 #[serde(rename_all = "camelCase")]
 pub struct IpDto {
+    /// An IPv4 or IPv6 address, detected server-side.
     pub address: String,
     pub version: IpVersion,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = SessionResource)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryDto {
+    #[schema(value_type = ResourceId)]
     pub resource_id: String,
+    #[schema(value_type = Name)]
     pub resource_name: String,
+    /// The client address this entry opens the resource to.
     pub ip: String,
     pub status: EntryStatus,
+    /// Why the entry FAILED, for a person.
+    #[schema(required)]
     pub error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Session)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDto {
+    #[schema(value_type = SessionId)]
     pub id: String,
+    #[schema(value_type = UserId)]
     pub user_id: String,
     pub status: SessionStatus,
     pub ip_addresses: Vec<IpDto>,
+    /// How many distinct resources the session covers.
     pub resource_count: usize,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    /// When the session was stopped or expired; `null` while it lasts.
+    #[schema(required)]
     pub ended_at: Option<Timestamp>,
+    /// One entry per resource × IP address.
     pub resources: Vec<EntryDto>,
 }
 
@@ -136,22 +174,35 @@ impl From<&Session> for SessionDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Credential)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialDto {
+    #[schema(value_type = CredentialId)]
     pub id: String,
+    #[schema(value_type = Name)]
     pub name: String,
     pub provider: entryguard::domain::model::Provider,
+    #[schema(value_type = Region)]
     pub region: String,
+    #[schema(required)]
     pub access_key_id: Option<String>,
+    #[schema(required)]
     pub role_arn: Option<String>,
+    #[schema(required)]
     pub external_id: Option<String>,
+    /// Whether a secret access key is stored; the secret itself is never returned.
     pub has_secret: bool,
     pub status: entryguard::domain::model::CredentialStatus,
     /// Why the last check found the credential INVALID.
+    #[schema(required)]
     pub status_message: Option<String>,
+    #[schema(required)]
     pub account_id: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required)]
     pub checked_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -175,15 +226,22 @@ impl From<&Credential> for CredentialDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Resource)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceDto {
+    #[schema(value_type = ResourceId)]
     pub id: String,
+    #[schema(value_type = Name)]
     pub name: String,
+    #[schema(value_type = CredentialId)]
     pub credential_id: String,
+    #[schema(value_type = SecurityGroupId)]
     pub security_group_id: String,
+    #[schema(value_type = Region)]
     pub region: String,
     pub ports: Vec<PortRange>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -201,14 +259,23 @@ impl From<&Resource> for ResourceDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Role)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleDto {
+    #[schema(value_type = RoleId)]
     pub id: String,
+    #[schema(value_type = Name)]
     pub name: String,
+    /// Lowers the plan's maximum for the role's members; `null`: the plan's maximum.
+    #[schema(value_type = Option<Hours>)]
+    #[schema(required)]
     pub max_session_duration_hours: Option<u8>,
+    #[schema(value_type = Vec<ResourceId>)]
     pub resource_ids: Vec<String>,
+    #[schema(value_type = Vec<UserId>)]
     pub user_ids: Vec<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -225,14 +292,20 @@ impl From<&Role> for RoleDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = User)]
 #[serde(rename_all = "camelCase")]
 pub struct UserDto {
+    #[schema(value_type = UserId)]
     pub id: String,
+    #[schema(value_type = Email)]
     pub email: String,
     pub is_admin: bool,
+    #[schema(value_type = Vec<ResourceId>)]
     pub resource_ids: Vec<String>,
+    #[schema(value_type = Vec<RoleId>)]
     pub role_ids: Vec<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -254,17 +327,29 @@ impl From<&UserView> for UserDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEventDto {
+    #[schema(value_type = AuditId)]
     pub id: String,
+    #[schema(value_type = String, format = DateTime)]
     pub time: Timestamp,
     #[serde(rename = "type")]
+    #[schema(value_type = AuditType)]
     pub kind: &'static str,
+    #[schema(value_type = Option<UserId>)]
+    #[schema(required)]
     pub actor_id: Option<String>,
+    #[schema(required)]
     pub actor_email: Option<String>,
+    #[schema(required)]
     pub ip: Option<String>,
+    #[schema(value_type = Option<SessionId>)]
+    #[schema(required)]
     pub session_id: Option<String>,
+    #[schema(value_type = Option<ResourceId>)]
+    #[schema(required)]
     pub resource_id: Option<String>,
     pub outcome: entryguard::domain::audit::Outcome,
     pub message: String,
@@ -287,10 +372,13 @@ impl From<&AuditEvent> for AuditEventDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditPage)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditPageDto {
     pub items: Vec<AuditEventDto>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    #[schema(required)]
     pub next_cursor: Option<String>,
 }
 
@@ -303,11 +391,18 @@ impl From<&AuditPage> for AuditPageDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = IamPolicy)]
 #[serde(rename_all = "camelCase")]
 pub struct IamPolicyDto {
+    #[schema(value_type = CredentialId)]
     pub credential_id: String,
+    #[schema(value_type = Object)]
+    /// The identity policy the credential needs (IAM policy JSON).
     pub policy: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    /// For role credentials: the trust policy that lets EntryGuard assume the role; otherwise `null`.
+    #[schema(required)]
     pub trust_policy: Option<serde_json::Value>,
 }
 

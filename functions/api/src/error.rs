@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use entryguard::app::admin::AdminError;
 use entryguard::app::auth::AuthError;
@@ -21,26 +22,88 @@ use crate::oidc::OidcError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub fields: BTreeMap<String, String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// Declares [`ErrorCode`] with each variant's wire name, once.
+macro_rules! error_codes {
+    ($($variant:ident = $wire:literal,)*) => {
+        /// Every `error.code` the API answers with; docs/api.md says when each is used. Being an
+        /// enum, the OpenAPI document lists them all.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &[ErrorCode] = &[$(Self::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                }
+            }
+        }
+    };
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+error_codes! {
+    Unauthenticated = "UNAUTHENTICATED",
+    Forbidden = "FORBIDDEN",
+    NotFound = "NOT_FOUND",
+    MethodNotAllowed = "METHOD_NOT_ALLOWED",
+    ValidationFailed = "VALIDATION_FAILED",
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE",
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE",
+    DurationExceedsMaximum = "DURATION_EXCEEDS_MAXIMUM",
+    NoAccessibleResources = "NO_ACCESSIBLE_RESOURCES",
+    ConcurrentSessionLimit = "CONCURRENT_SESSION_LIMIT",
+    SessionNotStoppable = "SESSION_NOT_STOPPABLE",
+    SessionNotExtendable = "SESSION_NOT_EXTENDABLE",
+    ExtensionExceedsMaximum = "EXTENSION_EXCEEDS_MAXIMUM",
+    Conflict = "CONFLICT",
+    TokenLimitReached = "TOKEN_LIMIT_REACHED",
+    Unavailable = "UNAVAILABLE",
+    ProviderUnavailable = "PROVIDER_UNAVAILABLE",
+    Internal = "INTERNAL",
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// A sentence a person understands.
+    #[schema(min_length = 1)]
+    pub message: String,
+    /// Only on VALIDATION_FAILED errors that can be pinned to fields: the field's path in the
+    /// body or query (such as `ports[0].fromPort`) → what is wrong with it.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    fields: &'a BTreeMap<String, String>,
+    pub fields: BTreeMap<String, String>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -50,7 +113,11 @@ impl ApiError {
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationFailed,
+            message,
+        )
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -63,7 +130,7 @@ impl ApiError {
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "NOT_FOUND",
+            ErrorCode::NotFound,
             format!("{what} not found"),
         )
     }
@@ -75,7 +142,7 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::Internal,
             "Something went wrong on our side; it has been logged",
         )
     }
@@ -83,11 +150,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
-                message: &self.message,
-                fields: &self.fields,
+                message: self.message,
+                fields: self.fields,
             },
         };
         let mut response = (self.status, Json(body)).into_response();
@@ -107,7 +174,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
+                ErrorCode::Unavailable,
                 "The service is temporarily unavailable; please try again",
             ),
             StoreError::Corrupt(_) => Self::internal(),
@@ -118,10 +185,14 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Unauthenticated => {
-                Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.to_string())
+            AuthError::Unauthenticated => Self::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                e.to_string(),
+            ),
+            AuthError::Forbidden => {
+                Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.to_string())
             }
-            AuthError::Forbidden => Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", e.to_string()),
             AuthError::Store(e) => e.into(),
         }
     }
@@ -131,16 +202,22 @@ impl From<StartSessionError> for ApiError {
     fn from(e: StartSessionError) -> Self {
         let message = e.to_string();
         match e {
-            StartSessionError::DurationExceedsMaximum { .. } => {
-                Self::new(StatusCode::BAD_REQUEST, "DURATION_EXCEEDS_MAXIMUM", message)
-            }
+            StartSessionError::DurationExceedsMaximum { .. } => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::DurationExceedsMaximum,
+                message,
+            ),
             StartSessionError::DurationNotOffered { .. } => Self::field("durationHours", message),
-            StartSessionError::NoAccessibleResources => {
-                Self::new(StatusCode::BAD_REQUEST, "NO_ACCESSIBLE_RESOURCES", message)
-            }
-            StartSessionError::ConcurrentSessionLimit { .. } => {
-                Self::new(StatusCode::CONFLICT, "CONCURRENT_SESSION_LIMIT", message)
-            }
+            StartSessionError::NoAccessibleResources => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::NoAccessibleResources,
+                message,
+            ),
+            StartSessionError::ConcurrentSessionLimit { .. } => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ConcurrentSessionLimit,
+                message,
+            ),
             StartSessionError::Store(e) => e.into(),
         }
     }
@@ -151,15 +228,19 @@ impl From<SessionActionError> for ApiError {
         let message = e.to_string();
         match e {
             SessionActionError::NotFound => Self::not_found("Session"),
-            SessionActionError::NotStoppable(_) => {
-                Self::new(StatusCode::CONFLICT, "SESSION_NOT_STOPPABLE", message)
-            }
-            SessionActionError::NotExtendable(_) => {
-                Self::new(StatusCode::CONFLICT, "SESSION_NOT_EXTENDABLE", message)
-            }
+            SessionActionError::NotStoppable(_) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::SessionNotStoppable,
+                message,
+            ),
+            SessionActionError::NotExtendable(_) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::SessionNotExtendable,
+                message,
+            ),
             SessionActionError::ExtensionExceedsMaximum { .. } => Self::new(
                 StatusCode::BAD_REQUEST,
-                "EXTENSION_EXCEEDS_MAXIMUM",
+                ErrorCode::ExtensionExceedsMaximum,
                 message,
             ),
             SessionActionError::Store(e) => e.into(),
@@ -179,7 +260,7 @@ impl From<OidcError> for ApiError {
                 tracing::error!(error = %e, "could not verify an ID token");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
+                    ErrorCode::Unavailable,
                     "Sign-in cannot be checked right now; please try again",
                 )
             }
@@ -190,9 +271,11 @@ impl From<OidcError> for ApiError {
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::LimitReached => {
-                Self::new(StatusCode::CONFLICT, "TOKEN_LIMIT_REACHED", e.to_string())
-            }
+            TokenError::LimitReached => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::TokenLimitReached,
+                e.to_string(),
+            ),
             TokenError::NotFound => Self::not_found("API token"),
             TokenError::Store(e) => e.into(),
         }
@@ -204,7 +287,9 @@ impl From<AdminError> for ApiError {
         match e {
             AdminError::Auth(e) => e.into(),
             AdminError::NotFound(what) => Self::not_found(what),
-            AdminError::Conflict(message) => Self::new(StatusCode::CONFLICT, "CONFLICT", message),
+            AdminError::Conflict(message) => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+            }
             AdminError::Invalid { field, message } => Self::field(&field, message),
             AdminError::Store(e) => e.into(),
             AdminError::Sealing(e) => e.into(),
@@ -218,7 +303,7 @@ impl From<SealError> for ApiError {
         if error.is_transient() {
             Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
+                ErrorCode::Unavailable,
                 "The key service is temporarily unavailable; please try again",
             )
         } else {
@@ -235,7 +320,7 @@ impl From<ValidateCredentialError> for ApiError {
             ValidateCredentialError::NotFound => Self::not_found("Credential"),
             ValidateCredentialError::ProviderUnavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "PROVIDER_UNAVAILABLE",
+                ErrorCode::ProviderUnavailable,
                 message,
             ),
             ValidateCredentialError::Store(e) => e.into(),
@@ -246,6 +331,13 @@ impl From<ValidateCredentialError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_serialize_as_their_wire_names() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
 
     #[test]
     fn documented_codes_and_statuses() {
@@ -324,7 +416,7 @@ mod tests {
             ),
         ];
         for (e, status, code) in cases {
-            assert_eq!((e.status, e.code), (status, code), "{e:?}");
+            assert_eq!((e.status, e.code.as_str()), (status, code), "{e:?}");
         }
         let e: ApiError = StartSessionError::DurationExceedsMaximum { max_hours: 4 }.into();
         assert_eq!(e.message, "Duration exceeds maximum allowed");

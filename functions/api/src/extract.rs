@@ -103,7 +103,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
 fn unsupported_media_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "UNSUPPORTED_MEDIA_TYPE",
+        crate::error::ErrorCode::UnsupportedMediaType,
         "Send the body as JSON with Content-Type: application/json",
     )
 }
@@ -126,7 +126,7 @@ async fn read_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                crate::error::ErrorCode::PayloadTooLarge,
                 format!(
                     "The body is larger than {} KiB",
                     crate::MAX_BODY_BYTES / 1024
@@ -161,8 +161,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = strip_position(&inner.to_string()).to_owned();
-        if inner.is_syntax() || inner.is_eof() {
+        let syntax = inner.is_syntax() || inner.is_eof();
+        if syntax && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
             ApiError::validation(format!("The body is not valid JSON: {message}"))
+        } else if syntax {
+            // serde_json reports a non-string where an enum goes as a syntax error ("expected
+            // value") though the JSON is fine: it is the field's type that is wrong.
+            if path == "." {
+                ApiError::validation("Invalid body: a value has the wrong type")
+            } else {
+                ApiError::field(&path, "has the wrong type")
+            }
         } else if let Some(field) = missing_field(&message) {
             let full = if path == "." {
                 field.to_owned()
@@ -236,6 +245,19 @@ mod tests {
         duration_hours: u32,
     }
 
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Kind {
+        #[allow(dead_code)]
+        kind: AOrB,
+    }
+
+    #[derive(Debug, Deserialize)]
+    enum AOrB {
+        A,
+        B,
+    }
+
     #[test]
     fn json_errors_name_the_field() {
         let e = parse_json::<Body>(br#"{"durationHours":"two"}"#).unwrap_err();
@@ -249,6 +271,13 @@ mod tests {
         assert!(e.message.contains("JSON object"), "{e:?}");
         let e = parse_json::<Body>(b"{nope").unwrap_err();
         assert!(e.message.starts_with("The body is not valid JSON"), "{e:?}");
+        let e = parse_json::<Kind>(br#"{"kind":7}"#).unwrap_err();
+        assert_eq!(
+            e.fields.get("kind").map(String::as_str),
+            Some("has the wrong type")
+        );
+        let e = parse_json::<Kind>(br#"{"kind":"C"}"#).unwrap_err();
+        assert!(e.fields["kind"].contains("unknown variant"), "{e:?}");
         let e = parse_json::<Body>(br#"{"durationHours":2} x"#).unwrap_err();
         assert!(e.message.contains("trailing"), "{e:?}");
         assert!(parse_json::<Body>(br#"{"durationHours":2}"#).is_ok());

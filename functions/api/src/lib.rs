@@ -6,13 +6,16 @@ pub mod error;
 pub mod extract;
 pub mod lambda;
 pub mod oidc;
+pub mod openapi;
 pub mod routes;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use entryguard::app::App;
 use entryguard::domain::ids::OrgId;
@@ -43,8 +46,17 @@ pub struct ApiState {
     pub oidc: Option<Arc<oidc::OidcVerifier>>,
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(value_type = String, pattern = "^ok$")]
+    status: &'static str,
+}
+
+/// Liveness: answers without touching the store.
+#[utoipa::path(get, path = "/health", tag = "meta",
+    responses((status = 200, description = "The API is up", body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 async fn not_found() -> ApiError {
@@ -54,70 +66,55 @@ async fn not_found() -> ApiError {
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        crate::error::ErrorCode::MethodNotAllowed,
         "This route does not accept that method",
     )
 }
 
+/// Every documented route, relative to `/api`. Routes are added only here and only through
+/// `routes!`, which takes each handler's path and method from its `#[utoipa::path]`
+/// annotation, so the router and the OpenAPI document ([`openapi::document`]) cannot drift.
+/// One `routes!` call per path (handlers of one path together).
+pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(sessions::me))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(sessions::list, sessions::start))
+        .routes(routes!(sessions::get))
+        .routes(routes!(sessions::stop))
+        .routes(routes!(sessions::extend))
+        .routes(routes!(admin::get_org, admin::put_org))
+        .routes(routes!(admin::list_credentials, admin::create_credential))
+        .routes(routes!(admin::delete_credential))
+        .routes(routes!(admin::validate_credential))
+        .routes(routes!(admin::iam_policy))
+        .routes(routes!(admin::list_resources, admin::create_resource))
+        .routes(routes!(admin::update_resource, admin::delete_resource))
+        .routes(routes!(admin::list_roles, admin::create_role))
+        .routes(routes!(admin::update_role, admin::delete_role))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::update_user, admin::delete_user))
+        .routes(routes!(admin::audit_logs))
+}
+
+/// The local runner's development routes: not part of the API contract, so not in the
+/// document (and never mounted by the Lambda).
+fn dev_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/dev/login", post(dev::login))
+        .route("/dev/users", get(dev::users))
+        .route("/dev/clock", post(dev::clock))
+        .route("/dev/firewall", get(dev::firewall))
+}
+
 /// The API's routes. The host adds the layer that sets [`extract::ClientAddr`].
 pub fn router(state: ApiState) -> Router {
-    let mut api = Router::new()
-        .route("/health", get(health))
-        .route("/me", get(sessions::me))
-        .route("/me/tokens", get(tokens::list).post(tokens::create))
-        .route("/me/tokens/{id}", axum::routing::delete(tokens::revoke))
-        .route("/sessions", get(sessions::list).post(sessions::start))
-        .route("/sessions/{id}", get(sessions::get))
-        .route("/sessions/{id}/stop", post(sessions::stop))
-        .route("/sessions/{id}/extend", post(sessions::extend))
-        .route(
-            "/admin/organization",
-            get(admin::get_org).put(admin::put_org),
-        )
-        .route(
-            "/admin/credentials",
-            get(admin::list_credentials).post(admin::create_credential),
-        )
-        .route(
-            "/admin/credentials/{id}",
-            axum::routing::delete(admin::delete_credential),
-        )
-        .route(
-            "/admin/credentials/{id}/validate",
-            post(admin::validate_credential),
-        )
-        .route("/admin/iam-policy", get(admin::iam_policy))
-        .route(
-            "/admin/resources",
-            get(admin::list_resources).post(admin::create_resource),
-        )
-        .route(
-            "/admin/resources/{id}",
-            patch(admin::update_resource).delete(admin::delete_resource),
-        )
-        .route(
-            "/admin/roles",
-            get(admin::list_roles).post(admin::create_role),
-        )
-        .route(
-            "/admin/roles/{id}",
-            patch(admin::update_role).delete(admin::delete_role),
-        )
-        .route(
-            "/admin/users",
-            get(admin::list_users).post(admin::create_user),
-        )
-        .route(
-            "/admin/users/{id}",
-            patch(admin::update_user).delete(admin::delete_user),
-        )
-        .route("/admin/audit-logs", get(admin::audit_logs));
+    let (mut api, _) = api_routes().split_for_parts();
     if state.dev.is_some() {
-        api = api
-            .route("/dev/login", post(dev::login))
-            .route("/dev/users", get(dev::users))
-            .route("/dev/clock", post(dev::clock))
-            .route("/dev/firewall", get(dev::firewall));
+        api = api.merge(dev_routes());
     }
     let api = api
         .fallback(not_found)

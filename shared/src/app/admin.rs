@@ -55,6 +55,7 @@ fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrganizationInput {
@@ -62,18 +63,27 @@ pub struct OrganizationInput {
     pub tier: Tier,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewCredential {
     pub name: Name,
     pub provider: Provider,
     pub region: Region,
+    /// With provider `aws` and `secretAccessKey`: an access key id (16 to 128 upper-case letters
+    /// and digits).
     pub access_key_id: Option<String>,
+    /// Stored sealed, never returned.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub secret_access_key: Option<Secret>,
+    /// With provider `aws`, instead of keys: an IAM role ARN such as
+    /// `arn:aws:iam::123456789012:role/EntryGuard`.
     pub role_arn: Option<String>,
+    /// 2 to 1224 characters; a role credential gets an organization-specific one when absent.
     pub external_id: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewResource {
@@ -81,9 +91,11 @@ pub struct NewResource {
     pub credential_id: CredentialId,
     pub security_group_id: SecurityGroupId,
     pub region: Region,
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::port_ranges))]
     pub ports: Vec<PortRange>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourcePatch {
@@ -91,46 +103,65 @@ pub struct ResourcePatch {
     pub credential_id: Option<CredentialId>,
     pub security_group_id: Option<SecurityGroupId>,
     pub region: Option<Region>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::optional_port_ranges))]
     pub ports: Option<Vec<PortRange>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewRole {
     pub name: Name,
+    /// Lowers the plan's maximum for the role's members; `null` or absent: no lower limit.
     #[serde(default)]
     pub max_session_duration_hours: Option<Hours>,
+    /// Duplicates are ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ResourceId>))]
     #[serde(default)]
     pub resource_ids: BTreeSet<ResourceId>,
+    /// Duplicates are ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<UserId>))]
     #[serde(default)]
     pub user_ids: BTreeSet<UserId>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RolePatch {
     pub name: Option<Name>,
+    /// `null` removes the role's limit; absent keeps it.
     #[serde(default, deserialize_with = "double_option")]
     pub max_session_duration_hours: Option<Option<Hours>>,
+    /// Duplicates are ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ResourceId>>))]
     pub resource_ids: Option<BTreeSet<ResourceId>>,
+    /// Duplicates are ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<UserId>>))]
     pub user_ids: Option<BTreeSet<UserId>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUser {
     pub email: Email,
     #[serde(default)]
     pub is_admin: bool,
+    /// Duplicates are ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ResourceId>))]
     #[serde(default)]
     pub resource_ids: BTreeSet<ResourceId>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserPatch {
     pub email: Option<Email>,
     pub is_admin: Option<bool>,
+    /// Duplicates are ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ResourceId>>))]
     pub resource_ids: Option<BTreeSet<ResourceId>>,
 }
 
@@ -177,6 +208,32 @@ fn check_access_key(id: &str) -> Result<(), AdminError> {
             "accessKeyId",
             "must be an AWS access key id (16 to 128 upper-case letters and digits)",
         ))
+    }
+}
+
+/// Schemas of the rules [`check_ports`] enforces.
+#[cfg(feature = "openapi")]
+mod openapi {
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
+    use utoipa::openapi::{Array, Ref};
+
+    fn ranges() -> ArrayBuilder {
+        ArrayBuilder::new()
+            .items(Ref::from_schema_name("PortRange"))
+            .description(Some("1 to 20 distinct port ranges."))
+            .min_items(Some(1))
+            .max_items(Some(super::MAX_PORT_RANGES))
+            .unique_items(true)
+    }
+
+    pub fn port_ranges() -> Array {
+        ranges().build()
+    }
+
+    pub fn optional_port_ranges() -> Array {
+        ranges()
+            .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+            .build()
     }
 }
 

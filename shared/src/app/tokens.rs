@@ -37,11 +37,18 @@ impl TryFrom<i64> for ExpiryDays {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewApiToken {
+    /// Where the token is used, so its owner recognises it.
     pub name: Name,
+    /// Days until the token stops working; absent or null for a token that lasts until revoked.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<u16>, minimum = 1, maximum = 365)
+    )]
     pub expires_in_days: Option<ExpiryDays>,
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{AuditId, OrgId, ResourceId, SessionId, UserId};
 use super::Timestamp;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuditType {
     #[serde(rename = "session.started")]
@@ -68,6 +69,7 @@ impl AuditType {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Outcome {

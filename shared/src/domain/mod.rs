@@ -6,6 +6,8 @@ pub mod ids;
 pub mod model;
 pub mod net;
 pub mod rule;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod session;
 pub mod tier;
 

@@ -19,6 +19,7 @@ pub struct ParseError(pub String);
 #[serde(try_from = "String", into = "String")]
 pub struct ClientIp(IpAddr);
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum IpVersion {
     #[serde(rename = "v4")]
@@ -186,6 +187,7 @@ impl fmt::Display for Region {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {

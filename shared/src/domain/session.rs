@@ -18,6 +18,7 @@ use super::Timestamp;
 /// How long a session may sit with work in flight before the sweeper sends its messages again.
 pub const STALL_TIMEOUT_SECS: i64 = 120;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SessionStatus {
@@ -53,6 +54,7 @@ impl SessionStatus {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EntryStatus {

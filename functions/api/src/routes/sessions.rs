@@ -4,26 +4,58 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use entryguard::app::sessions::{SessionActionError, StartSessionError};
 use entryguard::domain::ids::SessionId;
 use entryguard::domain::tier::Hours;
 
 use crate::dto::{MeDto, SessionDto};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Caller, ClientAddr, Id, JsonBody, OptionalJson};
 use crate::ApiState;
 
+/// The caller, their organization and the limits that apply to them.
+#[utoipa::path(get, path = "/me", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "The caller and their limits", body = MeDto)))]
 pub async fn me(State(s): State<ApiState>, Caller(who): Caller) -> Result<Json<MeDto>, ApiError> {
     Ok(Json(s.app.me(&who).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartBody {
+    #[schema(schema_with = offered_durations)]
     duration_hours: u32,
 }
 
+/// Every duration some plan offers; the caller's plan and roles may allow fewer.
+fn offered_durations() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .description(Some(
+            "Hours; one of the durations `GET /api/me` lists for the caller.",
+        ))
+        .enum_values(Some(
+            entryguard::domain::tier::Tier::Business
+                .durations()
+                .to_vec(),
+        ))
+        .build()
+}
+
+/// Starts a session.
+///
+/// Opens every resource the caller can reach to their IP address, detected server-side; the
+/// rules are applied in the background.
+#[utoipa::path(post, path = "/sessions", tag = "sessions", security(("bearer" = [])),
+    request_body = StartBody,
+    responses(
+        (status = 202, description = "The session, PENDING", body = SessionDto),
+        (status = 400, description = "VALIDATION_FAILED (a duration the plan does not offer), \
+            DURATION_EXCEEDS_MAXIMUM or NO_ACCESSIBLE_RESOURCES", body = ErrorBody),
+        (status = 409, description = "CONCURRENT_SESSION_LIMIT: the plan's limit is reached", body = ErrorBody),
+    ))]
 pub async fn start(
     State(s): State<ApiState>,
     Caller(who): Caller,
@@ -44,6 +76,9 @@ pub async fn start(
     Ok((StatusCode::ACCEPTED, Json((&session).into())))
 }
 
+/// The caller's sessions, newest first.
+#[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's sessions, newest first", body = Vec<SessionDto>)))]
 pub async fn list(
     State(s): State<ApiState>,
     Caller(who): Caller,
@@ -52,6 +87,10 @@ pub async fn list(
     Ok(Json(sessions.iter().map(Into::into).collect()))
 }
 
+/// One of the caller's sessions.
+#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = SessionId, Path, description = "The session's id")),
+    responses((status = 200, description = "The session", body = SessionDto)))]
 pub async fn get(
     State(s): State<ApiState>,
     Caller(who): Caller,
@@ -60,6 +99,13 @@ pub async fn get(
     Ok(Json((&s.app.get_session(&who, id).await?).into()))
 }
 
+/// Stops a session: its rules are removed in the background.
+#[utoipa::path(post, path = "/sessions/{id}/stop", tag = "sessions", security(("bearer" = [])),
+    params(("id" = SessionId, Path, description = "The session's id")),
+    responses(
+        (status = 202, description = "The session, EXPIRING (or CANCELLED when nothing was applied yet)", body = SessionDto),
+        (status = 409, description = "SESSION_NOT_STOPPABLE: the session is not ACTIVE, PENDING or PARTIAL", body = ErrorBody),
+    ))]
 pub async fn stop(
     State(s): State<ApiState>,
     Caller(who): Caller,
@@ -69,15 +115,27 @@ pub async fn stop(
     Ok((StatusCode::ACCEPTED, Json((&session).into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExtendBody {
+    /// Hours to add; absent or `null`: 2.
+    #[schema(value_type = Option<Hours>)]
     hours: Option<u32>,
 }
 
 /// The extension the product offers by default ("+2h").
 const DEFAULT_EXTENSION_HOURS: u32 = 2;
 
+/// Extends a session. The body is optional: without one the session gains 2 hours.
+#[utoipa::path(post, path = "/sessions/{id}/extend", tag = "sessions", security(("bearer" = [])),
+    params(("id" = SessionId, Path, description = "The session's id")),
+    request_body(content = Option<ExtendBody>, description = "Optional; without a body the session gains 2 hours"),
+    responses(
+        (status = 200, description = "The session with its new expiry", body = SessionDto),
+        (status = 400, description = "VALIDATION_FAILED or EXTENSION_EXCEEDS_MAXIMUM: the session would pass \
+            the maximum total duration", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_EXTENDABLE: the session is not ACTIVE or PARTIAL, or is past its expiry", body = ErrorBody),
+    ))]
 pub async fn extend(
     State(s): State<ApiState>,
     Caller(who): Caller,

@@ -4,22 +4,32 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use entryguard::app::tokens::{ApiTokenView, NewApiToken};
 use entryguard::domain::ids::TokenId;
 use entryguard::domain::Timestamp;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Caller, Id, JsonBody};
 use crate::ApiState;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiToken)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiTokenDto {
+    #[schema(value_type = TokenId)]
     pub id: String,
     pub name: String,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// Null: valid until revoked.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required)]
     pub expires_at: Option<Timestamp>,
+    /// Null: never used. Updated at most once a minute.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required)]
     pub last_used_at: Option<Timestamp>,
 }
 
@@ -36,19 +46,30 @@ impl From<&ApiTokenView> for ApiTokenDto {
 }
 
 /// The answer to creating a token: the only response that ever carries its secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedApiToken)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedTokenDto {
     #[serde(flatten)]
     pub token_info: ApiTokenDto,
+    /// The secret: `egt_` and 64 hex digits. Shown only in this answer.
+    #[schema(pattern = "^egt_[0-9a-f]{64}$")]
     pub token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiTokenList)]
 pub struct TokenListDto {
     pub tokens: Vec<ApiTokenDto>,
 }
 
+/// Creates a personal API token; its secret is in this answer only.
+#[utoipa::path(post, path = "/me/tokens", tag = "tokens", operation_id = "create_api_token", security(("bearer" = [])),
+    request_body = NewApiToken,
+    responses(
+        (status = 201, description = "The token, with its secret", body = CreatedTokenDto),
+        (status = 409, description = "TOKEN_LIMIT_REACHED: the caller holds 50 tokens", body = ErrorBody),
+    ))]
 pub async fn create(
     State(s): State<ApiState>,
     Caller(who): Caller,
@@ -64,6 +85,9 @@ pub async fn create(
     ))
 }
 
+/// The caller's personal API tokens, oldest first, without their secrets.
+#[utoipa::path(get, path = "/me/tokens", tag = "tokens", operation_id = "list_api_tokens", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's tokens", body = TokenListDto)))]
 pub async fn list(
     State(s): State<ApiState>,
     Caller(who): Caller,
@@ -74,6 +98,10 @@ pub async fn list(
     }))
 }
 
+/// Revokes one of the caller's tokens; it stops working at once.
+#[utoipa::path(delete, path = "/me/tokens/{id}", tag = "tokens", operation_id = "revoke_api_token", security(("bearer" = [])),
+    params(("id" = TokenId, Path, description = "The token's id")),
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke(
     State(s): State<ApiState>,
     Caller(who): Caller,
