@@ -862,7 +862,16 @@ async fn audit_log_records_the_lifecycle_and_admin_changes() {
     assert_eq!(stopped[0]["actorId"], json!(dev));
     assert_eq!(stopped[0]["sessionId"], json!(sid));
     let changes = of("admin.change");
-    assert_eq!(changes.len(), 1);
+    // Newest first: the organization update, then the organization's creation with its admin.
+    assert_eq!(changes.len(), 2);
+    assert!(
+        changes[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Created the organization 'Demo Org' with administrator"),
+        "{}",
+        changes[1]
+    );
     assert_eq!(changes[0]["actorId"], json!(admin_id));
     assert_eq!(changes[0]["actorEmail"], ADMIN);
     assert_eq!(
@@ -871,7 +880,7 @@ async fn audit_log_records_the_lifecycle_and_admin_changes() {
     );
     assert_eq!(of("auth.login").len(), 2);
     assert!(of("rule.failed").is_empty());
-    assert_eq!(all.len(), 1 + 3 + 1 + 3 + 1 + 2);
+    assert_eq!(all.len(), 1 + 3 + 1 + 3 + 2 + 2);
 
     // Filter by type.
     for kind in [
@@ -939,7 +948,8 @@ async fn audit_log_pages_with_a_cursor_and_rejects_bad_parameters() {
     let member = s.login(MEMBER).await;
     some_history(&s, &admin, &member).await;
     let all = items(&audit(&s, &admin, "?limit=200").await);
-    assert_eq!(all.len(), 11);
+    // The history above, after the organization's creation.
+    assert_eq!(all.len(), 12);
 
     let mut walked: Vec<Value> = Vec::new();
     let mut cursor: Option<String> = None;
