@@ -3,3 +3,4 @@
 pub mod harness;
 pub mod moto;
 pub mod server;
+pub mod sim;

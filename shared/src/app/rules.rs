@@ -17,6 +17,11 @@ use super::App;
 /// the rule well within the retry schedule.
 pub const LEASE_SECS: i64 = 60;
 
+/// The longest one firewall call may take, waits for the rate limit and retries included. A
+/// cloud change is started only while at least this much of the lease is left, so a worker that
+/// was paused (or slowed down) never changes a rule after its lease passed to someone else.
+pub const CALL_BUDGET_SECS: i64 = 30;
+
 #[derive(Debug, Error)]
 pub enum RuleError {
     /// Another worker is changing this rule right now; try again shortly.
@@ -52,11 +57,8 @@ impl App {
         }
         let owner = self.ids.token();
         let now = self.now();
-        let (state, stale) = match self
-            .store
-            .rule_lease(key, &owner, now, now + Duration::seconds(LEASE_SECS))
-            .await?
-        {
+        let until = now + Duration::seconds(LEASE_SECS);
+        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
             LeaseGrant::Busy => return Err(RuleError::Busy),
             LeaseGrant::Granted { state, stale } => (*state, stale),
         };
@@ -65,6 +67,15 @@ impl App {
                 .rule_release_lease(key, &owner, CloudState::Present)
                 .await?;
             return Ok(());
+        }
+        let known = if stale {
+            CloudState::Unknown
+        } else {
+            state.cloud
+        };
+        if !self.lease_allows_call(until) {
+            self.store.rule_release_lease(key, &owner, known).await?;
+            return Err(RuleError::Busy);
         }
         match self.firewall.authorize(&state.group, &key.rule).await {
             Ok(()) => {
@@ -110,11 +121,8 @@ impl App {
     pub async fn revoke_if_unheld(&self, key: &RuleKey) -> Result<Released, RuleError> {
         let owner = self.ids.token();
         let now = self.now();
-        let (state, stale) = match self
-            .store
-            .rule_lease(key, &owner, now, now + Duration::seconds(LEASE_SECS))
-            .await?
-        {
+        let until = now + Duration::seconds(LEASE_SECS);
+        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
             LeaseGrant::Busy => return Err(RuleError::Busy),
             LeaseGrant::Granted { state, stale } => (*state, stale),
         };
@@ -127,6 +135,10 @@ impl App {
             // Someone took the rule again meanwhile: it stays, and it is theirs to keep.
             self.store.rule_release_lease(key, &owner, cloud).await?;
             return Ok(Released::Kept);
+        }
+        if !self.lease_allows_call(until) {
+            self.store.rule_release_lease(key, &owner, cloud).await?;
+            return Err(RuleError::Busy);
         }
         match self.firewall.revoke(&state.group, &key.rule).await {
             Ok(()) => {
@@ -151,5 +163,16 @@ impl App {
                 Err(e.into())
             }
         }
+    }
+
+    /// Whether a cloud call started now would end well within a lease that runs until `until`.
+    fn lease_allows_call(&self, until: crate::domain::Timestamp) -> bool {
+        let ok = self.now() + Duration::seconds(CALL_BUDGET_SECS) <= until;
+        if !ok {
+            tracing::warn!(
+                "a worker was paused while holding a rule's lease; leaving the change to the next"
+            );
+        }
+        ok
     }
 }

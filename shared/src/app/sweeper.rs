@@ -2,7 +2,11 @@
 //! EXPIRING with their removals queued; ones whose work has stalled (a lost message, a crash)
 //! get their work sent again.
 
+use std::collections::HashMap;
+
 use crate::domain::audit::AuditType;
+use crate::domain::ids::SessionId;
+use crate::domain::session::Session;
 use crate::domain::rule::CloudState;
 use crate::ports::store::StoreError;
 
@@ -21,6 +25,8 @@ pub struct SweepReport {
     pub redriven: usize,
     /// Rules nobody holds any more that were revoked on this pass.
     pub orphans_revoked: usize,
+    /// Holders given back because their entry had ended (left behind by a crash or a race).
+    pub stale_holders: usize,
 }
 
 enum Action {
@@ -69,13 +75,15 @@ impl App {
                 Err(MutateError::Store(e)) => return Err(e),
             }
         }
+        report.stale_holders = self.release_stale_holders().await?;
         report.orphans_revoked = self.revoke_orphans().await?;
-        if report.due > 0 || report.orphans_revoked > 0 {
+        if report.due > 0 || report.orphans_revoked > 0 || report.stale_holders > 0 {
             tracing::info!(
                 due = report.due,
                 expired = report.expired,
                 redriven = report.redriven,
                 orphans_revoked = report.orphans_revoked,
+                stale_holders = report.stale_holders,
                 "sweep finished"
             );
         }
@@ -106,5 +114,49 @@ impl App {
             }
         }
         Ok(revoked)
+    }
+
+    /// Holders whose entry has ended (removed or failed) or whose session is gone. A worker that
+    /// crashed between its steps, or lost a race to a duplicate delivery, can leave one behind,
+    /// and each keeps its rule open; this gives them back.
+    pub(crate) async fn release_stale_holders(&self) -> Result<usize, StoreError> {
+        let mut sessions: HashMap<SessionId, Option<Session>> = HashMap::new();
+        let mut released = 0;
+        for rule in self.store.list_rules().await? {
+            for holder in &rule.holders {
+                let Some((id, index)) = holder.entry() else {
+                    tracing::error!(rule = %rule.key, holder = holder.as_str(), "a rule holder that names no entry");
+                    continue;
+                };
+                let session = match sessions.get(&id) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = self.store.get_session(id).await?;
+                        sessions.insert(id, s.clone());
+                        s
+                    }
+                };
+                let ended = session
+                    .as_ref()
+                    .is_none_or(|s| s.entry(index).map_or(true, |e| e.status.is_terminal()));
+                if !ended {
+                    continue;
+                }
+                match self.release_rule(&rule.key, holder).await {
+                    Ok(_) => {
+                        released += 1;
+                        tracing::warn!(rule = %rule.key, holder = holder.as_str(), "gave back the rule of an entry that had ended");
+                    }
+                    Err(RuleError::Store(e)) => return Err(e),
+                    // The holder is gone either way; the revoke is retried as an orphan's.
+                    Err(RuleError::Busy) => released += 1,
+                    Err(RuleError::Firewall(error)) => {
+                        released += 1;
+                        tracing::error!(rule = %rule.key, %error, "an ended entry's rule could not be revoked; will retry");
+                    }
+                }
+            }
+        }
+        Ok(released)
     }
 }

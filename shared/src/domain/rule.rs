@@ -84,6 +84,12 @@ impl HolderId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The session and entry this holder names.
+    pub fn entry(&self) -> Option<(SessionId, u32)> {
+        let (session, entry) = self.0.split_once('#')?;
+        Some((session.parse().ok()?, entry.parse().ok()?))
+    }
 }
 
 /// Exclusive permission to change one rule in the cloud, so an authorize and a revoke of the same
