@@ -102,7 +102,11 @@ pub fn router(state: ApiState) -> Router {
             "/admin/users/{id}",
             patch(admin::update_user).delete(admin::delete_user),
         )
-        .route("/admin/audit-logs", get(admin::audit_logs));
+        .route("/admin/audit-logs", get(admin::audit_logs))
+        .route(
+            "/admin/dead-letters/redrive",
+            post(admin::redrive_dead_letters),
+        );
     if state.dev.is_some() {
         api = api
             .route("/dev/login", post(dev::login))

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod docs;
 pub mod firewall_router;
+pub mod reconcile;
 pub mod rules;
 pub mod sessions;
 pub mod sweeper;

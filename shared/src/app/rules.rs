@@ -11,6 +11,7 @@ use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey};
 use crate::ports::firewall::FirewallError;
 use crate::ports::store::StoreError;
 
+use super::audit::Audit;
 use super::App;
 
 /// Longer than any single cloud call takes, short enough that a crashed worker's lease frees
@@ -119,6 +120,19 @@ impl App {
     /// Revokes the rule if it has no holders and may exist in the cloud. The sweeper also calls
     /// this for rules whose last removal failed, so no rule outlives its sessions for long.
     pub async fn revoke_if_unheld(&self, key: &RuleKey) -> Result<Released, RuleError> {
+        self.revoke_unheld(key, None, false).await
+    }
+
+    /// Revokes an unheld rule. `note` is recorded once the revoke succeeded and before the lease
+    /// is given back, so a crash in between makes the next attempt revoke and record again: the
+    /// sweeper's revokes, made on nobody's behalf, are never missing from the audit log.
+    /// `observed` says the rule was just seen in the cloud, whatever the record believes.
+    pub(crate) async fn revoke_unheld(
+        &self,
+        key: &RuleKey,
+        note: Option<Audit>,
+        observed: bool,
+    ) -> Result<Released, RuleError> {
         let owner = self.ids.token();
         let now = self.now();
         let until = now + Duration::seconds(LEASE_SECS);
@@ -131,7 +145,7 @@ impl App {
         } else {
             state.cloud
         };
-        if state.count() > 0 || cloud == CloudState::Absent {
+        if state.count() > 0 || (cloud == CloudState::Absent && !observed) {
             // Someone took the rule again meanwhile: it stays, and it is theirs to keep.
             self.store.rule_release_lease(key, &owner, cloud).await?;
             return Ok(Released::Kept);
@@ -142,6 +156,9 @@ impl App {
         }
         match self.firewall.revoke(&state.group, &key.rule).await {
             Ok(()) => {
+                if let Some(note) = note {
+                    self.record(note).await?;
+                }
                 self.store
                     .rule_release_lease(key, &owner, CloudState::Absent)
                     .await?;
@@ -160,6 +177,44 @@ impl App {
                     cloud
                 };
                 self.store.rule_release_lease(key, &owner, cloud).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Authorizes a rule again that still has holders but was found missing from the cloud
+    /// (deleted by hand). `note` is recorded first: a correction is logged even if the pass
+    /// dies right after it. Answers whether the rule was re-applied.
+    pub(crate) async fn reapply_if_held(&self, key: &RuleKey, note: Audit) -> Result<bool, RuleError> {
+        let owner = self.ids.token();
+        let now = self.now();
+        let until = now + Duration::seconds(LEASE_SECS);
+        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
+            LeaseGrant::Busy => return Err(RuleError::Busy),
+            LeaseGrant::Granted { state, stale } => (*state, stale),
+        };
+        let known = if stale {
+            CloudState::Unknown
+        } else {
+            state.cloud
+        };
+        if state.count() == 0 || !self.lease_allows_call(until) {
+            self.store.rule_release_lease(key, &owner, known).await?;
+            return Ok(false);
+        }
+        self.record(note).await?;
+        match self.firewall.authorize(&state.group, &key.rule).await {
+            Ok(()) => {
+                self.store
+                    .rule_release_lease(key, &owner, CloudState::Present)
+                    .await?;
+                Ok(true)
+            }
+            Err(e) => {
+                // It was seen missing, and may still be: whoever comes next checks again.
+                self.store
+                    .rule_release_lease(key, &owner, CloudState::Unknown)
+                    .await?;
                 Err(e.into())
             }
         }

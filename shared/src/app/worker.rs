@@ -18,12 +18,17 @@ use super::rules::{Released, RuleError};
 use super::{App, MutateError};
 
 /// The product's retry schedule for transient failures: after 30 s, 1 min, 2 min; the fourth
-/// failure is final.
+/// failure is final. Each delay gets up to `RETRY_JITTER` of itself added at random, so entries
+/// throttled together do not all come back in the same second.
 pub const RETRY_DELAYS: [Duration; 3] = [
     Duration::from_secs(30),
     Duration::from_secs(60),
     Duration::from_secs(120),
 ];
+
+/// The largest share of a retry delay added as jitter (never taken off: a retry is never
+/// sooner than the documented schedule).
+pub const RETRY_JITTER: f64 = 0.25;
 
 /// When another worker holds a rule's lease: retry soon, without counting a failed attempt.
 pub const BUSY_DELAY: Duration = Duration::from_secs(2);
@@ -96,8 +101,13 @@ impl App {
             }
         };
         match work {
-            // A failed entry holds nothing; a crash may have left its holders behind.
-            EntryWork::Nothing if session.entry(index).is_ok_and(|e| e.status == EntryStatus::Failed) => {
+            // An ended entry holds nothing, but a crash or a lost race may have left its holders
+            // behind; a redelivered message gives them back (a no-op when there are none).
+            EntryWork::Nothing
+                if session
+                    .entry(index)
+                    .is_ok_and(|e| e.status.is_terminal()) =>
+            {
                 let rules = session.entry(index).map_err(store_bug)?.rules();
                 self.give_back(id, index, &rules).await
             }
@@ -279,7 +289,7 @@ impl App {
         let entry = session.entry(index).map_err(store_bug)?;
         let message = failure.to_string();
         if failure.is_transient() && (entry.attempts as usize) < RETRY_DELAYS.len() {
-            let delay = RETRY_DELAYS[entry.attempts as usize];
+            let delay = self.jittered(RETRY_DELAYS[entry.attempts as usize]);
             let recorded = self
                 .change(session.id, |s, now| {
                     s.entry_retrying(index, format!("{message} (retrying)"), now)
@@ -322,6 +332,17 @@ impl App {
             return self.give_back(session.id, index, rules).await;
         }
         Ok(Step::Finished)
+    }
+}
+
+impl App {
+    /// `base` plus a random share of it below `RETRY_JITTER`, from the id source (seeded in
+    /// tests and simulations).
+    fn jittered(&self, base: Duration) -> Duration {
+        // The low 53 bits of a random UUID are random (its version and variant bits are higher).
+        let bits = self.ids.uuid().as_u128() as u64 & ((1u64 << 53) - 1);
+        let unit = bits as f64 / (1u64 << 53) as f64;
+        base + base.mul_f64(RETRY_JITTER * unit)
     }
 }
 

@@ -27,10 +27,14 @@ pub enum AuditType {
     AdminChange,
     #[serde(rename = "auth.login")]
     Login,
+    /// Something an administrator must look at: tasks in the dead-letter queue, a security
+    /// group deleted in the cloud.
+    #[serde(rename = "system.alert")]
+    SystemAlert,
 }
 
 impl AuditType {
-    pub const ALL: [AuditType; 10] = [
+    pub const ALL: [AuditType; 11] = [
         Self::SessionStarted,
         Self::SessionStopped,
         Self::SessionExtended,
@@ -41,6 +45,7 @@ impl AuditType {
         Self::RuleRemoved,
         Self::AdminChange,
         Self::Login,
+        Self::SystemAlert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +60,7 @@ impl AuditType {
             Self::RuleRemoved => "rule.removed",
             Self::AdminChange => "admin.change",
             Self::Login => "auth.login",
+            Self::SystemAlert => "system.alert",
         }
     }
 

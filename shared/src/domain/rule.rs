@@ -39,6 +39,14 @@ impl fmt::Display for IngressRule {
     }
 }
 
+/// One inbound rule of a security group as the cloud lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListedRule {
+    pub rule: IngressRule,
+    /// Created by EntryGuard (tagged as such); only these are ever revoked.
+    pub managed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleKey {

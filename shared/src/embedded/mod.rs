@@ -7,8 +7,8 @@ pub mod kv;
 pub mod queue;
 pub mod store;
 
-pub use clock::{ManualClock, OffsetClock, SystemClock};
-pub use firewall::{Fault, SimCloud, SimulatedFirewall};
+pub use clock::{ManualClock, OffsetClock, SystemClock, TokioTimer};
+pub use firewall::{CallCounts, Fault, SimCloud, SimulatedFirewall};
 pub use ids::{RandomIds, SeededIds};
 pub use kv::Kv;
 pub use queue::EmbeddedQueue;

@@ -6,9 +6,11 @@ pub mod firewall;
 pub mod ids;
 pub mod queue;
 pub mod store;
+pub mod timer;
 
 pub use clock::Clock;
 pub use firewall::{Firewall, FirewallError};
 pub use ids::IdSource;
 pub use queue::{Task, TaskQueue};
 pub use store::Store;
+pub use timer::Timer;

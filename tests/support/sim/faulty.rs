@@ -12,13 +12,13 @@ use entryguard::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use entryguard::domain::ids::{OrgId, SessionId, UserId};
 use entryguard::domain::model::{Email, Organization, User};
 use entryguard::domain::rule::{
-    CloudState, GroupRef, HolderId, IngressRule, LeaseGrant, RuleKey, RuleState,
+    CloudState, GroupRef, HolderId, IngressRule, LeaseGrant, ListedRule, RuleKey, RuleState,
 };
 use entryguard::domain::session::{EntryStatus, Session};
 use entryguard::domain::Timestamp;
 use entryguard::ports::firewall::{Firewall, FirewallError};
 use entryguard::ports::Clock;
-use entryguard::ports::queue::{QueueError, Task, TaskQueue};
+use entryguard::ports::queue::{DeadLetter, QueueError, Task, TaskQueue};
 use entryguard::ports::store::{
     CreateError, CreateSessionError, DocKind, Store, StoreError, TokenRecord, UpdateError,
 };
@@ -106,6 +106,9 @@ impl Store for FaultyStore {
     }
     async fn has_any_org(&self) -> Result<bool, StoreError> {
         call!(self, true, self.inner.has_any_org().await)
+    }
+    async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError> {
+        call!(self, true, self.inner.list_orgs().await)
     }
     async fn create_user(&self, user: &User) -> Result<(), CreateError> {
         call!(self, true, self.inner.create_user(user).await)
@@ -249,6 +252,21 @@ impl Store for FaultyStore {
             self.inner.rule_release_lease(key, owner, cloud).await
         )
     }
+    async fn rule_observed(
+        &self,
+        key: &RuleKey,
+        group: &GroupRef,
+    ) -> Result<RuleState, StoreError> {
+        call!(self, true, self.inner.rule_observed(key, group).await)
+    }
+    async fn claim_run(
+        &self,
+        job: &str,
+        now: Timestamp,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        call!(self, true, self.inner.claim_run(job, now, every).await)
+    }
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
         call!(self, true, self.inner.get_rule(key).await)
     }
@@ -270,21 +288,21 @@ pub struct FaultyQueue {
     pub ctl: Control,
 }
 
-#[async_trait]
-impl TaskQueue for FaultyQueue {
-    async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
-        self.ctl.maybe_yield().await;
-        match self.ctl.fate(true) {
+/// Runs one queue call under the simulation's fate.
+macro_rules! queue_call {
+    ($self:ident, $body:expr) => {{
+        $self.ctl.maybe_yield().await;
+        match $self.ctl.fate(true) {
             Fate::CrashBefore => {
-                self.ctl.crash().await;
+                $self.ctl.crash().await;
                 unreachable!()
             }
             Fate::FailBefore => Err(QueueError::Unavailable("injected".into())),
             fate => {
-                let out = self.inner.enqueue(tasks).await;
+                let out = $body;
                 match fate {
                     Fate::CrashAfter => {
-                        self.ctl.crash().await;
+                        $self.ctl.crash().await;
                         unreachable!()
                     }
                     Fate::FailAfter => Err(QueueError::Unavailable("injected".into())),
@@ -292,6 +310,19 @@ impl TaskQueue for FaultyQueue {
                 }
             }
         }
+    }};
+}
+
+#[async_trait]
+impl TaskQueue for FaultyQueue {
+    async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
+        queue_call!(self, self.inner.enqueue(tasks).await)
+    }
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        queue_call!(self, self.inner.dead_letters(max).await)
+    }
+    async fn redrive(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        queue_call!(self, self.inner.redrive(letter).await)
     }
 }
 
@@ -415,5 +446,21 @@ impl Firewall for FaultyFirewall {
 
     async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
         self.run(group, rule, false).await
+    }
+
+    async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {
+        self.ctl.maybe_yield().await;
+        let fate = self.ctl.fate(false);
+        if fate == Fate::CrashBefore {
+            self.ctl.crash().await;
+        }
+        if let Some((_, e)) = self.injected() {
+            return Err(e);
+        }
+        let out = self.inner.ingress_rules(group).await;
+        if fate == Fate::CrashAfter {
+            self.ctl.crash().await;
+        }
+        out
     }
 }

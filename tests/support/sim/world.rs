@@ -21,10 +21,11 @@ use entryguard::domain::rule::{GroupRef, IngressRule};
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::firewall::RULE_DESCRIPTION;
+use entryguard::pacing::{BucketSpec, Pacer, PacerConfig};
 use entryguard::embedded::{
     EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud, SimulatedFirewall,
 };
-use entryguard::ports::{Firewall, Store};
+use entryguard::ports::{Firewall, Store, TaskQueue};
 
 use super::exec::{Chaos, Control, Executor, Step};
 use super::faulty::{
@@ -66,6 +67,10 @@ pub struct Stats {
     pub duplicates: u64,
     pub sessions: u64,
     pub out_of_band: u64,
+    pub cloud_calls: u64,
+    pub throttled: u64,
+    pub dead_letters: u64,
+    pub paced: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -77,6 +82,10 @@ impl std::ops::AddAssign for Stats {
         self.duplicates += o.duplicates;
         self.sessions += o.sessions;
         self.out_of_band += o.out_of_band;
+        self.cloud_calls += o.cloud_calls;
+        self.throttled += o.throttled;
+        self.dead_letters += o.dead_letters;
+        self.paced += o.paced;
     }
 }
 
@@ -93,7 +102,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             steps: 120,
-            out_of_band: false,
+            out_of_band: true,
         }
     }
 }
@@ -109,7 +118,12 @@ pub struct World {
     history: Arc<Mutex<EntryHistory>>,
     exec: Executor<Done>,
     org: OrgId,
+    admin: Option<Identity>,
     users: Vec<Identity>,
+    /// Rules the simulation made by hand and has not deleted: EntryGuard must never touch them.
+    hand_made: BTreeSet<(u32, IngressRule)>,
+    /// The pacer of the simulated firewall, when this schedule paces its calls.
+    pacer: Option<Arc<Pacer<Region>>>,
     resources: Vec<Resource>,
     chaos: Chaos,
     fw_chaos: FirewallChaos,
@@ -148,9 +162,34 @@ impl World {
         let store = Arc::new(EmbeddedStore::new(kv));
         let history = Arc::new(Mutex::new(EntryHistory::new()));
         let peek_sim = sim.clone();
+        // Half the schedules model EC2's request limit (small buckets, so it bites) and pace
+        // the calls the way the EC2 adapter does.
+        let pacer = ctl.chance(0.5).then(|| {
+            let spec = BucketSpec {
+                burst: 4,
+                per_second: 1.0,
+            };
+            sim.limit_requests(spec, spec, clock.clone());
+            Arc::new(Pacer::new(
+                clock.clone(),
+                PacerConfig {
+                    mutating: BucketSpec {
+                        burst: 3,
+                        per_second: 0.8,
+                    },
+                    describe: spec,
+                    ..PacerConfig::ec2(1)
+                },
+                Some(seed),
+            ))
+        });
+        let simulated = match &pacer {
+            Some(p) => SimulatedFirewall::paced(sim.clone(), p.clone()),
+            None => SimulatedFirewall::new(sim.clone()),
+        };
         let firewall = Arc::new(FaultyFirewall {
             inner: Arc::new(FirewallByProvider {
-                simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
+                simulated: Some(Arc::new(simulated)),
                 aws: None,
             }),
             ctl: ctl.clone(),
@@ -184,13 +223,17 @@ impl World {
             firewall,
             history,
             org: OrgId::from_uuid(uuid::Uuid::nil()),
+            admin: None,
             users: Vec::new(),
+            hand_made: BTreeSet::new(),
+            pacer: None,
             resources: Vec::new(),
             chaos: Chaos::default(),
             fw_chaos: FirewallChaos::default(),
             stats: Stats::default(),
             trace: Vec::new(),
         };
+        w.pacer = pacer;
         w.setup().await;
         w
     }
@@ -242,6 +285,20 @@ impl World {
             app.put_doc(&r).await.unwrap();
             self.resources.push(r);
         }
+        let admin = User {
+            id: UserId::from_uuid(app.ids.uuid()),
+            org_id: org.id,
+            email: "admin@example.com".parse().unwrap(),
+            is_admin: true,
+            resource_ids: BTreeSet::new(),
+            created_at: now,
+        };
+        self.store.create_user(&admin).await.unwrap();
+        self.admin = Some(Identity {
+            user: admin,
+            org: org.clone(),
+            ip: None,
+        });
         for name in ["ann", "bob", "cid"] {
             let user = User {
                 id: UserId::from_uuid(app.ids.uuid()),
@@ -300,17 +357,18 @@ impl World {
         (self.app.now() - Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()).num_seconds()
     }
 
-    fn hand_made(&self, group: u32, port: u16, ip: &str) {
+    fn hand_made(&mut self, group: u32, port: u16, ip: &str) {
         let rule = IngressRule {
             ports: PortRange::tcp(port),
             cidr: format!("{ip}/32").parse().unwrap(),
         };
-        let _ = futures::executor::block_on(self.sim.authorize_ingress(
-            &region(),
-            &sg(group),
-            &rule,
-            "office VPN (hand-made)",
-        ));
+        if self
+            .sim
+            .add_by_hand(&region(), &sg(group), &rule, "office VPN (hand-made)")
+            .unwrap()
+        {
+            self.hand_made.insert((group, rule));
+        }
     }
 
     fn set_chaos(&self, on: bool) {
@@ -481,7 +539,8 @@ impl World {
                 cidr: r.cidr,
             };
             self.note(format!("out-of-band delete {rule} on sg {g}"));
-            let _ = futures::executor::block_on(self.sim.revoke_ingress(&region(), &sg(g), &rule));
+            self.sim.delete_by_hand(&region(), &sg(g), &rule).unwrap();
+            self.hand_made.remove(&(g, rule));
         } else {
             let port = [22, 443, 5432, 80][self.ctl.below(4) as usize];
             let ips: Vec<&str> = USER_IPS.iter().chain(OTHER_IPS.iter()).copied().collect();
@@ -527,10 +586,42 @@ impl World {
                 let secs = [5, 30, 65, 130, 600, 3700][self.ctl.below(6) as usize];
                 self.advance(secs);
             }
-            _ => {
+            94..=98 => {
                 if options.out_of_band {
                     self.out_of_band();
                 }
+            }
+            _ => self.spawn_redrive(),
+        }
+    }
+
+    fn spawn_redrive(&mut self) {
+        let app = self.app.clone();
+        let admin = self.admin.clone().unwrap();
+        self.spawn("redrive dead letters".into(), async move {
+            let _ = app.redrive_dead_letters(&admin).await;
+            Done::Other
+        });
+    }
+
+    /// Runs ready handlers; when all wait on the clock (pacing, backoff), moves it to the
+    /// first wake-up. False if handlers are left that nothing will ever wake.
+    fn run_until_idle(&mut self, chaotic: bool) -> bool {
+        loop {
+            self.run_ready(chaotic);
+            if self.exec.is_empty() {
+                return true;
+            }
+            match self.clock.next_wake() {
+                Some(at) => {
+                    let now = self.app.now();
+                    if at > now {
+                        self.clock.set(at);
+                    } else {
+                        self.clock.set(now);
+                    }
+                }
+                None => return false,
             }
         }
     }
@@ -553,32 +644,45 @@ impl World {
     pub async fn quiesce(&mut self) -> Result<(), String> {
         self.set_chaos(false);
         for _ in 0..300 {
-            self.run_ready(false);
-            loop {
+            let mut idle = self.run_until_idle(false);
+            while idle {
                 self.deliver(10, false);
                 if self.exec.is_empty() {
                     break;
                 }
-                self.run_ready(false);
+                idle = self.run_until_idle(false);
             }
-            self.spawn_sweep();
-            self.run_ready(false);
-            if !self.exec.is_empty() {
+            if idle {
+                self.spawn_sweep();
+                idle = self.run_until_idle(false);
+            }
+            if !idle {
                 return Err(format!(
                     "{} handler(s) blocked with nothing to wake them",
                     self.exec.len()
                 ));
             }
-            let busy = self
-                .all_sessions()
-                .await
+            let sessions = self.all_sessions().await;
+            let busy = sessions
                 .iter()
                 .any(|s| matches!(s.status(), SessionStatus::Pending | SessionStatus::Expiring));
-            let records = self.store.list_rules().await.unwrap();
-            let unsettled = records
+            let ended: BTreeSet<String> = sessions
                 .iter()
-                .any(|r| r.count() == 0 || r.lease.is_some());
-            if !busy && !unsettled && self.queue.is_empty().unwrap() {
+                .flat_map(|s| {
+                    s.entries
+                        .iter()
+                        .filter(|e| e.status.is_terminal())
+                        .map(|e| s.holder(e.index).as_str().to_owned())
+                })
+                .collect();
+            let records = self.store.list_rules().await.unwrap();
+            // A holder of an ended entry (a crash's leftover) waits for the reconciliation pass.
+            let unsettled = records.iter().any(|r| {
+                r.count() == 0
+                    || r.lease.is_some()
+                    || r.holders.iter().any(|h| ended.contains(h.as_str()))
+            });
+            if !busy && !unsettled && self.queue.is_empty().unwrap() && self.drift_free().await {
                 return Ok(());
             }
             match self.queue.next_visible_at().unwrap() {
@@ -587,15 +691,58 @@ impl World {
                     self.advance(secs);
                 }
                 Some(_) => {}
-                // Past the stall timeout and the lease, so the sweeper takes over.
+                // Past the stall timeout and the lease, so the sweeper takes over (and, every
+                // few sweeps, reconciliation).
                 None => self.advance(121),
             }
         }
         Err("never reached quiescence".into())
     }
 
+    /// Whether the cloud holds exactly EntryGuard's rules that the records hold (what a
+    /// reconciliation pass would leave), so quiescence waits for the pass that fixes drift.
+    async fn drift_free(&self) -> bool {
+        let records = self.store.list_rules().await.unwrap();
+        let held: BTreeSet<(SecurityGroupId, IngressRule)> = records
+            .iter()
+            .filter(|r| r.count() > 0)
+            .map(|r| (r.key.security_group_id.clone(), r.key.rule))
+            .collect();
+        let mut ours = BTreeSet::new();
+        let mut all = BTreeSet::new();
+        for g in GROUPS {
+            for r in self.sim.group(&region(), &sg(g)).unwrap().unwrap().rules {
+                let k = (
+                    sg(g),
+                    IngressRule {
+                        ports: r.ports,
+                        cidr: r.cidr,
+                    },
+                );
+                if r.description == RULE_DESCRIPTION {
+                    ours.insert(k.clone());
+                }
+                all.insert(k);
+            }
+        }
+        ours.is_subset(&held) && held.is_subset(&all)
+    }
+
     /// The invariants that must hold once nothing is in flight.
     pub async fn check(&self) -> Result<(), String> {
+        for (g, rule) in &self.hand_made {
+            let there = self
+                .sim
+                .group(&region(), &sg(*g))
+                .unwrap()
+                .unwrap()
+                .rules
+                .iter()
+                .any(|r| r.ports == rule.ports && r.cidr == rule.cidr && r.description != RULE_DESCRIPTION);
+            if !there {
+                return Err(format!("the hand-made rule {rule} on sg {g} was touched"));
+            }
+        }
         let sessions = self.all_sessions().await;
         // Rule -> the holders live sessions say it has.
         let mut needed: BTreeMap<(SecurityGroupId, IngressRule), BTreeSet<String>> =
@@ -781,6 +928,21 @@ impl World {
                 }
             }
         }
+        for letter in self.queue.dead_letters(1000).await.unwrap() {
+            let Some(entryguard::ports::queue::Task::ReconcileEntry { session_id, .. }) = letter.task
+            else {
+                continue;
+            };
+            let id = session_id.to_string();
+            if !events
+                .iter()
+                .any(|e| e.kind == AuditType::SystemAlert && e.message.contains(&id))
+            {
+                return Err(format!(
+                    "a task of session {id} is in the dead-letter queue, unreported"
+                ));
+            }
+        }
         let changes: Vec<CloudChange> = self.firewall.changes.lock().unwrap().clone();
         for c in changes.iter().filter(|c| c.by.starts_with("sweep")) {
             let kind = if c.created {
@@ -833,21 +995,32 @@ impl World {
         let (crashes, errors) = self.ctl.counts();
         self.stats.crashes = crashes;
         self.stats.injected_errors = errors;
+        let counts = self.sim.counts();
+        self.stats.cloud_calls = counts.calls;
+        self.stats.throttled = counts.throttled;
+        self.stats.dead_letters = self.queue.dead_letter_count().unwrap() as u64;
+        self.stats.paced = u64::from(self.pacer.is_some());
         self.stats
     }
 }
 
 /// Plays one schedule from its seed and checks the invariants.
 pub async fn run(seed: u64, options: Options) -> (Result<(), String>, Stats, Vec<String>) {
+    let t = std::time::Instant::now();
     let mut w = World::new(seed).await;
+    let t1 = t.elapsed();
     w.play(&options).await;
+    let t2 = t.elapsed();
     let mut result = w.quiesce().await;
+    let t3 = t.elapsed();
     if result.is_ok() {
         result = w.check().await;
     }
+    let t4 = t.elapsed();
     if result.is_ok() {
         result = w.check_after_expiry().await;
     }
+    if std::env::var("SIM_TIMING").is_ok() { eprintln!("new {t1:?} play {t2:?} quiesce {t3:?} check {t4:?} expiry {:?}", t.elapsed()); }
     let stats = w.finish_stats();
     (result, stats, std::mem::take(&mut w.trace))
 }

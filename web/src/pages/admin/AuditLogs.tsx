@@ -20,6 +20,7 @@ export const KNOWN_TYPES = [
   'rule.removed',
   'session.redriven',
   'admin.change',
+  'system.alert',
 ];
 
 interface Filters {
