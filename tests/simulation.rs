@@ -33,7 +33,11 @@ fn play(seed: u64) -> (Result<(), String>, Stats, Vec<String>) {
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "panic".into());
-        (Err(format!("panicked: {message}")), Stats::default(), vec![])
+        (
+            Err(format!("panicked: {message}")),
+            Stats::default(),
+            vec![],
+        )
     })
 }
 
@@ -89,7 +93,10 @@ fn simulated_schedules_keep_the_invariants() {
     let mut failures = failures.lock().unwrap().clone();
     failures.sort();
     for (seed, e) in &failures {
-        eprintln!("seed {seed} failed: {e}\n  replay: {}", replay_command(*seed));
+        eprintln!(
+            "seed {seed} failed: {e}\n  replay: {}",
+            replay_command(*seed)
+        );
     }
     assert!(
         failures.is_empty(),

@@ -837,10 +837,8 @@ async fn claimed_runs(s: &dyn Store) {
     );
     assert!(s.claim_run("reconcile", at(300), every).await.unwrap());
     assert!(!s.claim_run("reconcile", at(301), every).await.unwrap());
-    let claims = futures::future::join_all(
-        (0..8).map(|_| s.claim_run("reconcile", at(900), every)),
-    )
-    .await;
+    let claims =
+        futures::future::join_all((0..8).map(|_| s.claim_run("reconcile", at(900), every))).await;
     assert_eq!(
         claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(),
         1,

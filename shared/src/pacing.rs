@@ -347,7 +347,10 @@ mod tests {
         let half = BucketSpec::EC2_MUTATING.shared_by(2);
         assert_eq!(half.burst, 25);
         assert!((half.per_second - 2.5).abs() < 1e-9);
-        assert_eq!(BucketSpec::EC2_MUTATING.shared_by(0), BucketSpec::EC2_MUTATING);
+        assert_eq!(
+            BucketSpec::EC2_MUTATING.shared_by(0),
+            BucketSpec::EC2_MUTATING
+        );
     }
 
     #[test]
@@ -357,7 +360,10 @@ mod tests {
             base: Duration::from_millis(500),
             cap: Duration::from_secs(4),
         };
-        assert_eq!(b.delay(0, 0.999_999), Duration::from_millis(500).mul_f64(0.999_999));
+        assert_eq!(
+            b.delay(0, 0.999_999),
+            Duration::from_millis(500).mul_f64(0.999_999)
+        );
         assert_eq!(b.delay(2, 0.5), Duration::from_secs(1));
         assert_eq!(b.delay(3, 1.0), Duration::from_secs(4));
         assert_eq!(b.delay(10, 1.0), Duration::from_secs(4));
@@ -404,13 +410,31 @@ mod tests {
         let pacer: Pacer<&str> = Pacer::new(clock.clone(), config(), Some(1));
         let start = clock.now();
         for _ in 0..4 {
-            run(&clock, pacer.call(&"a", CallKind::Mutating, pacer.deadline(), || async { Ok(()) })).unwrap();
+            run(
+                &clock,
+                pacer.call(&"a", CallKind::Mutating, pacer.deadline(), || async {
+                    Ok(())
+                }),
+            )
+            .unwrap();
         }
         // Two at once, then one a second.
         assert_eq!(clock.now() - start, chrono::Duration::seconds(2));
         // Another key and another kind have buckets of their own.
-        run(&clock, pacer.call(&"b", CallKind::Mutating, pacer.deadline(), || async { Ok(()) })).unwrap();
-        run(&clock, pacer.call(&"a", CallKind::Describe, pacer.deadline(), || async { Ok(()) })).unwrap();
+        run(
+            &clock,
+            pacer.call(&"b", CallKind::Mutating, pacer.deadline(), || async {
+                Ok(())
+            }),
+        )
+        .unwrap();
+        run(
+            &clock,
+            pacer.call(&"a", CallKind::Describe, pacer.deadline(), || async {
+                Ok(())
+            }),
+        )
+        .unwrap();
         assert_eq!(clock.now() - start, chrono::Duration::seconds(2));
         assert_eq!(pacer.stats().calls, 6);
         assert_eq!(pacer.stats().waited, 2);
@@ -470,11 +494,28 @@ mod tests {
             ..config()
         };
         let pacer: Pacer<&str> = Pacer::new(clock.clone(), slow, Some(3));
-        run(&clock, pacer.call(&"a", CallKind::Mutating, pacer.deadline(), || async { Ok(()) })).unwrap();
+        run(
+            &clock,
+            pacer.call(&"a", CallKind::Mutating, pacer.deadline(), || async {
+                Ok(())
+            }),
+        )
+        .unwrap();
         let start = clock.now();
-        let out = run(&clock, pacer.call(&"a", CallKind::Mutating, pacer.deadline(), || async { Ok(()) }));
-        assert!(matches!(out, Err(FirewallError::Throttled(m)) if m.contains("EntryGuard's own rate limit")));
-        assert_eq!(clock.now(), start, "a wait longer than the budget is not even begun");
+        let out = run(
+            &clock,
+            pacer.call(&"a", CallKind::Mutating, pacer.deadline(), || async {
+                Ok(())
+            }),
+        );
+        assert!(
+            matches!(out, Err(FirewallError::Throttled(m)) if m.contains("EntryGuard's own rate limit"))
+        );
+        assert_eq!(
+            clock.now(),
+            start,
+            "a wait longer than the budget is not even begun"
+        );
         assert_eq!(pacer.stats().gave_up, 1);
     }
 }

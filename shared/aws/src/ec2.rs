@@ -392,7 +392,10 @@ impl Ec2Firewall {
             .await
     }
 
-    async fn ingress_rules_inner(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {
+    async fn ingress_rules_inner(
+        &self,
+        group: &GroupRef,
+    ) -> Result<Vec<ListedRule>, FirewallError> {
         let t = self.target(group).await?;
         let rules = self.list_paced(&t, &group.security_group_id).await?;
         if rules.is_empty() {

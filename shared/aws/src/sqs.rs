@@ -10,8 +10,8 @@ use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
-use tokio::sync::OnceCell;
 use futures::future::join_all;
+use tokio::sync::OnceCell;
 
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
@@ -89,9 +89,6 @@ pub struct Received {
     pub receive_count: u32,
 }
 
-/// How long a peeked dead letter stays hidden from other readers.
-const DEAD_LETTER_PEEK_SECS: i32 = 30;
-
 #[derive(Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -143,11 +140,7 @@ impl SqsQueue {
                 let parts: Vec<&str> = arn.split(':').collect();
                 let (account, name) = match parts.as_slice() {
                     [_, _, _, _, account, name] => (*account, *name),
-                    _ => {
-                        return Err(QueueError::Unavailable(format!(
-                            "not a queue ARN: {arn}"
-                        )))
-                    }
+                    _ => return Err(QueueError::Unavailable(format!("not a queue ARN: {arn}"))),
                 };
                 let url = self
                     .client
@@ -306,32 +299,48 @@ impl TaskQueue for SqsQueue {
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let url = self.dead_letter_url().await?.to_owned();
         let mut out: Vec<DeadLetter> = Vec::new();
-        while out.len() < max {
+        // Received with a zero visibility timeout: looking hides nothing from the next reader
+        // (an admin's redrive right after a sweep). SQS samples, so receive until a batch
+        // brings nothing new.
+        for _ in 0..(max / 10 + 5) {
+            if out.len() >= max {
+                break;
+            }
             let batch = self
                 .client
                 .receive_message()
                 .queue_url(&url)
-                .max_number_of_messages(i32::try_from((max - out.len()).min(10)).unwrap_or(10))
-                .visibility_timeout(DEAD_LETTER_PEEK_SECS)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
                 .wait_time_seconds(0)
                 .send()
                 .await
                 .map_err(from_sdk)?
                 .messages
                 .unwrap_or_default();
-            if batch.is_empty() {
-                break;
-            }
+            let mut new = 0;
             for m in batch {
+                let id = m.message_id.unwrap_or_default();
+                let receipt = m.receipt_handle.unwrap_or_default();
+                if let Some(seen) = out.iter_mut().find(|l| l.id == id) {
+                    // Only the latest receipt deletes the message.
+                    seen.receipt = receipt;
+                    continue;
+                }
+                new += 1;
                 let body = m.body.unwrap_or_default();
                 out.push(DeadLetter {
-                    id: m.message_id.unwrap_or_default(),
-                    receipt: m.receipt_handle.unwrap_or_default(),
+                    id,
+                    receipt,
                     task: serde_json::from_str(&body).ok(),
                     body,
                 });
             }
+            if new == 0 {
+                break;
+            }
         }
+        out.truncate(max);
         Ok(out)
     }
 

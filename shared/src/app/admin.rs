@@ -715,8 +715,9 @@ impl App {
     /// stay where they are). Safe to repeat: a task done twice changes nothing.
     pub async fn redrive_dead_letters(&self, who: &Identity) -> Result<Redriven, AdminError> {
         who.require_admin()?;
-        let queue_error =
-            |e: crate::ports::queue::QueueError| AdminError::Store(StoreError::Unavailable(e.to_string()));
+        let queue_error = |e: crate::ports::queue::QueueError| {
+            AdminError::Store(StoreError::Unavailable(e.to_string()))
+        };
         let letters = self
             .queue
             .dead_letters(REDRIVE_BATCH)

@@ -13,7 +13,7 @@ use crate::domain::audit::AuditType;
 use crate::domain::ids::{CredentialId, OrgId, ResourceId, SessionId};
 use crate::domain::model::{Credential, Resource};
 use crate::domain::net::{Region, SecurityGroupId};
-use crate::domain::rule::{GroupRef, IngressRule, RuleKey, RuleState};
+use crate::domain::rule::{CloudState, GroupRef, IngressRule, RuleKey, RuleState};
 use crate::ports::firewall::FirewallError;
 use crate::ports::store::StoreError;
 
@@ -183,7 +183,11 @@ impl App {
             }
         };
         let present: BTreeSet<IngressRule> = listed.iter().map(|l| l.rule).collect();
-        let ours: BTreeSet<IngressRule> = listed.iter().filter(|l| l.managed).map(|l| l.rule).collect();
+        let ours: BTreeSet<IngressRule> = listed
+            .iter()
+            .filter(|l| l.managed)
+            .map(|l| l.rule)
+            .collect();
         let held: BTreeMap<IngressRule, &RuleState> = records
             .iter()
             .filter(|r| r.count() > 0)
@@ -192,9 +196,13 @@ impl App {
         let targets = directory.targets(&group_key(group));
 
         // Held but gone from the group (an identical hand-made rule counts as there: EC2 keeps
-        // only one of the two, and it grants the same access).
+        // only one of the two, and it grants the same access). A record still `Absent`, or
+        // leased, belongs to a worker applying it right now.
+        let now = self.now();
         for (rule, record) in &held {
-            if present.contains(rule) {
+            let in_flight = record.cloud == CloudState::Absent
+                || record.lease.as_ref().is_some_and(|l| l.until > now);
+            if present.contains(rule) || in_flight {
                 continue;
             }
             // Held only by sessions that are gone: the holder check gives those back.
@@ -269,19 +277,16 @@ impl App {
         group: &GroupRef,
     ) -> Result<Option<Audit>, StoreError> {
         let message = format!(
-            "Re-applied {} on {} for {}: it had been deleted outside EntryGuard while {} live session entr{} needed it",
+            "Re-applied {} on {} for {}: it was missing from the group (deleted outside EntryGuard?) while {} live session entr{} needed it",
             record.key.rule.ports,
             group.security_group_id,
             record.key.rule.cidr,
             record.count(),
             if record.count() == 1 { "y" } else { "ies" }
         );
-        Ok(self
-            .org_of_holders(record)
-            .await?
-            .map(|(org, session)| {
-                Audit::system(org, AuditType::RuleApplied, message).session(session)
-            }))
+        Ok(self.org_of_holders(record).await?.map(|(org, session)| {
+            Audit::system(org, AuditType::RuleApplied, message).session(session)
+        }))
     }
 
     /// The organization and session of the first holder whose session still exists.
@@ -311,14 +316,21 @@ impl App {
         let notice = format!("missing-group/{}/{}", group.region, group.security_group_id);
         if !self
             .store
-            .claim_run(&notice, self.now(), Duration::seconds(MISSING_GROUP_NOTICE_SECS))
+            .claim_run(
+                &notice,
+                self.now(),
+                Duration::seconds(MISSING_GROUP_NOTICE_SECS),
+            )
             .await?
         {
             return Ok(());
         }
         let mut by_org: BTreeMap<OrgId, Vec<(ResourceId, String)>> = BTreeMap::new();
         for (org, resource, name) in directory.users.get(&key).into_iter().flatten() {
-            by_org.entry(*org).or_default().push((*resource, name.clone()));
+            by_org
+                .entry(*org)
+                .or_default()
+                .push((*resource, name.clone()));
         }
         for (org, resources) in by_org {
             let names: Vec<&str> = resources.iter().map(|(_, n)| n.as_str()).collect();

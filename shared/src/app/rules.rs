@@ -185,7 +185,11 @@ impl App {
     /// Authorizes a rule again that still has holders but was found missing from the cloud
     /// (deleted by hand). `note` is recorded first: a correction is logged even if the pass
     /// dies right after it. Answers whether the rule was re-applied.
-    pub(crate) async fn reapply_if_held(&self, key: &RuleKey, note: Audit) -> Result<bool, RuleError> {
+    pub(crate) async fn reapply_if_held(
+        &self,
+        key: &RuleKey,
+        note: Audit,
+    ) -> Result<bool, RuleError> {
         let owner = self.ids.token();
         let now = self.now();
         let until = now + Duration::seconds(LEASE_SECS);

@@ -10,10 +10,10 @@ use chrono::Duration;
 use crate::domain::audit::AuditType;
 use crate::domain::ids::{OrgId, ResourceId, SessionId};
 use crate::domain::model::{Credential, Resource};
+use crate::domain::rule::CloudState;
 use crate::domain::rule::GroupRef;
 use crate::domain::session::Session;
 use crate::ports::queue::{Task, MAX_RECEIVE_COUNT};
-use crate::domain::rule::CloudState;
 use crate::ports::store::StoreError;
 
 use super::rules::{Released, RuleError};
@@ -234,7 +234,7 @@ impl App {
 
     /// Holders whose entry has ended (removed or failed) or whose session is gone. A worker that
     /// crashed between its steps, or lost a race to a duplicate delivery, can leave one behind,
-    /// and each keeps its rule open; this gives them back.
+    /// and each keeps its rule open; this gives them back, revoking rules left with no holder.
     pub(crate) async fn release_stale_holders(&self) -> Result<usize, StoreError> {
         let mut sessions: HashMap<SessionId, Option<Session>> = HashMap::new();
         let mut released = 0;
@@ -258,16 +258,41 @@ impl App {
                 if !ended {
                     continue;
                 }
-                match self.release_rule(&rule.key, holder).await {
-                    Ok(_) => {
-                        released += 1;
-                        tracing::warn!(rule = %rule.key, holder = holder.as_str(), "gave back the rule of an entry that had ended");
+                released += 1;
+                tracing::warn!(rule = %rule.key, holder = holder.as_str(), "giving back the rule of an entry that had ended");
+                let Some(state) = self.store.rule_remove_holder(&rule.key, holder).await? else {
+                    continue;
+                };
+                if state.count() > 0 || (state.cloud == CloudState::Absent && state.lease.is_none())
+                {
+                    continue;
+                }
+                let mut note = match &session {
+                    Some(s) => Some((s.org_id, s.entry(index).ok().map(|e| e.resource_id))),
+                    None => self.org_of_group(&rule.group).await?,
+                }
+                .map(|(org, resource)| {
+                    let audit = Audit::system(
+                        org,
+                        AuditType::RuleRemoved,
+                        format!(
+                            "Closed {} on {} for {}: its session entry had ended while still holding it",
+                            rule.key.rule.ports, rule.key.security_group_id, rule.key.rule.cidr
+                        ),
+                    );
+                    match resource {
+                        Some(r) => audit.resource(r),
+                        None => audit,
                     }
+                });
+                if let (Some(n), Some(s)) = (note.take(), &session) {
+                    note = Some(n.session(s.id));
+                }
+                match self.revoke_unheld(&rule.key, note, false).await {
+                    Ok(_) | Err(RuleError::Busy) => {}
                     Err(RuleError::Store(e)) => return Err(e),
-                    // The holder is gone either way; the revoke is retried as an orphan's.
-                    Err(RuleError::Busy) => released += 1,
+                    // Now an orphan: the sweeper retries the revoke.
                     Err(RuleError::Firewall(error)) => {
-                        released += 1;
                         tracing::error!(rule = %rule.key, %error, "an ended entry's rule could not be revoked; will retry");
                     }
                 }

@@ -103,11 +103,7 @@ impl App {
         match work {
             // An ended entry holds nothing, but a crash or a lost race may have left its holders
             // behind; a redelivered message gives them back (a no-op when there are none).
-            EntryWork::Nothing
-                if session
-                    .entry(index)
-                    .is_ok_and(|e| e.status.is_terminal()) =>
-            {
+            EntryWork::Nothing if session.entry(index).is_ok_and(|e| e.status.is_terminal()) => {
                 let rules = session.entry(index).map_err(store_bug)?.rules();
                 self.give_back(id, index, &rules).await
             }

@@ -207,10 +207,16 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         assert!(short.as_mut().poll(&mut cx).is_pending());
         assert!(long.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(clock.next_wake(), Some(Utc.timestamp_opt(1_005, 0).unwrap()));
+        assert_eq!(
+            clock.next_wake(),
+            Some(Utc.timestamp_opt(1_005, 0).unwrap())
+        );
         clock.advance(Duration::seconds(5));
         assert!(short.as_mut().poll(&mut cx).is_ready());
-        assert_eq!(clock.next_wake(), Some(Utc.timestamp_opt(1_060, 0).unwrap()));
+        assert_eq!(
+            clock.next_wake(),
+            Some(Utc.timestamp_opt(1_060, 0).unwrap())
+        );
         drop(long);
         assert_eq!(clock.next_wake(), None, "a dropped sleep wakes nobody");
         assert_eq!(clock.elapsed(), StdDuration::from_secs(1_005));

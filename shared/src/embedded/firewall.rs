@@ -209,7 +209,12 @@ impl SimCloud {
 
     /// Models EC2's request limit from now on: calls beyond the buckets are refused with
     /// `RequestLimitExceeded`.
-    pub fn limit_requests(&self, mutating: BucketSpec, describe: BucketSpec, timer: Arc<dyn Timer>) {
+    pub fn limit_requests(
+        &self,
+        mutating: BucketSpec,
+        describe: BucketSpec,
+        timer: Arc<dyn Timer>,
+    ) {
         self.injected.lock().expect("fault lock").limits = Some(ApiLimits {
             timer,
             mutating,
@@ -420,7 +425,12 @@ impl SimulatedFirewall {
         }
     }
 
-    async fn run<T, F, Fut>(&self, region: &Region, kind: CallKind, op: F) -> Result<T, FirewallError>
+    async fn run<T, F, Fut>(
+        &self,
+        region: &Region,
+        kind: CallKind,
+        op: F,
+    ) -> Result<T, FirewallError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, FirewallError>>,
@@ -615,7 +625,10 @@ mod tests {
         );
         fw.revoke(&g, &rule(22)).await.unwrap();
         fw.revoke(&g, &rule(443)).await.unwrap();
-        let left = cloud.group(&g.region, &g.security_group_id).unwrap().unwrap();
+        let left = cloud
+            .group(&g.region, &g.security_group_id)
+            .unwrap()
+            .unwrap();
         assert_eq!(left.rules.len(), 1, "the hand-made rule stays");
         assert_eq!(left.rules[0].description, "office");
         assert!(cloud

@@ -17,16 +17,18 @@ use entryguard::domain::rule::{
 use entryguard::domain::session::{EntryStatus, Session};
 use entryguard::domain::Timestamp;
 use entryguard::ports::firewall::{Firewall, FirewallError};
-use entryguard::ports::Clock;
 use entryguard::ports::queue::{DeadLetter, QueueError, Task, TaskQueue};
 use entryguard::ports::store::{
     CreateError, CreateSessionError, DocKind, Store, StoreError, TokenRecord, UpdateError,
 };
+use entryguard::ports::Clock;
 
 use super::exec::{Control, Fate};
 
 fn store_error<E: From<StoreError>>() -> E {
-    E::from(StoreError::Unavailable("injected: the store timed out".into()))
+    E::from(StoreError::Unavailable(
+        "injected: the store timed out".into(),
+    ))
 }
 
 /// Every status each entry was ever stored with.
@@ -66,7 +68,9 @@ impl FaultyStore {
     fn record(&self, s: &Session) {
         let mut h = self.history.lock().expect("history lock");
         for e in &s.entries {
-            h.entry((s.id, e.index)).or_default().insert(e.status.into());
+            h.entry((s.id, e.index))
+                .or_default()
+                .insert(e.status.into());
         }
     }
 }
@@ -222,7 +226,11 @@ impl Store for FaultyStore {
         group: &GroupRef,
         holder: &HolderId,
     ) -> Result<RuleState, StoreError> {
-        call!(self, true, self.inner.rule_add_holder(key, group, holder).await)
+        call!(
+            self,
+            true,
+            self.inner.rule_add_holder(key, group, holder).await
+        )
     }
     async fn rule_remove_holder(
         &self,
@@ -238,7 +246,11 @@ impl Store for FaultyStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<LeaseGrant, StoreError> {
-        call!(self, true, self.inner.rule_lease(key, owner, now, until).await)
+        call!(
+            self,
+            true,
+            self.inner.rule_lease(key, owner, now, until).await
+        )
     }
     async fn rule_release_lease(
         &self,
@@ -345,6 +357,9 @@ pub struct FirewallChaos {
     pub denied: f64,
 }
 
+/// Reads EntryGuard's rules in one group of the simulated cloud.
+pub type Peek = Box<dyn Fn(&GroupRef) -> BTreeSet<IngressRule> + Send + Sync>;
+
 /// The longest a simulated cloud call may take before the client gives up (the EC2 adapter's
 /// operation timeout).
 pub const CALL_TIMEOUT_SECS: i64 = 25;
@@ -355,7 +370,7 @@ pub struct FaultyFirewall {
     pub clock: Arc<dyn Clock>,
     pub chaos: Mutex<FirewallChaos>,
     /// Reads the simulated cloud's rules for one group, to log what each call changed.
-    pub peek: Box<dyn Fn(&GroupRef) -> BTreeSet<IngressRule> + Send + Sync>,
+    pub peek: Peek,
     pub changes: Mutex<Vec<CloudChange>>,
 }
 
@@ -395,7 +410,9 @@ impl FaultyFirewall {
         self.ctl.maybe_yield().await;
         if (self.clock.now() - started).num_seconds() > CALL_TIMEOUT_SECS {
             // The handler was held up so long that its call timed out without taking effect.
-            return Err(FirewallError::Unavailable("simulated: the call timed out".into()));
+            return Err(FirewallError::Unavailable(
+                "simulated: the call timed out".into(),
+            ));
         }
         let fate = self.ctl.fate(false);
         if fate == Fate::CrashBefore {

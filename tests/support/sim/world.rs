@@ -21,10 +21,10 @@ use entryguard::domain::rule::{GroupRef, IngressRule};
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::firewall::RULE_DESCRIPTION;
-use entryguard::pacing::{BucketSpec, Pacer, PacerConfig};
 use entryguard::embedded::{
     EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud, SimulatedFirewall,
 };
+use entryguard::pacing::{BucketSpec, Pacer, PacerConfig};
 use entryguard::ports::{Firewall, Store, TaskQueue};
 
 use super::exec::{Chaos, Control, Executor, Step};
@@ -162,14 +162,17 @@ impl World {
         let store = Arc::new(EmbeddedStore::new(kv));
         let history = Arc::new(Mutex::new(EntryHistory::new()));
         let peek_sim = sim.clone();
-        // Half the schedules model EC2's request limit (small buckets, so it bites) and pace
-        // the calls the way the EC2 adapter does.
-        let pacer = ctl.chance(0.5).then(|| {
-            let spec = BucketSpec {
-                burst: 4,
-                per_second: 1.0,
-            };
+        // Two thirds of the schedules model EC2's request limit (small buckets, so it bites);
+        // half of those pace the calls the way the EC2 adapter does, the others meet it.
+        let limited = ctl.below(3) > 0;
+        let spec = BucketSpec {
+            burst: 4,
+            per_second: 1.0,
+        };
+        if limited {
             sim.limit_requests(spec, spec, clock.clone());
+        }
+        let pacer = (limited && ctl.chance(0.5)).then(|| {
             Arc::new(Pacer::new(
                 clock.clone(),
                 PacerConfig {
@@ -271,7 +274,12 @@ impl World {
         }
         // Resources 0 and 2 open the same port on the same group: two holders of one rule even
         // within a single session.
-        for (g, ports) in [(1, vec![22]), (2, vec![22, 443]), (1, vec![22]), (3, vec![5432])] {
+        for (g, ports) in [
+            (1, vec![22]),
+            (2, vec![22, 443]),
+            (1, vec![22]),
+            (3, vec![5432]),
+        ] {
             let r = Resource {
                 id: ResourceId::from_uuid(app.ids.uuid()),
                 org_id: org.id,
@@ -329,7 +337,8 @@ impl World {
         self.hand_made(1, 22, "198.51.100.9");
         self.org = org.id;
         // Each schedule has its own mix of trouble.
-        let pick = |ctl: &Control, options: &[f64]| options[ctl.below(options.len() as u64) as usize];
+        let pick =
+            |ctl: &Control, options: &[f64]| options[ctl.below(options.len() as u64) as usize];
         self.chaos = Chaos {
             crash: pick(&self.ctl, &[0.0, 0.01, 0.03, 0.06]),
             error: pick(&self.ctl, &[0.0, 0.01, 0.03]),
@@ -432,9 +441,7 @@ impl World {
             let app = self.app.clone();
             let who = self.users[user].clone();
             self.spawn(format!("extend({})", s.id), async move {
-                let _ = app
-                    .extend_session(&who, s.id, Hours::new(2).unwrap())
-                    .await;
+                let _ = app.extend_session(&who, s.id, Hours::new(2).unwrap()).await;
                 Done::Other
             });
         }
@@ -738,7 +745,11 @@ impl World {
                 .unwrap()
                 .rules
                 .iter()
-                .any(|r| r.ports == rule.ports && r.cidr == rule.cidr && r.description != RULE_DESCRIPTION);
+                .any(|r| {
+                    r.ports == rule.ports
+                        && r.cidr == rule.cidr
+                        && r.description != RULE_DESCRIPTION
+                });
             if !there {
                 return Err(format!("the hand-made rule {rule} on sg {g} was touched"));
             }
@@ -761,7 +772,11 @@ impl World {
                 }
                 continue;
             }
-            for e in s.entries.iter().filter(|e| e.status == EntryStatus::Applied) {
+            for e in s
+                .entries
+                .iter()
+                .filter(|e| e.status == EntryStatus::Applied)
+            {
                 for k in e.rules() {
                     needed
                         .entry((k.security_group_id.clone(), k.rule))
@@ -809,7 +824,13 @@ impl World {
                     .unwrap()
                     .iter()
                     .filter(|c| c.group.security_group_id == k.0 && c.rule == k.1)
-                    .map(|c| format!("{} by {}", if c.created { "created" } else { "revoked" }, c.by))
+                    .map(|c| {
+                        format!(
+                            "{} by {}",
+                            if c.created { "created" } else { "revoked" },
+                            c.by
+                        )
+                    })
                     .collect();
                 return Err(format!(
                     "rule {} on {} is missing though live entries {holders:?} have it APPLIED; record {record:?}; cloud changes {changes:?}",
@@ -908,7 +929,8 @@ impl World {
         for s in sessions {
             for e in &s.entries {
                 let seen = history.get(&(s.id, e.index)).cloned().unwrap_or_default();
-                if seen.contains(&EntryStatusKey::Applied) && !has(AuditType::RuleApplied, s, e.index)
+                if seen.contains(&EntryStatusKey::Applied)
+                    && !has(AuditType::RuleApplied, s, e.index)
                 {
                     return Err(format!(
                         "entry {}#{} was APPLIED but the audit log has no rule.applied for it",
@@ -929,7 +951,8 @@ impl World {
             }
         }
         for letter in self.queue.dead_letters(1000).await.unwrap() {
-            let Some(entryguard::ports::queue::Task::ReconcileEntry { session_id, .. }) = letter.task
+            let Some(entryguard::ports::queue::Task::ReconcileEntry { session_id, .. }) =
+                letter.task
             else {
                 continue;
             };
@@ -975,11 +998,7 @@ impl World {
         self.check().await?;
         let sessions = self.all_sessions().await;
         if let Some(s) = sessions.iter().find(|s| !s.status().is_terminal()) {
-            return Err(format!(
-                "session {} is {:?} after expiry",
-                s.id,
-                s.status()
-            ));
+            return Err(format!("session {} is {:?} after expiry", s.id, s.status()));
         }
         Ok(())
     }
@@ -1020,7 +1039,12 @@ pub async fn run(seed: u64, options: Options) -> (Result<(), String>, Stats, Vec
     if result.is_ok() {
         result = w.check_after_expiry().await;
     }
-    if std::env::var("SIM_TIMING").is_ok() { eprintln!("new {t1:?} play {t2:?} quiesce {t3:?} check {t4:?} expiry {:?}", t.elapsed()); }
+    if std::env::var("SIM_TIMING").is_ok() {
+        eprintln!(
+            "new {t1:?} play {t2:?} quiesce {t3:?} check {t4:?} expiry {:?}",
+            t.elapsed()
+        );
+    }
     let stats = w.finish_stats();
     (result, stats, std::mem::take(&mut w.trace))
 }
