@@ -133,6 +133,7 @@ fn routes(v: &Victim) -> Vec<Route> {
         ),
         route(M::DELETE, format!("/api/admin/users/{}", v.user), None),
         route(M::GET, "/api/admin/audit-logs".into(), None),
+        route(M::POST, "/api/admin/dead-letters/redrive".into(), None),
     ]
 }
 

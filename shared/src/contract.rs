@@ -38,6 +38,8 @@ pub async fn run_store_contract(store: Arc<dyn Store>) {
     due_sessions(s).await;
     rule_holders(s).await;
     rule_leases(s).await;
+    observed_rules(s).await;
+    claimed_runs(s).await;
     audit_log(s).await;
 }
 
@@ -121,11 +123,16 @@ async fn orgs(s: &dyn Store) {
         !s.has_any_org().await.unwrap(),
         "a fresh store has no organization"
     );
+    assert!(s.list_orgs().await.unwrap().is_empty());
     let mut a = org("Org A");
     assert_eq!(s.get_org(a.id).await.unwrap(), None);
     s.put_org(&a).await.unwrap();
     assert_eq!(s.get_org(a.id).await.unwrap(), Some(a.clone()));
     assert!(s.has_any_org().await.unwrap());
+    let b = org("Org B");
+    s.put_org(&b).await.unwrap();
+    let listed: BTreeSet<OrgId> = s.list_orgs().await.unwrap().iter().map(|o| o.id).collect();
+    assert_eq!(listed, [a.id, b.id].into());
     a.name = "Org A renamed".parse().unwrap();
     a.tier = Tier::Business;
     s.put_org(&a).await.unwrap();
@@ -860,6 +867,58 @@ async fn rule_leases(s: &dyn Store) {
         s.get_rule(&k).await.unwrap(),
         None,
         "releasing a forgotten rule creates nothing"
+    );
+}
+
+async fn observed_rules(s: &dyn Store) {
+    let k = rule_key(5, 22);
+    let seen = s.rule_observed(&k, &group(5)).await.unwrap();
+    assert_eq!(
+        (seen.count(), seen.cloud, seen.lease.clone()),
+        (0, CloudState::Unknown, None),
+        "a rule seen in the cloud with no record is recorded as possibly there"
+    );
+    assert_eq!(seen.group, group(5));
+    assert_eq!(s.get_rule(&k).await.unwrap(), Some(seen.clone()));
+    assert_eq!(s.rule_observed(&k, &group(6)).await.unwrap(), seen);
+    // It is an ordinary record from then on: holders come and go, the lease works.
+    let held = s.rule_add_holder(&k, &group(5), &holder(1)).await.unwrap();
+    assert_eq!((held.count(), held.cloud), (1, CloudState::Unknown));
+    assert_eq!(
+        s.rule_observed(&k, &group(5)).await.unwrap(),
+        held,
+        "an existing record is left as it is"
+    );
+    s.rule_remove_holder(&k, &holder(1)).await.unwrap();
+    granted(
+        s.rule_lease(&k, "w1", t0(), t0() + Duration::seconds(60))
+            .await
+            .unwrap(),
+    );
+    s.rule_release_lease(&k, "w1", CloudState::Absent)
+        .await
+        .unwrap();
+    assert_eq!(s.get_rule(&k).await.unwrap(), None, "idle once revoked");
+}
+
+async fn claimed_runs(s: &dyn Store) {
+    let at = |secs: i64| t0() + Duration::seconds(secs);
+    let every = Duration::seconds(300);
+    assert!(s.claim_run("reconcile", at(0), every).await.unwrap());
+    assert!(!s.claim_run("reconcile", at(0), every).await.unwrap());
+    assert!(!s.claim_run("reconcile", at(299), every).await.unwrap());
+    assert!(
+        s.claim_run("other", at(1), every).await.unwrap(),
+        "jobs are independent"
+    );
+    assert!(s.claim_run("reconcile", at(300), every).await.unwrap());
+    assert!(!s.claim_run("reconcile", at(301), every).await.unwrap());
+    let claims =
+        futures::future::join_all((0..8).map(|_| s.claim_run("reconcile", at(900), every))).await;
+    assert_eq!(
+        claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(),
+        1,
+        "one of several concurrent callers wins"
     );
 }
 

@@ -6,6 +6,7 @@ pub mod app;
 pub mod contract;
 pub mod domain;
 pub mod embedded;
+pub mod pacing;
 pub mod ports;
 
 pub use chrono;

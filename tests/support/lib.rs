@@ -6,3 +6,4 @@ pub mod logs;
 pub mod moto;
 pub mod oidc;
 pub mod server;
+pub mod sim;

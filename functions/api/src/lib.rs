@@ -98,6 +98,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(admin::list_users, admin::create_user))
         .routes(routes!(admin::update_user, admin::delete_user))
         .routes(routes!(admin::audit_logs))
+        .routes(routes!(admin::redrive_dead_letters))
 }
 
 /// The local runner's development routes: not part of the API contract, so not in the

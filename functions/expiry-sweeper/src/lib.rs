@@ -14,6 +14,20 @@ pub struct SweepSummary {
     pub expired: usize,
     pub redriven: usize,
     pub orphans_revoked: usize,
+    pub new_dead_letters: usize,
+    /// Present when this sweep ran the (rate-limited) drift reconciliation.
+    pub reconciliation: Option<ReconciliationSummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationSummary {
+    pub groups: usize,
+    pub reapplied: usize,
+    pub orphans_removed: usize,
+    pub missing_groups: usize,
+    pub stale_holders: usize,
+    pub errors: usize,
 }
 
 impl From<SweepReport> for SweepSummary {
@@ -23,6 +37,15 @@ impl From<SweepReport> for SweepSummary {
             expired: r.expired,
             redriven: r.redriven,
             orphans_revoked: r.orphans_revoked,
+            new_dead_letters: r.new_dead_letters,
+            reconciliation: r.reconciled.map(|c| ReconciliationSummary {
+                groups: c.groups,
+                reapplied: c.reapplied,
+                orphans_removed: c.orphans_removed,
+                missing_groups: c.missing_groups,
+                stale_holders: c.stale_holders,
+                errors: c.errors,
+            }),
         }
     }
 }

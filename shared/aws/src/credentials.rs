@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -152,7 +153,16 @@ impl CredentialVerifier for StsVerifier {
 
 struct Cached {
     client: aws_sdk_ec2::Client,
+    account: String,
     built: Instant,
+}
+
+/// A client and the account its calls count against (EC2's request limits are per account and
+/// region): the credential's checked account, or the credential itself until it is checked.
+#[derive(Debug, Clone)]
+pub struct Ec2Client {
+    pub client: aws_sdk_ec2::Client,
+    pub account: String,
 }
 
 /// EC2 clients per (credential, region), built once and reused: a client holds its
@@ -182,11 +192,14 @@ impl Ec2Clients {
         &self,
         credential_id: CredentialId,
         region: &Region,
-    ) -> Result<aws_sdk_ec2::Client, FirewallError> {
+    ) -> Result<Ec2Client, FirewallError> {
         let key = (credential_id, region.clone());
         if let Some(c) = self.cache.lock().expect("client cache lock").get(&key) {
             if c.built.elapsed() < CLIENT_TTL {
-                return Ok(c.client.clone());
+                return Ok(Ec2Client {
+                    client: c.client.clone(),
+                    account: c.account.clone(),
+                });
             }
         }
         let credential = self
@@ -203,18 +216,26 @@ impl Ec2Clients {
         let config = aws_sdk_ec2::config::Builder::from(&self.base)
             .region(SdkRegion::new(region.as_str().to_owned()))
             .credentials_provider(provider)
+            // The firewall paces and retries its calls itself (token bucket, backoff with
+            // jitter); SDK retries on top would multiply the attempts and hide them from it.
+            .retry_config(RetryConfig::disabled())
             .build();
         let client = aws_sdk_ec2::Client::from_conf(config);
+        let account = credential
+            .account_id
+            .clone()
+            .unwrap_or_else(|| format!("credential {credential_id}"));
         tracing::debug!(%credential_id, %region, "built an EC2 client");
         // Two callers may build at once; either client is as good as the other.
         self.cache.lock().expect("client cache lock").insert(
             key,
             Cached {
                 client: client.clone(),
+                account: account.clone(),
                 built: Instant::now(),
             },
         );
-        Ok(client)
+        Ok(Ec2Client { client, account })
     }
 
     /// Drops a credential's clients, e.g. after AWS rejected it, so the next call reads the

@@ -1,9 +1,12 @@
 //! The `Firewall` port on EC2 security groups. Every rule EntryGuard creates carries its
 //! description and its tag; revokes go by the ids of tagged rules only, so a rule someone made
-//! by hand is never touched, even when it opens the same ports to the same address.
+//! by hand is never touched, even when it opens the same ports to the same address. Calls are
+//! paced per account and region by a token bucket at EC2's documented limits, and throttling
+//! or timeouts are retried with exponential backoff and jitter within a fixed budget.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -12,8 +15,10 @@ use aws_sdk_ec2::types::{
 };
 use ipnet::IpNet;
 
-use entryguard::domain::net::{PortRange, Protocol, SecurityGroupId};
-use entryguard::domain::rule::{GroupRef, IngressRule};
+use entryguard::domain::net::{PortRange, Protocol, Region, SecurityGroupId};
+use entryguard::domain::rule::{GroupRef, IngressRule, ListedRule};
+use entryguard::embedded::TokioTimer;
+use entryguard::pacing::{CallKind, Pacer, PacerConfig, PacerStats};
 use entryguard::ports::firewall::{Firewall, FirewallError};
 use entryguard::ports::secrets::SecretSealer;
 
@@ -138,7 +143,8 @@ impl CloudRule {
 }
 
 /// Every inbound rule of a group, EntryGuard's and everyone else's (reconciliation compares
-/// these with the rule records).
+/// these with the rule records). An empty list for a group that does not exist: EC2 filters,
+/// it does not check.
 pub async fn list_ingress_rules(
     client: &aws_sdk_ec2::Client,
     group: &SecurityGroupId,
@@ -146,78 +152,123 @@ pub async fn list_ingress_rules(
     let mut rules = Vec::new();
     let mut next_token = None;
     loop {
-        let out = client
-            .describe_security_group_rules()
-            .filters(
-                Filter::builder()
-                    .name("group-id")
-                    .values(group.as_str())
-                    .build(),
-            )
-            .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(|e| classify(&facts(&e), group.as_str()))?;
-        for r in out.security_group_rules() {
-            if r.is_egress() == Some(true) {
-                continue;
-            }
-            let cidr = r
-                .cidr_ipv4()
-                .or(r.cidr_ipv6())
-                .and_then(|c| c.parse::<IpNet>().ok());
-            rules.push(CloudRule {
-                rule_id: r.security_group_rule_id().unwrap_or_default().to_owned(),
-                group_id: r.group_id().unwrap_or(group.as_str()).to_owned(),
-                protocol: r.ip_protocol().unwrap_or_default().to_owned(),
-                from_port: r.from_port(),
-                to_port: r.to_port(),
-                cidr,
-                description: r.description().map(str::to_owned),
-                tags: r
-                    .tags()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
-                    .collect(),
-            });
-        }
-        next_token = out.next_token;
-        if next_token.as_deref().is_none_or(str::is_empty) {
+        let (page, next) = rules_page(client, group, next_token).await?;
+        rules.extend(page);
+        next_token = next;
+        if next_token.is_none() {
             return Ok(rules);
         }
     }
 }
 
+/// One page of DescribeSecurityGroupRules for a group, and the token of the next.
+async fn rules_page(
+    client: &aws_sdk_ec2::Client,
+    group: &SecurityGroupId,
+    next_token: Option<String>,
+) -> Result<(Vec<CloudRule>, Option<String>), FirewallError> {
+    let out = client
+        .describe_security_group_rules()
+        .filters(
+            Filter::builder()
+                .name("group-id")
+                .values(group.as_str())
+                .build(),
+        )
+        .set_next_token(next_token)
+        .send()
+        .await
+        .map_err(|e| classify(&facts(&e), group.as_str()))?;
+    let rules = out
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() != Some(true))
+        .map(|r| CloudRule {
+            rule_id: r.security_group_rule_id().unwrap_or_default().to_owned(),
+            group_id: r.group_id().unwrap_or(group.as_str()).to_owned(),
+            protocol: r.ip_protocol().unwrap_or_default().to_owned(),
+            from_port: r.from_port(),
+            to_port: r.to_port(),
+            cidr: r
+                .cidr_ipv4()
+                .or(r.cidr_ipv6())
+                .and_then(|c| c.parse::<IpNet>().ok()),
+            description: r.description().map(str::to_owned),
+            tags: r
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                .collect(),
+        })
+        .collect();
+    let next = out.next_token.filter(|t| !t.is_empty());
+    Ok((rules, next))
+}
+
+/// Where EC2's request limits apply: an account (or an unchecked credential) in a region.
+pub type LimitKey = (String, Region);
+
 pub struct Ec2Firewall {
     clients: Arc<Ec2Clients>,
+    pacer: Pacer<LimitKey>,
+}
+
+/// The client for one group, and the pacing key its calls count against.
+struct Target {
+    client: aws_sdk_ec2::Client,
+    key: LimitKey,
+    deadline: Duration,
 }
 
 impl Ec2Firewall {
     /// `base` carries the endpoint, timeouts and retry settings; each customer credential
-    /// brings its own credentials and the group its region.
+    /// brings its own credentials and the group its region. Calls are paced to EC2's limits.
     /// `sealer` opens the static keys of credentials that have them.
     pub fn new(
         base: SdkConfig,
         credentials: Arc<dyn CredentialSource>,
         sealer: Arc<dyn SecretSealer>,
     ) -> Self {
+        Self::with_pacing(base, credentials, sealer, PacerConfig::ec2(1))
+    }
+
+    /// With the request limits shared differently (e.g. by several concurrent workers).
+    pub fn with_pacing(
+        base: SdkConfig,
+        credentials: Arc<dyn CredentialSource>,
+        sealer: Arc<dyn SecretSealer>,
+        pacing: PacerConfig,
+    ) -> Self {
         Self {
             clients: Arc::new(Ec2Clients::new(base, credentials, sealer)),
+            pacer: Pacer::new(Arc::new(TokioTimer::default()), pacing, None),
         }
     }
 
-    async fn client(&self, group: &GroupRef) -> Result<aws_sdk_ec2::Client, FirewallError> {
-        self.clients
+    /// What the pacer has done so far.
+    pub fn pacing_stats(&self) -> PacerStats {
+        self.pacer.stats()
+    }
+
+    async fn target(&self, group: &GroupRef) -> Result<Target, FirewallError> {
+        let deadline = self.pacer.deadline();
+        let c = self
+            .clients
             .client(group.credential_id, &group.region)
-            .await
+            .await?;
+        Ok(Target {
+            client: c.client,
+            key: (c.account, group.region.clone()),
+            deadline,
+        })
     }
 
     /// A rejected credential may have been fixed by the next call: read it again then.
-    fn after(
+    fn after<T>(
         &self,
         group: &GroupRef,
-        result: Result<(), FirewallError>,
-    ) -> Result<(), FirewallError> {
+        result: Result<T, FirewallError>,
+    ) -> Result<T, FirewallError> {
         if let Err(FirewallError::InvalidCredential(_)) = &result {
             self.clients.forget(group.credential_id);
         }
@@ -226,8 +277,45 @@ impl Ec2Firewall {
 
     /// The group's inbound rules.
     pub async fn list_rules(&self, group: &GroupRef) -> Result<Vec<CloudRule>, FirewallError> {
-        let client = self.client(group).await?;
-        list_ingress_rules(&client, &group.security_group_id).await
+        let t = self.target(group).await?;
+        self.list_paced(&t, &group.security_group_id).await
+    }
+
+    async fn list_paced(
+        &self,
+        t: &Target,
+        group: &SecurityGroupId,
+    ) -> Result<Vec<CloudRule>, FirewallError> {
+        let mut rules = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let (page, next) = self
+                .pacer
+                .call(&t.key, CallKind::Describe, t.deadline, || {
+                    rules_page(&t.client, group, next_token.clone())
+                })
+                .await?;
+            rules.extend(page);
+            next_token = next;
+            if next_token.is_none() {
+                return Ok(rules);
+            }
+        }
+    }
+
+    /// Whether the group exists (a filtered listing cannot tell).
+    async fn check_group(&self, t: &Target, sg: &str) -> Result<(), FirewallError> {
+        self.pacer
+            .call(&t.key, CallKind::Describe, t.deadline, || async {
+                t.client
+                    .describe_security_groups()
+                    .group_ids(sg)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify(&facts(&e), sg))
+            })
+            .await
     }
 
     async fn authorize_inner(
@@ -235,29 +323,35 @@ impl Ec2Firewall {
         group: &GroupRef,
         rule: &IngressRule,
     ) -> Result<(), FirewallError> {
-        let client = self.client(group).await?;
+        let t = self.target(group).await?;
         let sg = group.security_group_id.as_str();
-        match client
-            .authorize_security_group_ingress()
-            .group_id(sg)
-            .ip_permissions(permission(rule))
-            .tag_specifications(managed_tag())
-            .send()
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(security_group = sg, region = %group.region, %rule, "authorized ingress");
-                Ok(())
-            }
-            Err(e) => {
-                let f = facts(&e);
-                if f.code() == Some(DUPLICATE) {
-                    tracing::debug!(security_group = sg, %rule, "rule already present");
-                    return Ok(());
+        self.pacer
+            .call(&t.key, CallKind::Mutating, t.deadline, || async {
+                match t
+                    .client
+                    .authorize_security_group_ingress()
+                    .group_id(sg)
+                    .ip_permissions(permission(rule))
+                    .tag_specifications(managed_tag())
+                    .send()
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(security_group = sg, region = %group.region, %rule, "authorized ingress");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let f = facts(&e);
+                        // Also the answer to a retry of a timed-out call that went through.
+                        if f.code() == Some(DUPLICATE) {
+                            tracing::debug!(security_group = sg, %rule, "rule already present");
+                            return Ok(());
+                        }
+                        Err(classify(&f, sg))
+                    }
                 }
-                Err(classify(&f, sg))
-            }
-        }
+            })
+            .await
     }
 
     async fn revoke_inner(
@@ -265,9 +359,10 @@ impl Ec2Firewall {
         group: &GroupRef,
         rule: &IngressRule,
     ) -> Result<(), FirewallError> {
-        let client = self.client(group).await?;
+        let t = self.target(group).await?;
         let sg = group.security_group_id.as_str();
-        let ids: Vec<String> = list_ingress_rules(&client, &group.security_group_id)
+        let ids: Vec<String> = self
+            .list_paced(&t, &group.security_group_id)
             .await?
             .into_iter()
             .filter(|r| r.is_managed() && r.ingress_rule().as_ref() == Some(rule))
@@ -276,33 +371,53 @@ impl Ec2Firewall {
         if ids.is_empty() {
             // Nothing of ours to revoke. A missing group must still be reported as such, and
             // a filtered listing of a missing group is merely empty.
-            return client
-                .describe_security_groups()
-                .group_ids(sg)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify(&facts(&e), sg));
+            return self.check_group(&t, sg).await;
         }
-        match client
-            .revoke_security_group_ingress()
-            .group_id(sg)
-            .set_security_group_rule_ids(Some(ids))
-            .send()
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(security_group = sg, region = %group.region, %rule, "revoked ingress");
-                Ok(())
-            }
-            Err(e) => {
-                let f = facts(&e);
-                if f.code().is_some_and(|c| NOT_FOUND.contains(&c)) {
-                    return Ok(());
+        self.pacer
+            .call(&t.key, CallKind::Mutating, t.deadline, || async {
+                match t
+                    .client
+                    .revoke_security_group_ingress()
+                    .group_id(sg)
+                    .set_security_group_rule_ids(Some(ids.clone()))
+                    .send()
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(security_group = sg, region = %group.region, %rule, "revoked ingress");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let f = facts(&e);
+                        if f.code().is_some_and(|c| NOT_FOUND.contains(&c)) {
+                            return Ok(());
+                        }
+                        Err(classify(&f, sg))
+                    }
                 }
-                Err(classify(&f, sg))
-            }
+            })
+            .await
+    }
+
+    async fn ingress_rules_inner(
+        &self,
+        group: &GroupRef,
+    ) -> Result<Vec<ListedRule>, FirewallError> {
+        let t = self.target(group).await?;
+        let rules = self.list_paced(&t, &group.security_group_id).await?;
+        if rules.is_empty() {
+            self.check_group(&t, group.security_group_id.as_str())
+                .await?;
         }
+        Ok(rules
+            .iter()
+            .filter_map(|r| {
+                Some(ListedRule {
+                    rule: r.ingress_rule()?,
+                    managed: r.is_managed(),
+                })
+            })
+            .collect())
     }
 }
 
@@ -315,6 +430,11 @@ impl Firewall for Ec2Firewall {
 
     async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
         let result = self.revoke_inner(group, rule).await;
+        self.after(group, result)
+    }
+
+    async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {
+        let result = self.ingress_rules_inner(group).await;
         self.after(group, result)
     }
 }

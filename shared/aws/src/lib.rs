@@ -183,16 +183,31 @@ pub enum EnvError {
 }
 
 /// The Lambdas' configuration: `TABLE_NAME`, `QUEUE_URL` and `KMS_KEY_ID`, everything else
-/// from the function's environment (region, role).
+/// from the function's environment (region, role). `EC2_RATE_SHARE` (default 1) is how many
+/// processes may call EC2 at once — the rule worker's maximum concurrency — so each keeps to its
+/// share of EC2's request limit.
 pub async fn connect_from_env() -> Result<AwsBackend, EnvError> {
     let var = |name: &'static str| std::env::var(name).map_err(|_| EnvError::Missing(name));
-    Ok(connect(&ConnectOptions {
+    let mut backend = connect(&ConnectOptions {
         sdk: SdkOptions::default(),
         table_name: var("TABLE_NAME")?,
         queue_url: var("QUEUE_URL")?,
         kms_key_id: var("KMS_KEY_ID")?,
     })
-    .await)
+    .await;
+    let share = std::env::var("EC2_RATE_SHARE")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1);
+    if share > 1 {
+        backend.firewall = Arc::new(Ec2Firewall::with_pacing(
+            backend.sdk.clone(),
+            backend.store.clone(),
+            backend.sealer.clone(),
+            entryguard::pacing::PacerConfig::ec2(share),
+        ));
+    }
+    Ok(backend)
 }
 
 /// Provisions (if needed) and connects: the local runner's `--provision`.

@@ -38,9 +38,8 @@ pub const TOKEN_GRACE_DAYS: i64 = 1;
 pub const QUEUE_VISIBILITY_TIMEOUT_SECS: i32 = 180;
 /// How long an unprocessed task is kept.
 pub const QUEUE_RETENTION_SECS: i32 = 4 * 24 * 3600;
-/// Receives before a task moves to the dead-letter queue. High because a lease-busy retry also
-/// counts as a receive, on top of the three scheduled retries of a transient failure.
-pub const MAX_RECEIVE_COUNT: u32 = 10;
+/// Receives before a task moves to the dead-letter queue (the embedded queue uses the same).
+pub const MAX_RECEIVE_COUNT: u32 = entryguard::ports::queue::MAX_RECEIVE_COUNT;
 /// Dead letters are kept for the maximum SQS allows, so an operator has time to look at them.
 pub const DLQ_RETENTION_SECS: i32 = 14 * 24 * 3600;
 

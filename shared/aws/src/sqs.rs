@@ -2,16 +2,20 @@
 //! consumer with a batch loop for hosts that poll the queue themselves (the local runner with
 //! `--backend aws`, and the tests); in AWS the Lambda event source polls instead.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::SdkError;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+};
 use futures::future::join_all;
+use tokio::sync::OnceCell;
 
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
-use entryguard::ports::queue::{QueueError, Redelivery, Task, TaskQueue};
+use entryguard::ports::queue::{DeadLetter, QueueError, Redelivery, Task, TaskQueue};
 
 use crate::sdk_error::{facts, is_server_code, is_throttling_code, ErrorFacts, Stage};
 
@@ -89,6 +93,8 @@ pub struct Received {
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: String,
+    /// The dead-letter queue's URL, found through the task queue's redrive policy.
+    dead_letter_url: Arc<OnceCell<String>>,
 }
 
 impl SqsQueue {
@@ -96,11 +102,60 @@ impl SqsQueue {
         Self {
             client,
             url: url.into(),
+            dead_letter_url: Arc::new(OnceCell::new()),
         }
     }
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The dead-letter queue's URL: named by the task queue's redrive policy, so nothing has
+    /// to be configured twice.
+    pub async fn dead_letter_url(&self) -> Result<&str, QueueError> {
+        self.dead_letter_url
+            .get_or_try_init(|| async {
+                let attributes = self
+                    .client
+                    .get_queue_attributes()
+                    .queue_url(&self.url)
+                    .attribute_names(QueueAttributeName::RedrivePolicy)
+                    .send()
+                    .await
+                    .map_err(from_sdk)?
+                    .attributes
+                    .unwrap_or_default();
+                let policy = attributes
+                    .get(&QueueAttributeName::RedrivePolicy)
+                    .ok_or_else(|| {
+                        QueueError::Unavailable("the task queue has no redrive policy".into())
+                    })?;
+                let arn = serde_json::from_str::<serde_json::Value>(policy)
+                    .ok()
+                    .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
+                    .ok_or_else(|| {
+                        QueueError::Unavailable(format!("unreadable redrive policy {policy}"))
+                    })?;
+                // arn:aws:sqs:region:account:name
+                let parts: Vec<&str> = arn.split(':').collect();
+                let (account, name) = match parts.as_slice() {
+                    [_, _, _, _, account, name] => (*account, *name),
+                    _ => return Err(QueueError::Unavailable(format!("not a queue ARN: {arn}"))),
+                };
+                let url = self
+                    .client
+                    .get_queue_url()
+                    .queue_name(name)
+                    .queue_owner_aws_account_id(account)
+                    .send()
+                    .await
+                    .map_err(from_sdk)?
+                    .queue_url
+                    .unwrap_or_default();
+                Ok::<String, QueueError>(url)
+            })
+            .await
+            .map(String::as_str)
     }
 
     /// Up to `max` (1–10) messages, waiting up to `wait` (long polling, at most 20 s) for the
@@ -239,6 +294,77 @@ impl TaskQueue for SqsQueue {
             }
         }
         Ok(())
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let url = self.dead_letter_url().await?.to_owned();
+        let mut out: Vec<DeadLetter> = Vec::new();
+        // Received with a zero visibility timeout: looking hides nothing from the next reader
+        // (an admin's redrive right after a sweep). SQS samples, so receive until a batch
+        // brings nothing new.
+        for _ in 0..(max / 10 + 5) {
+            if out.len() >= max {
+                break;
+            }
+            let batch = self
+                .client
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(from_sdk)?
+                .messages
+                .unwrap_or_default();
+            let mut new = 0;
+            for m in batch {
+                let id = m.message_id.unwrap_or_default();
+                let receipt = m.receipt_handle.unwrap_or_default();
+                if let Some(seen) = out.iter_mut().find(|l| l.id == id) {
+                    // Only the latest receipt deletes the message.
+                    seen.receipt = receipt;
+                    continue;
+                }
+                new += 1;
+                let body = m.body.unwrap_or_default();
+                out.push(DeadLetter {
+                    id,
+                    receipt,
+                    task: serde_json::from_str(&body).ok(),
+                    body,
+                });
+            }
+            if new == 0 {
+                break;
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
+    async fn redrive(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        let url = self.dead_letter_url().await?.to_owned();
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(&letter.body)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        match self
+            .client
+            .delete_message()
+            .queue_url(&url)
+            .receipt_handle(&letter.receipt)
+            .send()
+            .await
+            .map_err(from_sdk)
+        {
+            Ok(_) | Err(SqsFailure::StaleReceipt) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -782,6 +782,56 @@ impl App {
         who.require_admin()?;
         Ok(self.store.list_audit(who.org.id, &query).await?)
     }
+
+    // Dead letters.
+
+    /// Puts the caller's organization's dead letters back on the work queue (other tenants'
+    /// stay where they are). Safe to repeat: a task done twice changes nothing.
+    pub async fn redrive_dead_letters(&self, who: &Identity) -> Result<Redriven, AdminError> {
+        who.require_admin()?;
+        let queue_error = |e: crate::ports::queue::QueueError| {
+            AdminError::Store(StoreError::Unavailable(e.to_string()))
+        };
+        let letters = self
+            .queue
+            .dead_letters(REDRIVE_BATCH)
+            .await
+            .map_err(queue_error)?;
+        let mut out = Redriven::default();
+        for letter in &letters {
+            let Some(crate::ports::queue::Task::ReconcileEntry { session_id, .. }) = &letter.task
+            else {
+                continue;
+            };
+            match self.store.get_session(*session_id).await? {
+                Some(s) if s.org_id == who.org.id => {}
+                _ => continue,
+            }
+            self.queue.redrive(letter).await.map_err(queue_error)?;
+            out.redriven += 1;
+        }
+        if out.redriven > 0 {
+            self.audit(Audit::by(
+                who,
+                AuditType::AdminChange,
+                format!(
+                    "Redrove {} task(s) from the dead-letter queue",
+                    out.redriven
+                ),
+            ))
+            .await;
+        }
+        Ok(out)
+    }
+}
+
+/// How many dead letters one redrive looks at.
+pub const REDRIVE_BATCH: usize = 500;
+
+/// What a redrive did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Redriven {
+    pub redriven: usize,
 }
 
 fn create_error(e: CreateError) -> AdminError {

@@ -1,5 +1,5 @@
-//! Writing audit events. A failed audit write is logged loudly but never undoes the change it
-//! describes: the change already happened in the cloud.
+//! Writing audit events. A failed audit write never undoes the change it describes (the change
+//! already happened in the cloud); events of rule changes are retried with their step instead.
 
 use crate::domain::audit::{AuditEvent, AuditType, Outcome};
 use crate::domain::ids::{AuditId, OrgId, ResourceId, SessionId};
@@ -62,7 +62,19 @@ impl Audit {
 }
 
 impl App {
+    /// Writes an event; a failure is logged and otherwise ignored. For events that describe a
+    /// change the user already has the outcome of (a start, a stop, an edit).
     pub async fn audit(&self, audit: Audit) {
+        let kind = audit.kind;
+        let org = audit.org_id;
+        if let Err(error) = self.record(audit).await {
+            tracing::error!(%error, kind = kind.as_str(), %org, "audit event could not be written");
+        }
+    }
+
+    /// Writes an event and reports a failure, so a handler can retry the step it belongs to:
+    /// for rule changes, whose events must not be lost.
+    pub async fn record(&self, audit: Audit) -> Result<(), crate::ports::store::StoreError> {
         let event = AuditEvent {
             id: AuditId::from_uuid(self.ids.uuid()),
             org_id: audit.org_id,
@@ -76,8 +88,6 @@ impl App {
             outcome: audit.outcome,
             message: audit.message,
         };
-        if let Err(error) = self.store.append_audit(&event).await {
-            tracing::error!(%error, kind = event.kind.as_str(), org = %event.org_id, "audit event could not be written");
-        }
+        self.store.append_audit(&event).await
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::model::Provider;
-use crate::domain::rule::{GroupRef, IngressRule};
+use crate::domain::rule::{GroupRef, IngressRule, ListedRule};
 use crate::ports::firewall::{Firewall, FirewallError};
 
 pub struct FirewallByProvider {
@@ -35,5 +35,9 @@ impl Firewall for FirewallByProvider {
 
     async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
         self.pick(group)?.revoke(group, rule).await
+    }
+
+    async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {
+        self.pick(group)?.ingress_rules(group).await
     }
 }

@@ -11,11 +11,17 @@ use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey};
 use crate::ports::firewall::FirewallError;
 use crate::ports::store::StoreError;
 
+use super::audit::Audit;
 use super::App;
 
 /// Longer than any single cloud call takes, short enough that a crashed worker's lease frees
 /// the rule well within the retry schedule.
 pub const LEASE_SECS: i64 = 60;
+
+/// The longest one firewall call may take, waits for the rate limit and retries included. A
+/// cloud change is started only while at least this much of the lease is left, so a worker that
+/// was paused (or slowed down) never changes a rule after its lease passed to someone else.
+pub const CALL_BUDGET_SECS: i64 = 30;
 
 #[derive(Debug, Error)]
 pub enum RuleError {
@@ -52,11 +58,8 @@ impl App {
         }
         let owner = self.ids.token();
         let now = self.now();
-        let (state, stale) = match self
-            .store
-            .rule_lease(key, &owner, now, now + Duration::seconds(LEASE_SECS))
-            .await?
-        {
+        let until = now + Duration::seconds(LEASE_SECS);
+        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
             LeaseGrant::Busy => return Err(RuleError::Busy),
             LeaseGrant::Granted { state, stale } => (*state, stale),
         };
@@ -65,6 +68,15 @@ impl App {
                 .rule_release_lease(key, &owner, CloudState::Present)
                 .await?;
             return Ok(());
+        }
+        let known = if stale {
+            CloudState::Unknown
+        } else {
+            state.cloud
+        };
+        if !self.lease_allows_call(until) {
+            self.store.rule_release_lease(key, &owner, known).await?;
+            return Err(RuleError::Busy);
         }
         match self.firewall.authorize(&state.group, &key.rule).await {
             Ok(()) => {
@@ -108,13 +120,23 @@ impl App {
     /// Revokes the rule if it has no holders and may exist in the cloud. The sweeper also calls
     /// this for rules whose last removal failed, so no rule outlives its sessions for long.
     pub async fn revoke_if_unheld(&self, key: &RuleKey) -> Result<Released, RuleError> {
+        self.revoke_unheld(key, None, false).await
+    }
+
+    /// Revokes an unheld rule. `note` is recorded once the revoke succeeded and before the lease
+    /// is given back, so a crash in between makes the next attempt revoke and record again: the
+    /// sweeper's revokes, made on nobody's behalf, are never missing from the audit log.
+    /// `observed` says the rule was just seen in the cloud, whatever the record believes.
+    pub(crate) async fn revoke_unheld(
+        &self,
+        key: &RuleKey,
+        note: Option<Audit>,
+        observed: bool,
+    ) -> Result<Released, RuleError> {
         let owner = self.ids.token();
         let now = self.now();
-        let (state, stale) = match self
-            .store
-            .rule_lease(key, &owner, now, now + Duration::seconds(LEASE_SECS))
-            .await?
-        {
+        let until = now + Duration::seconds(LEASE_SECS);
+        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
             LeaseGrant::Busy => return Err(RuleError::Busy),
             LeaseGrant::Granted { state, stale } => (*state, stale),
         };
@@ -123,13 +145,20 @@ impl App {
         } else {
             state.cloud
         };
-        if state.count() > 0 || cloud == CloudState::Absent {
+        if state.count() > 0 || (cloud == CloudState::Absent && !observed) {
             // Someone took the rule again meanwhile: it stays, and it is theirs to keep.
             self.store.rule_release_lease(key, &owner, cloud).await?;
             return Ok(Released::Kept);
         }
+        if !self.lease_allows_call(until) {
+            self.store.rule_release_lease(key, &owner, cloud).await?;
+            return Err(RuleError::Busy);
+        }
         match self.firewall.revoke(&state.group, &key.rule).await {
             Ok(()) => {
+                if let Some(note) = note {
+                    self.record(note).await?;
+                }
                 self.store
                     .rule_release_lease(key, &owner, CloudState::Absent)
                     .await?;
@@ -151,5 +180,58 @@ impl App {
                 Err(e.into())
             }
         }
+    }
+
+    /// Authorizes a rule again that still has holders but was found missing from the cloud
+    /// (deleted by hand). `note` is recorded first: a correction is logged even if the pass
+    /// dies right after it. Answers whether the rule was re-applied.
+    pub(crate) async fn reapply_if_held(
+        &self,
+        key: &RuleKey,
+        note: Audit,
+    ) -> Result<bool, RuleError> {
+        let owner = self.ids.token();
+        let now = self.now();
+        let until = now + Duration::seconds(LEASE_SECS);
+        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
+            LeaseGrant::Busy => return Err(RuleError::Busy),
+            LeaseGrant::Granted { state, stale } => (*state, stale),
+        };
+        let known = if stale {
+            CloudState::Unknown
+        } else {
+            state.cloud
+        };
+        if state.count() == 0 || !self.lease_allows_call(until) {
+            self.store.rule_release_lease(key, &owner, known).await?;
+            return Ok(false);
+        }
+        self.record(note).await?;
+        match self.firewall.authorize(&state.group, &key.rule).await {
+            Ok(()) => {
+                self.store
+                    .rule_release_lease(key, &owner, CloudState::Present)
+                    .await?;
+                Ok(true)
+            }
+            Err(e) => {
+                // It was seen missing, and may still be: whoever comes next checks again.
+                self.store
+                    .rule_release_lease(key, &owner, CloudState::Unknown)
+                    .await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Whether a cloud call started now would end well within a lease that runs until `until`.
+    fn lease_allows_call(&self, until: crate::domain::Timestamp) -> bool {
+        let ok = self.now() + Duration::seconds(CALL_BUDGET_SECS) <= until;
+        if !ok {
+            tracing::warn!(
+                "a worker was paused while holding a rule's lease; leaving the change to the next"
+            );
+        }
+        ok
     }
 }

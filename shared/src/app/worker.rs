@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::domain::audit::AuditType;
 use crate::domain::ids::SessionId;
-use crate::domain::rule::RuleKey;
+use crate::domain::rule::{HolderId, RuleKey};
 use crate::domain::session::{EntryStatus, EntryWork, Session, TransitionError};
 use crate::ports::firewall::FirewallError;
 use crate::ports::queue::Task;
@@ -18,12 +18,17 @@ use super::rules::{Released, RuleError};
 use super::{App, MutateError};
 
 /// The product's retry schedule for transient failures: after 30 s, 1 min, 2 min; the fourth
-/// failure is final.
+/// failure is final. Each delay gets up to `RETRY_JITTER` of itself added at random, so entries
+/// throttled together do not all come back in the same second.
 pub const RETRY_DELAYS: [Duration; 3] = [
     Duration::from_secs(30),
     Duration::from_secs(60),
     Duration::from_secs(120),
 ];
+
+/// The largest share of a retry delay added as jitter (never taken off: a retry is never
+/// sooner than the documented schedule).
+pub const RETRY_JITTER: f64 = 0.25;
 
 /// When another worker holds a rule's lease: retry soon, without counting a failed attempt.
 pub const BUSY_DELAY: Duration = Duration::from_secs(2);
@@ -96,6 +101,12 @@ impl App {
             }
         };
         match work {
+            // An ended entry holds nothing, but a crash or a lost race may have left its holders
+            // behind; a redelivered message gives them back (a no-op when there are none).
+            EntryWork::Nothing if session.entry(index).is_ok_and(|e| e.status.is_terminal()) => {
+                let rules = session.entry(index).map_err(store_bug)?.rules();
+                self.give_back(id, index, &rules).await
+            }
             EntryWork::Nothing => Ok(Step::Finished),
             EntryWork::Apply => self.apply_entry(session, index).await,
             EntryWork::Remove => self.remove_entry(session, index).await,
@@ -138,33 +149,68 @@ impl App {
                     .await;
             }
         }
-        let Some((_, status)) = self
+        // Written before the entry is marked APPLIED: a crash in between makes the next delivery
+        // apply again and write it again, so no applied entry ever lacks its event.
+        self.record(
+            Audit::system(
+                session.org_id,
+                AuditType::RuleApplied,
+                format!(
+                    "Opened {} on {} for {}",
+                    describe_ports(&entry.ports),
+                    entry.group.security_group_id,
+                    entry.ip
+                ),
+            )
+            .session(session.id)
+            .resource(entry.resource_id),
+        )
+        .await?;
+        match self
             .change(session.id, |s, now| s.entry_applied(index, now))
             .await?
-        else {
-            return Ok(Step::Again);
-        };
-        if status == EntryStatus::Applied {
-            self.audit(
-                Audit::system(
-                    session.org_id,
-                    AuditType::RuleApplied,
-                    format!(
-                        "Opened {} on {} for {}",
-                        describe_ports(&entry.ports),
-                        entry.group.security_group_id,
-                        entry.ip
-                    ),
-                )
-                .session(session.id)
-                .resource(entry.resource_id),
-            )
-            .await;
-            Ok(Step::Finished)
-        } else {
+        {
+            Some((_, EntryStatus::Applied)) => Ok(Step::Finished),
             // The session ended while we were applying: undo at once.
-            Ok(Step::Again)
+            Some(_) => Ok(Step::Again),
+            None => self.after_lost_race(session.id, index, &rules).await,
         }
+    }
+
+    /// The entry moved on while this handler was adding its holders: a duplicate delivery or a
+    /// stale one finished it first. If it has ended (removed or failed), the holders just added
+    /// are nobody's, and leaving them would keep the rules open for good.
+    async fn after_lost_race(
+        &self,
+        id: SessionId,
+        index: u32,
+        rules: &[RuleKey],
+    ) -> Result<Step, StoreError> {
+        let ended = match self.store.get_session(id).await? {
+            None => true,
+            Some(s) => s.entry(index).map_or(true, |e| e.status.is_terminal()),
+        };
+        if !ended {
+            return Ok(Step::Again);
+        }
+        self.give_back(id, index, rules).await
+    }
+
+    /// Removes the entry as a holder of its rules (a no-op where it is none).
+    async fn give_back(
+        &self,
+        id: SessionId,
+        index: u32,
+        rules: &[RuleKey],
+    ) -> Result<Step, StoreError> {
+        let holder = HolderId::new(id, index);
+        for key in rules {
+            if let Err(e) = self.release_rule(key, &holder).await {
+                tracing::warn!(error = %e, session_id = %id, entry = index, "could not give back a rule of an ended entry; will retry");
+                return Ok(Step::Retry(BUSY_DELAY));
+            }
+        }
+        Ok(Step::Finished)
     }
 
     async fn remove_entry(&self, session: Session, index: u32) -> Result<Step, StoreError> {
@@ -195,19 +241,13 @@ impl App {
                 }
             }
         }
-        if self
-            .change(session.id, |s, now| s.entry_removed(index, now))
-            .await?
-            .is_none()
-        {
-            return Ok(Step::Again);
-        }
         let note = if group_gone {
             " (the security group no longer exists)"
         } else {
             ""
         };
-        self.audit(
+        // Before the entry is marked REMOVED, for the same reason as on apply.
+        self.record(
             Audit::system(
                 session.org_id,
                 AuditType::RuleRemoved,
@@ -221,7 +261,14 @@ impl App {
             .session(session.id)
             .resource(entry.resource_id),
         )
-        .await;
+        .await?;
+        if self
+            .change(session.id, |s, now| s.entry_removed(index, now))
+            .await?
+            .is_none()
+        {
+            return Ok(Step::Again);
+        }
         Ok(Step::Finished)
     }
 
@@ -238,7 +285,7 @@ impl App {
         let entry = session.entry(index).map_err(store_bug)?;
         let message = failure.to_string();
         if failure.is_transient() && (entry.attempts as usize) < RETRY_DELAYS.len() {
-            let delay = RETRY_DELAYS[entry.attempts as usize];
+            let delay = self.jittered(RETRY_DELAYS[entry.attempts as usize]);
             let recorded = self
                 .change(session.id, |s, now| {
                     s.entry_retrying(index, format!("{message} (retrying)"), now)
@@ -250,22 +297,22 @@ impl App {
                 None => Step::Again,
             });
         }
-        if phase == "apply" {
-            // Give back whatever this entry acquired before the failure.
-            let holder = session.holder(index);
-            for key in rules {
-                if let Err(e) = self.release_rule(key, &holder).await {
-                    tracing::warn!(error = %e, session_id = %session.id, entry = index, "could not release a rule after a failed apply; will retry");
-                    return Ok(Step::Retry(BUSY_DELAY));
-                }
-            }
-        }
         let what = if phase == "apply" {
             "Rule application failed"
         } else {
             "Rule removal failed"
         };
         let error = format!("{what}: {message}");
+        tracing::warn!(session_id = %session.id, entry = index, phase, error = %message, "entry failed");
+        self.record(
+            Audit::system(session.org_id, AuditType::RuleFailed, error.clone())
+                .session(session.id)
+                .resource(entry.resource_id)
+                .failed(),
+        )
+        .await?;
+        // The entry is marked FAILED before its holders are given back: a duplicate delivery
+        // may have applied it meanwhile, and then the holders are its, not ours to release.
         if self
             .change(session.id, |s, now| {
                 s.entry_failed(index, error.clone(), now)
@@ -275,15 +322,23 @@ impl App {
         {
             return Ok(Step::Again);
         }
-        tracing::warn!(session_id = %session.id, entry = index, phase, error = %message, "entry failed");
-        self.audit(
-            Audit::system(session.org_id, AuditType::RuleFailed, error)
-                .session(session.id)
-                .resource(entry.resource_id)
-                .failed(),
-        )
-        .await;
+        if phase == "apply" {
+            // Give back whatever this entry acquired before the failure. After a crash here the
+            // next delivery (or the sweeper's holder check) gives them back.
+            return self.give_back(session.id, index, rules).await;
+        }
         Ok(Step::Finished)
+    }
+}
+
+impl App {
+    /// `base` plus a random share of it below `RETRY_JITTER`, from the id source (seeded in
+    /// tests and simulations).
+    fn jittered(&self, base: Duration) -> Duration {
+        // The low 53 bits of a random UUID are random (its version and variant bits are higher).
+        let bits = self.ids.uuid().as_u128() as u64 & ((1u64 << 53) - 1);
+        let unit = bits as f64 / (1u64 << 53) as f64;
+        base + base.mul_f64(RETRY_JITTER * unit)
     }
 }
 

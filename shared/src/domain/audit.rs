@@ -31,10 +31,14 @@ pub enum AuditType {
     /// A personal API token was created or revoked.
     #[serde(rename = "auth.token")]
     Token,
+    /// Something an administrator must look at: tasks in the dead-letter queue, a security
+    /// group deleted in the cloud.
+    #[serde(rename = "system.alert")]
+    SystemAlert,
 }
 
 impl AuditType {
-    pub const ALL: [AuditType; 11] = [
+    pub const ALL: [AuditType; 12] = [
         Self::SessionStarted,
         Self::SessionStopped,
         Self::SessionExtended,
@@ -46,6 +50,7 @@ impl AuditType {
         Self::AdminChange,
         Self::Login,
         Self::Token,
+        Self::SystemAlert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +66,7 @@ impl AuditType {
             Self::AdminChange => "admin.change",
             Self::Login => "auth.login",
             Self::Token => "auth.token",
+            Self::SystemAlert => "system.alert",
         }
     }
 

@@ -39,6 +39,14 @@ impl fmt::Display for IngressRule {
     }
 }
 
+/// One inbound rule of a security group as the cloud lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListedRule {
+    pub rule: IngressRule,
+    /// Created by EntryGuard (tagged as such); only these are ever revoked.
+    pub managed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleKey {
@@ -83,6 +91,12 @@ impl HolderId {
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The session and entry this holder names.
+    pub fn entry(&self) -> Option<(SessionId, u32)> {
+        let (session, entry) = self.0.split_once('#')?;
+        Some((session.parse().ok()?, entry.parse().ok()?))
     }
 }
 

@@ -3,6 +3,7 @@
 //! latency. `SimulatedFirewall` is the `Firewall` adapter over it, classifying its errors the
 //! way the EC2 adapter classifies EC2's.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,9 +14,11 @@ use thiserror::Error;
 
 use super::kv::{self, Kv};
 use crate::domain::net::{PortRange, Region, SecurityGroupId};
-use crate::domain::rule::{GroupRef, IngressRule};
+use crate::domain::rule::{GroupRef, IngressRule, ListedRule};
+use crate::pacing::{BucketSpec, CallKind, Pacer, TokenBucket};
 use crate::ports::firewall::{Firewall, FirewallError};
 use crate::ports::store::StoreError;
+use crate::ports::Timer;
 
 /// EC2's inbound rule quota per security group.
 pub const RULES_PER_GROUP: usize = 60;
@@ -78,6 +81,7 @@ pub enum FaultKind {
 pub enum Operation {
     Authorize,
     Revoke,
+    Describe,
 }
 
 /// A fault to inject: for one group or all, one operation or both, a number of times or forever.
@@ -89,6 +93,14 @@ pub struct Fault {
     pub remaining: Option<u32>,
 }
 
+/// EC2's request limit, modelled: a token bucket per region and kind of call.
+struct ApiLimits {
+    timer: Arc<dyn Timer>,
+    mutating: BucketSpec,
+    describe: BucketSpec,
+    buckets: HashMap<(Region, bool), TokenBucket>,
+}
+
 #[derive(Default)]
 struct Injected {
     faults: Vec<Fault>,
@@ -96,6 +108,17 @@ struct Injected {
     calls: u64,
     /// What every credential check answers instead of an account id, while set.
     credential_fault: Option<FaultKind>,
+    throttled: u64,
+    limits: Option<ApiLimits>,
+}
+
+/// What the simulated cloud answered, in numbers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CallCounts {
+    /// Every API call that reached the cloud (authorize, revoke, describe).
+    pub calls: u64,
+    /// Calls refused by the modelled request limit.
+    pub throttled: u64,
 }
 
 #[derive(Clone)]
@@ -183,14 +206,60 @@ impl SimCloud {
         self.injected.lock().expect("fault lock").credential_fault
     }
 
-    /// How many authorize/revoke calls reached the simulated cloud.
+    /// How many API calls reached the simulated cloud.
     pub fn calls(&self) -> u64 {
         self.injected.lock().expect("fault lock").calls
     }
 
-    fn before_call(&self, sg: &SecurityGroupId, op: Operation) -> Result<Duration, SimError> {
+    pub fn counts(&self) -> CallCounts {
+        let i = self.injected.lock().expect("fault lock");
+        CallCounts {
+            calls: i.calls,
+            throttled: i.throttled,
+        }
+    }
+
+    /// Models EC2's request limit from now on: calls beyond the buckets are refused with
+    /// `RequestLimitExceeded`.
+    pub fn limit_requests(
+        &self,
+        mutating: BucketSpec,
+        describe: BucketSpec,
+        timer: Arc<dyn Timer>,
+    ) {
+        self.injected.lock().expect("fault lock").limits = Some(ApiLimits {
+            timer,
+            mutating,
+            describe,
+            buckets: HashMap::new(),
+        });
+    }
+
+    fn before_call(
+        &self,
+        region: &Region,
+        sg: &SecurityGroupId,
+        op: Operation,
+    ) -> Result<Duration, SimError> {
         let mut injected = self.injected.lock().expect("fault lock");
         injected.calls += 1;
+        if let Some(limits) = injected.limits.as_mut() {
+            let mutating = op != Operation::Describe;
+            let spec = if mutating {
+                limits.mutating
+            } else {
+                limits.describe
+            };
+            let now = limits.timer.elapsed();
+            let bucket = limits
+                .buckets
+                .entry((region.clone(), mutating))
+                .or_insert_with(|| TokenBucket::new(spec, now));
+            if bucket.try_take(now).is_err() {
+                injected.throttled += 1;
+                return Err(SimError::Throttled);
+            }
+        }
         let latency = injected.latency;
         let hit = injected.faults.iter_mut().find(|f| {
             f.group.as_ref().is_none_or(|g| g == sg)
@@ -218,7 +287,7 @@ impl SimCloud {
         rule: &IngressRule,
         description: &str,
     ) -> Result<(), SimError> {
-        let latency = self.before_call(sg, Operation::Authorize)?;
+        let latency = self.before_call(region, sg, Operation::Authorize)?;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
@@ -247,14 +316,17 @@ impl SimCloud {
         })
     }
 
-    /// EC2 RevokeSecurityGroupIngress for one permission.
+    /// EC2 RevokeSecurityGroupIngress for the rule with this permission and description (as
+    /// EntryGuard revokes by the ids of its own tagged rules: a rule with another description is
+    /// "not found").
     pub async fn revoke_ingress(
         &self,
         region: &Region,
         sg: &SecurityGroupId,
         rule: &IngressRule,
+        description: &str,
     ) -> Result<(), SimError> {
-        let latency = self.before_call(sg, Operation::Revoke)?;
+        let latency = self.before_call(region, sg, Operation::Revoke)?;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
@@ -264,9 +336,9 @@ impl SimCloud {
                 return Err(SimError::GroupNotFound(sg.to_string()));
             };
             let before = group.rules.len();
-            group
-                .rules
-                .retain(|r| !(r.ports == rule.ports && r.cidr == rule.cidr));
+            group.rules.retain(|r| {
+                !(r.ports == rule.ports && r.cidr == rule.cidr && r.description == description)
+            });
             if group.rules.len() == before {
                 return Err(SimError::PermissionNotFound);
             }
@@ -274,17 +346,114 @@ impl SimCloud {
             Ok(())
         })
     }
+
+    /// EC2 DescribeSecurityGroupRules for one group: its inbound rules.
+    pub async fn describe_ingress(
+        &self,
+        region: &Region,
+        sg: &SecurityGroupId,
+    ) -> Result<Vec<SimRule>, SimError> {
+        let latency = self.before_call(region, sg, Operation::Describe)?;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        match self.group(region, sg)? {
+            Some(g) => Ok(g.rules),
+            None => Err(SimError::GroupNotFound(sg.to_string())),
+        }
+    }
+
+    /// Someone adds a rule in the console: no API call of EntryGuard's, no limit, no fault.
+    pub fn add_by_hand(
+        &self,
+        region: &Region,
+        sg: &SecurityGroupId,
+        rule: &IngressRule,
+        description: &str,
+    ) -> Result<bool, SimError> {
+        let key = group_key(region, sg);
+        self.kv.write(|t| {
+            let Some(mut group) = kv::get::<SimGroup>(t, &key)? else {
+                return Err(SimError::GroupNotFound(sg.to_string()));
+            };
+            if group
+                .rules
+                .iter()
+                .any(|r| r.ports == rule.ports && r.cidr == rule.cidr)
+            {
+                return Ok(false);
+            }
+            group.rules.push(SimRule {
+                ports: rule.ports,
+                cidr: rule.cidr,
+                description: description.to_owned(),
+            });
+            kv::put(t, &key, &group)?;
+            Ok(true)
+        })
+    }
+
+    /// Someone deletes a rule in the console, EntryGuard's or not.
+    pub fn delete_by_hand(
+        &self,
+        region: &Region,
+        sg: &SecurityGroupId,
+        rule: &IngressRule,
+    ) -> Result<bool, SimError> {
+        let key = group_key(region, sg);
+        self.kv.write(|t| {
+            let Some(mut group) = kv::get::<SimGroup>(t, &key)? else {
+                return Ok(false);
+            };
+            let before = group.rules.len();
+            group
+                .rules
+                .retain(|r| !(r.ports == rule.ports && r.cidr == rule.cidr));
+            let deleted = group.rules.len() != before;
+            kv::put(t, &key, &group)?;
+            Ok(deleted)
+        })
+    }
 }
 
-/// The `Firewall` port over the simulated cloud.
+/// The `Firewall` port over the simulated cloud, optionally pacing its calls the way the EC2
+/// adapter does.
 #[derive(Clone)]
 pub struct SimulatedFirewall {
     cloud: SimCloud,
+    pacer: Option<Arc<Pacer<Region>>>,
 }
 
 impl SimulatedFirewall {
     pub fn new(cloud: SimCloud) -> Self {
-        Self { cloud }
+        Self { cloud, pacer: None }
+    }
+
+    /// Calls paced per region by `pacer` (a token bucket, and backoff on throttling).
+    pub fn paced(cloud: SimCloud, pacer: Arc<Pacer<Region>>) -> Self {
+        Self {
+            cloud,
+            pacer: Some(pacer),
+        }
+    }
+
+    async fn run<T, F, Fut>(
+        &self,
+        region: &Region,
+        kind: CallKind,
+        op: F,
+    ) -> Result<T, FirewallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, FirewallError>>,
+    {
+        match &self.pacer {
+            Some(p) => p.call(region, kind, p.deadline(), op).await,
+            None => {
+                let mut op = op;
+                op().await
+            }
+        }
     }
 }
 
@@ -304,30 +473,53 @@ fn classify(e: SimError, sg: &SecurityGroupId) -> FirewallError {
 #[async_trait]
 impl Firewall for SimulatedFirewall {
     async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        match self
-            .cloud
-            .authorize_ingress(
-                &group.region,
-                &group.security_group_id,
-                rule,
-                RULE_DESCRIPTION,
-            )
-            .await
-        {
-            Ok(()) | Err(SimError::Duplicate) => Ok(()),
-            Err(e) => Err(classify(e, &group.security_group_id)),
-        }
+        let sg = &group.security_group_id;
+        self.run(&group.region, CallKind::Mutating, || async {
+            match self
+                .cloud
+                .authorize_ingress(&group.region, sg, rule, RULE_DESCRIPTION)
+                .await
+            {
+                Ok(()) | Err(SimError::Duplicate) => Ok(()),
+                Err(e) => Err(classify(e, sg)),
+            }
+        })
+        .await
     }
 
     async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        match self
-            .cloud
-            .revoke_ingress(&group.region, &group.security_group_id, rule)
-            .await
-        {
-            Ok(()) | Err(SimError::PermissionNotFound) => Ok(()),
-            Err(e) => Err(classify(e, &group.security_group_id)),
-        }
+        let sg = &group.security_group_id;
+        self.run(&group.region, CallKind::Mutating, || async {
+            match self
+                .cloud
+                .revoke_ingress(&group.region, sg, rule, RULE_DESCRIPTION)
+                .await
+            {
+                Ok(()) | Err(SimError::PermissionNotFound) => Ok(()),
+                Err(e) => Err(classify(e, sg)),
+            }
+        })
+        .await
+    }
+
+    async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {
+        let sg = &group.security_group_id;
+        self.run(&group.region, CallKind::Describe, || async {
+            match self.cloud.describe_ingress(&group.region, sg).await {
+                Ok(rules) => Ok(rules
+                    .into_iter()
+                    .map(|r| ListedRule {
+                        rule: IngressRule {
+                            ports: r.ports,
+                            cidr: r.cidr,
+                        },
+                        managed: r.description == RULE_DESCRIPTION,
+                    })
+                    .collect()),
+                Err(e) => Err(classify(e, sg)),
+            }
+        })
+        .await
     }
 }
 
@@ -412,5 +604,89 @@ mod tests {
             Err(FirewallError::PermissionDenied(_))
         ));
         assert_eq!(cloud.calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn listing_marks_entryguards_rules_and_revoke_leaves_hand_made_ones() {
+        let cloud = SimCloud::new(Kv::in_memory());
+        let g = group("sg-0000000a");
+        cloud
+            .create_group(&g.region, &g.security_group_id, "web")
+            .unwrap();
+        let fw = SimulatedFirewall::new(cloud.clone());
+        assert!(cloud
+            .add_by_hand(&g.region, &g.security_group_id, &rule(22), "office")
+            .unwrap());
+        fw.authorize(&g, &rule(443)).await.unwrap();
+        // The same permission by hand exists: EntryGuard's authorize is a duplicate.
+        fw.authorize(&g, &rule(22)).await.unwrap();
+        let mut listed = fw.ingress_rules(&g).await.unwrap();
+        listed.sort();
+        assert_eq!(
+            listed,
+            vec![
+                ListedRule {
+                    rule: rule(22),
+                    managed: false
+                },
+                ListedRule {
+                    rule: rule(443),
+                    managed: true
+                }
+            ]
+        );
+        fw.revoke(&g, &rule(22)).await.unwrap();
+        fw.revoke(&g, &rule(443)).await.unwrap();
+        let left = cloud
+            .group(&g.region, &g.security_group_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(left.rules.len(), 1, "the hand-made rule stays");
+        assert_eq!(left.rules[0].description, "office");
+        assert!(cloud
+            .delete_by_hand(&g.region, &g.security_group_id, &rule(22))
+            .unwrap());
+        assert!(fw.ingress_rules(&g).await.unwrap().is_empty());
+        cloud.delete_group(&g.region, &g.security_group_id).unwrap();
+        assert!(matches!(
+            fw.ingress_rules(&g).await,
+            Err(FirewallError::GroupNotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_modelled_request_limit_throttles_beyond_the_bucket() {
+        let cloud = SimCloud::new(Kv::in_memory());
+        let g = group("sg-0000000a");
+        cloud
+            .create_group(&g.region, &g.security_group_id, "web")
+            .unwrap();
+        let clock = Arc::new(crate::embedded::ManualClock::new(
+            chrono::DateTime::UNIX_EPOCH,
+        ));
+        let spec = BucketSpec {
+            burst: 3,
+            per_second: 1.0,
+        };
+        cloud.limit_requests(spec, spec, clock.clone());
+        let fw = SimulatedFirewall::new(cloud.clone());
+        for p in 0..3 {
+            fw.authorize(&g, &rule(1000 + p)).await.unwrap();
+        }
+        assert!(matches!(
+            fw.authorize(&g, &rule(2000)).await,
+            Err(FirewallError::Throttled(_))
+        ));
+        clock.advance(chrono::Duration::seconds(1));
+        fw.authorize(&g, &rule(2000)).await.unwrap();
+        // Describe calls have their own bucket.
+        fw.ingress_rules(&g).await.unwrap();
+        assert_eq!(
+            cloud.counts(),
+            CallCounts {
+                calls: 6,
+                throttled: 1
+            }
+        );
     }
 }

@@ -17,6 +17,8 @@ const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 #[derive(Clone)]
 pub struct Kv {
     db: Arc<Database>,
+    /// Whether commits wait for the disk; an in-memory database has nothing to make durable.
+    durable: bool,
 }
 
 pub type KvTable<'t> = Table<'t, &'static str, &'static [u8]>;
@@ -28,7 +30,7 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 impl Kv {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::init(Database::create(path).map_err(unavailable)?)
+        Self::init(Database::create(path).map_err(unavailable)?, true)
     }
 
     /// A database that lives in memory only, for tests.
@@ -36,14 +38,17 @@ impl Kv {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .expect("an in-memory database can always be created");
-        Self::init(db).expect("an in-memory table can always be created")
+        Self::init(db, false).expect("an in-memory table can always be created")
     }
 
-    fn init(db: Database) -> Result<Self, StoreError> {
+    fn init(db: Database, durable: bool) -> Result<Self, StoreError> {
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(KV).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            durable,
+        })
     }
 
     /// Runs `f` in one write transaction; it commits only if `f` succeeds.
@@ -51,7 +56,11 @@ impl Kv {
         &self,
         f: impl FnOnce(&mut KvTable<'_>) -> Result<R, E>,
     ) -> Result<R, E> {
-        let txn = self.db.begin_write().map_err(unavailable)?;
+        let mut txn = self.db.begin_write().map_err(unavailable)?;
+        if !self.durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(unavailable)?;
+        }
         let result = {
             let mut table = txn.open_table(KV).map_err(unavailable)?;
             f(&mut table)?

@@ -9,8 +9,8 @@ pub mod sealer;
 pub mod store;
 pub mod verifier;
 
-pub use clock::{ManualClock, OffsetClock, SystemClock};
-pub use firewall::{Fault, SimCloud, SimulatedFirewall};
+pub use clock::{ManualClock, OffsetClock, SystemClock, TokioTimer};
+pub use firewall::{CallCounts, Fault, SimCloud, SimulatedFirewall};
 pub use ids::{RandomIds, SeededIds};
 pub use kv::Kv;
 pub use queue::EmbeddedQueue;

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use super::kv::{self, Kv};
 use crate::domain::Timestamp;
-use crate::ports::queue::{QueueError, Task, TaskQueue};
+use crate::ports::queue::{DeadLetter, QueueError, Task, TaskQueue, MAX_RECEIVE_COUNT};
 use crate::ports::store::StoreError;
 use crate::ports::{Clock, IdSource};
 
@@ -43,6 +43,10 @@ fn key(id: &str) -> String {
     format!("queue/{id}")
 }
 
+fn dead_key(id: &str) -> String {
+    format!("dlq/{id}")
+}
+
 fn queue_error(e: StoreError) -> QueueError {
     QueueError::Unavailable(e.to_string())
 }
@@ -62,7 +66,9 @@ impl EmbeddedQueue {
         self.notify.notified().await
     }
 
-    /// Up to `max` visible messages, hidden for `visibility` after this receive.
+    /// Up to `max` visible messages, hidden for `visibility` after this receive. A message
+    /// already received `MAX_RECEIVE_COUNT` times goes to the dead-letter queue instead, as
+    /// SQS's redrive policy does.
     pub fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
         let now = self.clock.now();
         self.kv
@@ -79,9 +85,17 @@ impl EmbeddedQueue {
                 .filter(|(_, m): &(String, Message)| m.visible_at <= now)
                 .collect();
                 visible.sort_by_key(|(_, m)| m.visible_at);
-                visible.truncate(max);
-                let mut out = Vec::with_capacity(visible.len());
+                let mut out = Vec::with_capacity(max.min(visible.len()));
                 for (k, mut m) in visible {
+                    if out.len() >= max {
+                        break;
+                    }
+                    if m.receive_count >= MAX_RECEIVE_COUNT {
+                        kv::delete(t, &k)?;
+                        kv::put(t, &dead_key(&m.id), &m)?;
+                        tracing::error!(message_id = %m.id, task = ?m.task, "a task failed too often and went to the dead-letter queue");
+                        continue;
+                    }
                     m.receive_count += 1;
                     m.visible_at = now + visibility;
                     kv::put(t, &k, &m)?;
@@ -150,6 +164,15 @@ impl EmbeddedQueue {
     pub fn is_empty(&self) -> Result<bool, QueueError> {
         Ok(self.len()? == 0)
     }
+
+    /// How many messages are in the dead-letter queue.
+    pub fn dead_letter_count(&self) -> Result<usize, QueueError> {
+        Ok(self
+            .kv
+            .scan::<serde_json::Value>("dlq/", false, usize::MAX)
+            .map_err(queue_error)?
+            .len())
+    }
 }
 
 #[async_trait]
@@ -174,6 +197,38 @@ impl TaskQueue for EmbeddedQueue {
                     kv::put(t, &key(&m.id), m)?;
                 }
                 Ok(())
+            })
+            .map_err(queue_error)?;
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        Ok(self
+            .kv
+            .scan::<Message>("dlq/", false, max)
+            .map_err(queue_error)?
+            .into_iter()
+            .map(|(_, m)| DeadLetter {
+                receipt: m.id.clone(),
+                body: serde_json::to_string(&m.task).unwrap_or_default(),
+                id: m.id,
+                task: Some(m.task),
+            })
+            .collect())
+    }
+
+    async fn redrive(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        let now = self.clock.now();
+        self.kv
+            .write(|t| {
+                let Some(mut m) = kv::get::<Message>(t, &dead_key(&letter.receipt))? else {
+                    return Ok(());
+                };
+                kv::delete(t, &dead_key(&m.id))?;
+                m.receive_count = 0;
+                m.visible_at = now;
+                kv::put(t, &key(&m.id), &m)
             })
             .map_err(queue_error)?;
         self.notify.notify_one();
@@ -217,5 +272,30 @@ mod tests {
         assert_eq!(q.len().unwrap(), 1);
         q.ack(&again[0].receipt).unwrap();
         assert!(q.is_empty().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_message_received_too_often_goes_to_the_dead_letter_queue_and_back() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc.timestamp_opt(0, 0).unwrap()));
+        let q = EmbeddedQueue::new(Kv::in_memory(), clock.clone(), Arc::new(SeededIds::new(2)));
+        q.enqueue(vec![task(1)]).await.unwrap();
+        for n in 1..=MAX_RECEIVE_COUNT {
+            let got = q.receive(10, Duration::seconds(60)).unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].receive_count, n);
+            clock.advance(Duration::seconds(60));
+        }
+        assert!(q.receive(10, Duration::seconds(60)).unwrap().is_empty());
+        assert!(q.is_empty().unwrap());
+        assert_eq!(q.dead_letter_count().unwrap(), 1);
+        let dead = q.dead_letters(10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].task, Some(task(1)));
+        q.redrive(&dead[0]).await.unwrap();
+        q.redrive(&dead[0]).await.unwrap();
+        assert_eq!(q.dead_letter_count().unwrap(), 0);
+        let back = q.receive(10, Duration::seconds(60)).unwrap();
+        assert_eq!(back.len(), 1, "redriven once, however often asked");
+        assert_eq!((back[0].task.clone(), back[0].receive_count), (task(1), 1));
     }
 }

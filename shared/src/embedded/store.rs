@@ -100,6 +100,15 @@ impl Store for EmbeddedStore {
         self.kv.get(&org_key(id))
     }
 
+    async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError> {
+        Ok(self
+            .kv
+            .scan("org/", false, usize::MAX)?
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect())
+    }
+
     async fn has_any_org(&self) -> Result<bool, StoreError> {
         Ok(!self
             .kv
@@ -451,6 +460,40 @@ impl Store for EmbeddedStore {
                 kv::put(t, &rule_key(key), &state)?;
             }
             Ok(())
+        })
+    }
+
+    async fn rule_observed(
+        &self,
+        key: &RuleKey,
+        group: &GroupRef,
+    ) -> Result<RuleState, StoreError> {
+        self.kv.write(|t| {
+            if let Some(state) = kv::get::<RuleState>(t, &rule_key(key))? {
+                return Ok(state);
+            }
+            let mut state = RuleState::new(key.clone(), group.clone());
+            state.cloud = CloudState::Unknown;
+            kv::put(t, &rule_key(key), &state)?;
+            Ok(state)
+        })
+    }
+
+    async fn claim_run(
+        &self,
+        job: &str,
+        now: Timestamp,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let key = format!("run/{job}");
+        self.kv.write(|t| {
+            if let Some(last) = kv::get::<Timestamp>(t, &key)? {
+                if now < last + every {
+                    return Ok(false);
+                }
+            }
+            kv::put(t, &key, &now)?;
+            Ok(true)
         })
     }
 

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::domain::rule::{GroupRef, IngressRule};
+use crate::domain::rule::{GroupRef, IngressRule, ListedRule};
 
 /// Why a firewall change failed, already classified by the adapter. Success cases of the cloud's
 /// idempotency errors (a duplicate on authorize, a missing rule on revoke) never show up here.
@@ -36,4 +36,8 @@ impl FirewallError {
 pub trait Firewall: Send + Sync {
     async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError>;
     async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError>;
+    /// The group's inbound rules that open ports to addresses — the only kind EntryGuard makes —
+    /// each marked whether EntryGuard made it; `GroupNotFound` if the group no longer exists.
+    /// Drift reconciliation compares these with what the store says should be there.
+    async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError>;
 }

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod queue;
 pub mod secrets;
 pub mod store;
+pub mod timer;
 pub mod verifier;
 
 pub use clock::Clock;
@@ -15,4 +16,5 @@ pub use ids::IdSource;
 pub use queue::{Task, TaskQueue};
 pub use secrets::{SealContext, SealError, SecretSealer};
 pub use store::Store;
+pub use timer::Timer;
 pub use verifier::CredentialVerifier;

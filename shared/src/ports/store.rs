@@ -93,6 +93,8 @@ pub trait Store: Send + Sync {
     async fn put_org(&self, org: &Organization) -> Result<(), StoreError>;
     async fn get_org(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
     async fn has_any_org(&self) -> Result<bool, StoreError>;
+    /// Every organization (for the sweeper's passes over all tenants).
+    async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError>;
 
     // Users; e-mail addresses are unique across organizations.
     async fn create_user(&self, user: &User) -> Result<(), CreateError>;
@@ -204,8 +206,24 @@ pub trait Store: Send + Sync {
         owner: &str,
         cloud: CloudState,
     ) -> Result<(), StoreError>;
+    /// Records that the rule was seen in the cloud: creates its record with no holders and the
+    /// cloud state `Unknown` if there is none (so the orphan pass revokes it), and returns the
+    /// record as it is.
+    async fn rule_observed(&self, key: &RuleKey, group: &GroupRef)
+        -> Result<RuleState, StoreError>;
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError>;
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError>;
+
+    // Periodic jobs and one-off notices.
+    /// Claims the run of `job` at `now` if its last claimed run was at least `every` ago (or
+    /// there was none): exactly one of several concurrent callers gets `true`. Rate-limits
+    /// periodic passes and keeps notices from repeating.
+    async fn claim_run(
+        &self,
+        job: &str,
+        now: Timestamp,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError>;
 
     // Audit log.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;

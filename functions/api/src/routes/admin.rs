@@ -437,3 +437,24 @@ pub async fn audit_logs(
     let page = s.app.list_audit(&who, params.into_query()?).await?;
     Ok(Json((&page).into()))
 }
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Redriven)]
+#[serde(rename_all = "camelCase")]
+pub struct RedrivenDto {
+    pub redriven: usize,
+}
+
+/// Puts the organization's tasks in the dead-letter queue back on the work queue.
+#[utoipa::path(post, path = "/admin/dead-letters/redrive", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "How many tasks went back on the work queue", body = RedrivenDto)))]
+pub async fn redrive_dead_letters(
+    State(s): State<ApiState>,
+    Caller(who): Caller,
+) -> Result<Json<RedrivenDto>, ApiError> {
+    who.require_admin()?;
+    let done = s.app.redrive_dead_letters(&who).await?;
+    Ok(Json(RedrivenDto {
+        redriven: done.redriven,
+    }))
+}

@@ -46,6 +46,8 @@ pub const LEASE_UNTIL: &str = "leaseUntil";
 pub const EVENT_TYPE: &str = "eventType";
 pub const ACTOR_ID: &str = "actorId";
 pub const TOKEN_HASH: &str = "tokenHash";
+/// When a periodic job or notice last ran.
+pub const LAST_RUN: &str = "lastRun";
 
 pub mod keys {
     use super::*;
@@ -57,6 +59,7 @@ pub mod keys {
     pub const TOKEN_SK: &str = "TOKEN";
     pub const SESSION_SK: &str = "SESSION";
     pub const RULE_SK: &str = "RULE";
+    pub const RUN_SK: &str = "RUN";
     /// The GSI1 partition listing every organization.
     pub const ORGS: &str = "ORGS";
     /// The GSI1 partition listing every rule record.
@@ -103,6 +106,9 @@ pub mod keys {
     }
     pub fn audit(org: OrgId) -> String {
         format!("AUDIT#{org}")
+    }
+    pub fn run(job: &str) -> String {
+        format!("RUN#{job}")
     }
     /// Newest-first listing of a user's sessions sorts on this.
     pub fn session_order(s: &Session) -> String {
@@ -181,7 +187,7 @@ fn describe(item: &Item) -> String {
     format!("item {}/{}", get(PK), get(SK))
 }
 
-fn ttl(at: Timestamp) -> AttributeValue {
+pub fn ttl(at: Timestamp) -> AttributeValue {
     n(at.timestamp())
 }
 

@@ -312,6 +312,14 @@ impl Store for DynamoStore {
         self.get_data(keys::org(id), keys::ORG_SK).await
     }
 
+    async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError> {
+        self.query(self.gsi1(keys::ORGS.to_owned()), usize::MAX)
+            .await?
+            .iter()
+            .map(|item| items::decode(item, items::DATA).map_err(StoreError::from))
+            .collect()
+    }
+
     async fn has_any_org(&self) -> Result<bool, StoreError> {
         Ok(!self
             .query(self.gsi1(keys::ORGS.to_owned()), 1)
@@ -920,6 +928,79 @@ impl Store for DynamoStore {
             }
             // Someone else holds the lease now, or the record is gone: not ours to change.
             Err(DynamoError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn rule_observed(
+        &self,
+        key: &RuleKey,
+        group: &GroupRef,
+    ) -> Result<RuleState, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
+            // Every attribute only if missing: an existing record stays exactly as it is.
+            .update_expression(
+                "SET #key = if_not_exists(#key, :key), #group = if_not_exists(#group, :group), \
+                 #cloud = if_not_exists(#cloud, :unknown), #count = if_not_exists(#count, :zero), \
+                 #type = :type, #g1pk = :rules, #g1sk = :order",
+            )
+            .expression_attribute_names("#key", items::RULE_KEY)
+            .expression_attribute_names("#group", items::GROUP)
+            .expression_attribute_names("#cloud", items::CLOUD)
+            .expression_attribute_names("#count", items::HOLDER_COUNT)
+            .expression_attribute_names("#type", crate::schema::ITEM_TYPE)
+            .expression_attribute_names("#g1pk", GSI1_PK)
+            .expression_attribute_names("#g1sk", GSI1_SK)
+            .expression_attribute_values(":key", items::encode(key)?)
+            .expression_attribute_values(":group", items::encode(group)?)
+            .expression_attribute_values(":unknown", items::encode(&CloudState::Unknown)?)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":type", s("RULE"))
+            .expression_attribute_values(":rules", s(keys::RULES))
+            .expression_attribute_values(":order", s(key.storage_key()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(items::rule_state(&out.attributes.unwrap_or_default())?)
+    }
+
+    async fn claim_run(
+        &self,
+        job: &str,
+        now: Timestamp,
+        every: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some({
+                let mut item = items::key(keys::run(job), keys::RUN_SK);
+                item.insert(crate::schema::ITEM_TYPE.to_owned(), s("RUN"));
+                item.insert(items::LAST_RUN.to_owned(), s(time_key(now)));
+                // Forgotten a day after it stops mattering.
+                item.insert(
+                    crate::schema::TTL_ATTRIBUTE.to_owned(),
+                    items::ttl(now + every + chrono::Duration::days(1)),
+                );
+                item
+            }))
+            // Run times are fixed-width UTC strings, so they compare as times.
+            .condition_expression("attribute_not_exists(#pk) OR #last <= :due")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#last", items::LAST_RUN)
+            .expression_attribute_values(":due", s(time_key(now - every)))
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(_) => Ok(true),
+            Err(DynamoError::ConditionFailed) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

@@ -21,6 +21,7 @@ export const KNOWN_TYPES = [
   'rule.removed',
   'session.redriven',
   'admin.change',
+  'system.alert',
 ];
 
 interface Filters {

@@ -1,0 +1,356 @@
+//! The rule worker under a throttling storm: 50 users start a session at the same moment, each
+//! on 5 security groups, against a simulated EC2 that enforces its request limit (a token
+//! bucket of 50, refilled at 5 per second, per account and region). Two workers consume the
+//! queue as the Lambda does (at most two at once, ten messages each). Printed per scenario:
+//! how long until every session is ACTIVE, in simulated seconds, and what it cost in EC2 calls.
+//!
+//! Run: `cargo test -p entryguard-tests --bench throttling` (a debug build is fine: the time
+//! measured is simulated).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use entryguard::app::credential_check::VerifierByProvider;
+use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::worker::Outcome;
+use entryguard::app::{App, Identity};
+use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, SessionId, UserId};
+use entryguard::domain::model::{
+    Credential, CredentialStatus, Organization, Provider, Resource, Role, User,
+};
+use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
+use entryguard::domain::session::SessionStatus;
+use entryguard::domain::tier::{Hours, Tier};
+use entryguard::embedded::{
+    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall, SimulatedVerifier,
+};
+use entryguard::pacing::{BucketSpec, Pacer, PacerConfig, PacerStats};
+use entryguard::ports::{Clock, Store, TaskQueue};
+use entryguard_tests::sim::exec::{Control, Executor, Step};
+
+const USERS: usize = 50;
+const GROUPS: u32 = 5;
+const WORKERS: usize = 2;
+const BATCH: usize = 10;
+const VISIBILITY_SECS: i64 = 180;
+
+#[derive(Clone, Copy)]
+enum Pacing {
+    /// Every worker paces its calls with its share of the limit.
+    TokenBucket,
+    /// No client-side pacing: throttling is found by errors and retried on the queue.
+    ErrorsOnly,
+}
+
+struct Figures {
+    seconds_to_active: Option<f64>,
+    active: usize,
+    failed_entries: usize,
+    calls: u64,
+    throttled: u64,
+    pacing: PacerStats,
+    deliveries: u64,
+}
+
+fn region() -> Region {
+    "eu-west-1".parse().unwrap()
+}
+
+fn sg(n: u32) -> SecurityGroupId {
+    format!("sg-{n:08x}").parse().unwrap()
+}
+
+async fn setup(app: &App, store: &EmbeddedStore, sim: &SimCloud) -> Vec<Identity> {
+    let now = app.now();
+    let org = Organization {
+        id: OrgId::from_uuid(app.ids.uuid()),
+        name: "Storm Org".parse().unwrap(),
+        tier: Tier::Team,
+        created_at: now,
+    };
+    store.put_org(&org).await.unwrap();
+    let credential = Credential {
+        id: CredentialId::from_uuid(app.ids.uuid()),
+        org_id: org.id,
+        name: "sim".parse().unwrap(),
+        provider: Provider::Simulated,
+        region: region(),
+        access_key_id: None,
+        sealed_secret: None,
+        role_arn: None,
+        external_id: None,
+        status: CredentialStatus::Valid,
+        status_message: None,
+        account_id: None,
+        checked_at: None,
+        created_at: now,
+    };
+    app.put_doc(&credential).await.unwrap();
+    let mut resources = BTreeSet::new();
+    for g in 1..=GROUPS {
+        sim.create_group(&region(), &sg(g), &format!("group-{g}"))
+            .unwrap();
+        let r = Resource {
+            id: ResourceId::from_uuid(app.ids.uuid()),
+            org_id: org.id,
+            name: format!("service-{g}").parse().unwrap(),
+            credential_id: credential.id,
+            security_group_id: sg(g),
+            region: region(),
+            ports: vec![PortRange::tcp(22)],
+            created_at: now,
+        };
+        app.put_doc(&r).await.unwrap();
+        resources.insert(r.id);
+    }
+    let mut users = Vec::new();
+    for n in 0..USERS {
+        let user = User {
+            id: UserId::from_uuid(app.ids.uuid()),
+            org_id: org.id,
+            email: format!("user{n}@example.com").parse().unwrap(),
+            is_admin: false,
+            resource_ids: BTreeSet::new(),
+            created_at: now,
+        };
+        store.create_user(&user).await.unwrap();
+        users.push(Identity {
+            user,
+            org: org.clone(),
+            ip: None,
+        });
+    }
+    let role = Role {
+        id: RoleId::from_uuid(app.ids.uuid()),
+        org_id: org.id,
+        name: "everyone".parse().unwrap(),
+        max_session_duration_hours: None,
+        resource_ids: resources,
+        user_ids: users.iter().map(|u| u.user.id).collect(),
+        created_at: now,
+    };
+    app.put_doc(&role).await.unwrap();
+    users
+}
+
+enum Done {
+    Handled {
+        worker: usize,
+        receipt: String,
+        outcome: Outcome,
+    },
+    Swept,
+}
+
+async fn storm(pacing: Pacing) -> Figures {
+    let kv = Kv::in_memory();
+    let start = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let ids = Arc::new(SeededIds::new(7));
+    let sim = SimCloud::new(kv.clone());
+    sim.limit_requests(
+        BucketSpec::EC2_MUTATING,
+        BucketSpec::EC2_DESCRIBE,
+        clock.clone(),
+    );
+    let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
+    let store = Arc::new(EmbeddedStore::new(kv));
+    // One app per worker: each worker process has its own pacer, with its share of the limit.
+    let mut pacers = Vec::new();
+    let apps: Vec<App> = (0..WORKERS)
+        .map(|w| {
+            let firewall = match pacing {
+                Pacing::TokenBucket => {
+                    let pacer = Arc::new(Pacer::new(
+                        clock.clone(),
+                        PacerConfig::ec2(WORKERS as u32),
+                        Some(w as u64),
+                    ));
+                    pacers.push(pacer.clone());
+                    SimulatedFirewall::paced(sim.clone(), pacer)
+                }
+                Pacing::ErrorsOnly => SimulatedFirewall::new(sim.clone()),
+            };
+            App {
+                store: store.clone(),
+                queue: Arc::new(queue.clone()),
+                firewall: Arc::new(FirewallByProvider {
+                    simulated: Some(Arc::new(firewall)),
+                    aws: None,
+                }),
+                clock: clock.clone(),
+                ids: ids.clone(),
+                sealer: Arc::new(LocalKeySealer::ephemeral()),
+                verifier: Arc::new(VerifierByProvider {
+                    simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
+                    aws: None,
+                }),
+            }
+        })
+        .collect();
+    let users = setup(&apps[0], &store, &sim).await;
+    let mut sessions: Vec<SessionId> = Vec::new();
+    for (n, who) in users.iter().enumerate() {
+        let ip = format!("198.51.{}.{}", 100 + n / 200, 1 + n % 200)
+            .parse()
+            .unwrap();
+        let s = apps[0]
+            .start_session(who, ip, Hours::new(8).unwrap())
+            .await
+            .unwrap();
+        sessions.push(s.id);
+    }
+    let ctl = Control::new(11);
+    let mut exec: Executor<Done> = Executor::new(ctl);
+    let mut busy = [0usize; WORKERS];
+    let mut next_sweep = start + Duration::seconds(60);
+    let mut deliveries = 0;
+    let mut settled_at = None;
+    for _ in 0..1_000_000 {
+        // Idle workers take a batch, as the event source invokes a free Lambda.
+        for (w, app) in apps.iter().enumerate() {
+            if busy[w] > 0 {
+                continue;
+            }
+            for d in queue
+                .receive(BATCH, Duration::seconds(VISIBILITY_SECS))
+                .unwrap()
+            {
+                busy[w] += 1;
+                deliveries += 1;
+                let app = app.clone();
+                exec.spawn(format!("worker {w}"), async move {
+                    let outcome = app.process_task(&d.task).await;
+                    Done::Handled {
+                        worker: w,
+                        receipt: d.receipt,
+                        outcome,
+                    }
+                });
+            }
+        }
+        if clock.now() >= next_sweep {
+            let app = apps[0].clone();
+            exec.spawn("sweep".into(), async move {
+                let _ = app.sweep().await;
+                Done::Swept
+            });
+            next_sweep += Duration::seconds(60);
+        }
+        match exec.step() {
+            Step::Done(
+                _,
+                Done::Handled {
+                    worker,
+                    receipt,
+                    outcome,
+                },
+            ) => {
+                busy[worker] -= 1;
+                match outcome {
+                    Outcome::Done => queue.ack(&receipt).unwrap(),
+                    Outcome::RetryAfter(delay) => queue
+                        .retry_after(&receipt, Duration::from_std(delay).unwrap())
+                        .unwrap(),
+                }
+                continue;
+            }
+            Step::Done(_, Done::Swept) | Step::Pending => continue,
+            Step::Crashed(..) => unreachable!("no chaos here"),
+            Step::Idle => {}
+        }
+        // Nothing ready: everything settled, or time must pass.
+        let mut statuses = Vec::new();
+        for id in &sessions {
+            statuses.push(store.get_session(*id).await.unwrap().unwrap().status());
+        }
+        if settled_at.is_none() && statuses.iter().all(|s| *s != SessionStatus::Pending) {
+            settled_at = Some(clock.now());
+        }
+        if settled_at.is_some() && exec.is_empty() && queue.is_empty().unwrap() {
+            break;
+        }
+        let wake = [
+            clock.next_wake(),
+            queue.next_visible_at().unwrap(),
+            Some(next_sweep),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > clock.now())
+        .min()
+        .unwrap();
+        clock.set(wake);
+    }
+    let mut active = 0;
+    let mut failed_entries = 0;
+    for id in &sessions {
+        let s = store.get_session(*id).await.unwrap().unwrap();
+        if s.status() == SessionStatus::Active {
+            active += 1;
+        }
+        failed_entries += s
+            .entries
+            .iter()
+            .filter(|e| e.status == entryguard::domain::session::EntryStatus::Failed)
+            .count();
+    }
+    let counts = sim.counts();
+    let mut pacing_stats = PacerStats::default();
+    for p in &pacers {
+        let s = p.stats();
+        pacing_stats.calls += s.calls;
+        pacing_stats.waited += s.waited;
+        pacing_stats.retries += s.retries;
+        pacing_stats.gave_up += s.gave_up;
+    }
+    assert!(queue.dead_letters(1).await.unwrap().is_empty());
+    Figures {
+        seconds_to_active: (active == USERS)
+            .then(|| (settled_at.unwrap() - start).num_milliseconds() as f64 / 1000.0),
+        active,
+        failed_entries,
+        calls: counts.calls,
+        throttled: counts.throttled,
+        pacing: pacing_stats,
+        deliveries,
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    println!(
+        "{USERS} users x {GROUPS} security groups = {} rules; simulated EC2 limit: burst {}, {}/s; {WORKERS} workers x {BATCH} messages",
+        USERS * GROUPS as usize,
+        BucketSpec::EC2_MUTATING.burst,
+        BucketSpec::EC2_MUTATING.per_second
+    );
+    for (name, pacing) in [
+        (
+            "token bucket (each worker: burst 25, 2.5/s)",
+            Pacing::TokenBucket,
+        ),
+        (
+            "no client-side pacing (errors and queue retries)",
+            Pacing::ErrorsOnly,
+        ),
+    ] {
+        let f = rt.block_on(storm(pacing));
+        let time = match f.seconds_to_active {
+            Some(s) => format!("all ACTIVE after {s:.1} s (simulated)"),
+            None => format!(
+                "only {}/{USERS} sessions ACTIVE ({} entries FAILED)",
+                f.active, f.failed_entries
+            ),
+        };
+        println!(
+            "{name}:\n  {time}\n  EC2 calls {} (throttled {}), queue deliveries {}, waits for a token {}, in-call retries {}, gave up {}",
+            f.calls, f.throttled, f.deliveries, f.pacing.waited, f.pacing.retries, f.pacing.gave_up
+        );
+    }
+}

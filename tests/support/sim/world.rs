@@ -1,0 +1,1058 @@
+//! One simulated deployment driven by a seed: the real use cases, worker and sweeper on the
+//! embedded adapters, behind fault-injecting wrappers, with a manual clock. `run` plays a random
+//! schedule, lets it reach quiescence, and checks the invariants.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, TimeZone, Utc};
+
+use entryguard::app::credential_check::VerifierByProvider;
+use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::worker::Outcome;
+use entryguard::app::{App, Identity};
+use entryguard::domain::audit::{AuditEvent, AuditQuery, AuditType};
+use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
+use entryguard::domain::model::{
+    Credential, CredentialStatus, Organization, Provider, Resource, Role, User,
+};
+use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
+use entryguard::domain::rule::{GroupRef, IngressRule};
+use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
+use entryguard::domain::tier::{Hours, Tier};
+use entryguard::embedded::firewall::RULE_DESCRIPTION;
+use entryguard::embedded::{
+    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall, SimulatedVerifier,
+};
+use entryguard::pacing::{BucketSpec, Pacer, PacerConfig};
+use entryguard::ports::{Firewall, Store, TaskQueue};
+
+use super::exec::{Chaos, Control, Executor, Step};
+use super::faulty::{
+    CloudChange, EntryHistory, EntryStatusKey, FaultyFirewall, FaultyQueue, FaultyStore,
+    FirewallChaos,
+};
+
+const REGION: &str = "eu-west-1";
+/// How long a received message stays hidden, as in the local runner.
+const VISIBILITY_SECS: i64 = 60;
+/// Security groups of the simulated account.
+const GROUPS: [u32; 3] = [1, 2, 3];
+/// Addresses users connect from; two users share the first.
+const USER_IPS: [&str; 3] = ["203.0.113.1", "203.0.113.1", "203.0.113.2"];
+/// Addresses hand-made rules use besides the users'.
+const OTHER_IPS: [&str; 2] = ["198.51.100.9", "203.0.113.2"];
+
+fn region() -> Region {
+    REGION.parse().unwrap()
+}
+
+fn sg(n: u32) -> SecurityGroupId {
+    format!("sg-{n:08x}").parse().unwrap()
+}
+
+/// What a finished handler hands back to the driver.
+enum Done {
+    Worker { receipt: String, outcome: Outcome },
+    Other,
+}
+
+/// Figures from one schedule.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub handlers: u64,
+    pub crashes: u64,
+    pub injected_errors: u64,
+    pub deliveries: u64,
+    pub duplicates: u64,
+    pub sessions: u64,
+    pub out_of_band: u64,
+    pub cloud_calls: u64,
+    pub throttled: u64,
+    pub dead_letters: u64,
+    pub paced: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Self) {
+        self.handlers += o.handlers;
+        self.crashes += o.crashes;
+        self.injected_errors += o.injected_errors;
+        self.deliveries += o.deliveries;
+        self.duplicates += o.duplicates;
+        self.sessions += o.sessions;
+        self.out_of_band += o.out_of_band;
+        self.cloud_calls += o.cloud_calls;
+        self.throttled += o.throttled;
+        self.dead_letters += o.dead_letters;
+        self.paced += o.paced;
+    }
+}
+
+/// Which kinds of trouble a schedule may contain.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Random actions before quiescence.
+    pub steps: usize,
+    /// Out-of-band changes to the simulated cloud (rules deleted or added by hand).
+    pub out_of_band: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            steps: 120,
+            out_of_band: true,
+        }
+    }
+}
+
+pub struct World {
+    pub ctl: Control,
+    pub app: App,
+    pub store: Arc<EmbeddedStore>,
+    pub queue: EmbeddedQueue,
+    pub sim: SimCloud,
+    pub clock: Arc<ManualClock>,
+    firewall: Arc<FaultyFirewall>,
+    history: Arc<Mutex<EntryHistory>>,
+    exec: Executor<Done>,
+    org: OrgId,
+    admin: Option<Identity>,
+    users: Vec<Identity>,
+    /// Rules the simulation made by hand and has not deleted: EntryGuard must never touch them.
+    hand_made: BTreeSet<(u32, IngressRule)>,
+    /// The pacer of the simulated firewall, when this schedule paces its calls.
+    pacer: Option<Arc<Pacer<Region>>>,
+    resources: Vec<Resource>,
+    chaos: Chaos,
+    fw_chaos: FirewallChaos,
+    pub stats: Stats,
+    /// What happened, for the failure report.
+    pub trace: Vec<String>,
+}
+
+fn managed(sim: &SimCloud, g: &GroupRef) -> BTreeSet<IngressRule> {
+    sim.group(&g.region, &g.security_group_id)
+        .ok()
+        .flatten()
+        .map(|g| {
+            g.rules
+                .into_iter()
+                .filter(|r| r.description == RULE_DESCRIPTION)
+                .map(|r| IngressRule {
+                    ports: r.ports,
+                    cidr: r.cidr,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl World {
+    pub async fn new(seed: u64) -> Self {
+        let ctl = Control::new(seed);
+        let kv = Kv::in_memory();
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap(),
+        ));
+        let ids = Arc::new(SeededIds::new(seed));
+        let sim = SimCloud::new(kv.clone());
+        let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
+        let store = Arc::new(EmbeddedStore::new(kv));
+        let history = Arc::new(Mutex::new(EntryHistory::new()));
+        let peek_sim = sim.clone();
+        // Two thirds of the schedules model EC2's request limit (small buckets, so it bites);
+        // half of those pace the calls the way the EC2 adapter does, the others meet it.
+        let limited = ctl.below(3) > 0;
+        let spec = BucketSpec {
+            burst: 4,
+            per_second: 1.0,
+        };
+        if limited {
+            sim.limit_requests(spec, spec, clock.clone());
+        }
+        let pacer = (limited && ctl.chance(0.5)).then(|| {
+            Arc::new(Pacer::new(
+                clock.clone(),
+                PacerConfig {
+                    mutating: BucketSpec {
+                        burst: 3,
+                        per_second: 0.8,
+                    },
+                    describe: spec,
+                    ..PacerConfig::ec2(1)
+                },
+                Some(seed),
+            ))
+        });
+        let simulated = match &pacer {
+            Some(p) => SimulatedFirewall::paced(sim.clone(), p.clone()),
+            None => SimulatedFirewall::new(sim.clone()),
+        };
+        let firewall = Arc::new(FaultyFirewall {
+            inner: Arc::new(FirewallByProvider {
+                simulated: Some(Arc::new(simulated)),
+                aws: None,
+            }),
+            ctl: ctl.clone(),
+            clock: clock.clone(),
+            chaos: Mutex::new(FirewallChaos::default()),
+            peek: Box::new(move |g| managed(&peek_sim, g)),
+            changes: Mutex::new(Vec::new()),
+        });
+        let app = App {
+            store: Arc::new(FaultyStore {
+                inner: store.clone(),
+                ctl: ctl.clone(),
+                history: history.clone(),
+            }),
+            queue: Arc::new(FaultyQueue {
+                inner: Arc::new(queue.clone()),
+                ctl: ctl.clone(),
+            }),
+            firewall: firewall.clone() as Arc<dyn Firewall>,
+            clock: clock.clone(),
+            ids,
+            sealer: Arc::new(LocalKeySealer::ephemeral()),
+            verifier: Arc::new(VerifierByProvider {
+                simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
+                aws: None,
+            }),
+        };
+        let mut w = Self {
+            exec: Executor::new(ctl.clone()),
+            ctl,
+            app,
+            store,
+            queue,
+            sim,
+            clock,
+            firewall,
+            history,
+            org: OrgId::from_uuid(uuid::Uuid::nil()),
+            admin: None,
+            users: Vec::new(),
+            hand_made: BTreeSet::new(),
+            pacer: None,
+            resources: Vec::new(),
+            chaos: Chaos::default(),
+            fw_chaos: FirewallChaos::default(),
+            stats: Stats::default(),
+            trace: Vec::new(),
+        };
+        w.pacer = pacer;
+        w.setup().await;
+        w
+    }
+
+    async fn setup(&mut self) {
+        let app = &self.app;
+        let now = app.now();
+        let org = Organization {
+            id: OrgId::from_uuid(app.ids.uuid()),
+            name: "Sim Org".parse().unwrap(),
+            tier: Tier::Starter,
+            created_at: now,
+        };
+        self.store.put_org(&org).await.unwrap();
+        let credential = Credential {
+            id: CredentialId::from_uuid(app.ids.uuid()),
+            org_id: org.id,
+            name: "sim".parse().unwrap(),
+            provider: Provider::Simulated,
+            region: region(),
+            access_key_id: None,
+            sealed_secret: None,
+            role_arn: None,
+            external_id: None,
+            status: CredentialStatus::Valid,
+            status_message: None,
+            account_id: None,
+            checked_at: None,
+            created_at: now,
+        };
+        app.put_doc(&credential).await.unwrap();
+        for g in GROUPS {
+            self.sim
+                .create_group(&region(), &sg(g), &format!("group-{g}"))
+                .unwrap();
+        }
+        // Resources 0 and 2 open the same port on the same group: two holders of one rule even
+        // within a single session.
+        for (g, ports) in [
+            (1, vec![22]),
+            (2, vec![22, 443]),
+            (1, vec![22]),
+            (3, vec![5432]),
+        ] {
+            let r = Resource {
+                id: ResourceId::from_uuid(app.ids.uuid()),
+                org_id: org.id,
+                name: format!("resource-{g}").parse().unwrap(),
+                credential_id: credential.id,
+                security_group_id: sg(g),
+                region: region(),
+                ports: ports.into_iter().map(PortRange::tcp).collect(),
+                created_at: now,
+            };
+            app.put_doc(&r).await.unwrap();
+            self.resources.push(r);
+        }
+        let admin = User {
+            id: UserId::from_uuid(app.ids.uuid()),
+            org_id: org.id,
+            email: "admin@example.com".parse().unwrap(),
+            is_admin: true,
+            resource_ids: BTreeSet::new(),
+            created_at: now,
+        };
+        self.store.create_user(&admin).await.unwrap();
+        self.admin = Some(Identity {
+            user: admin,
+            org: org.clone(),
+            ip: None,
+        });
+        for name in ["ann", "bob", "cid"] {
+            let user = User {
+                id: UserId::from_uuid(app.ids.uuid()),
+                org_id: org.id,
+                email: format!("{name}@example.com").parse().unwrap(),
+                is_admin: false,
+                resource_ids: BTreeSet::new(),
+                created_at: now,
+            };
+            self.store.create_user(&user).await.unwrap();
+            self.users.push(Identity {
+                user,
+                org: org.clone(),
+                ip: None,
+            });
+        }
+        let role = Role {
+            id: RoleId::from_uuid(app.ids.uuid()),
+            org_id: org.id,
+            name: "everyone".parse().unwrap(),
+            max_session_duration_hours: None,
+            resource_ids: self.resources.iter().map(|r| r.id).collect(),
+            user_ids: self.users.iter().map(|u| u.user.id).collect(),
+            created_at: now,
+        };
+        app.put_doc(&role).await.unwrap();
+        // A rule someone made by hand, on a port EntryGuard also opens.
+        self.hand_made(1, 22, "198.51.100.9");
+        self.org = org.id;
+        // Each schedule has its own mix of trouble.
+        let pick =
+            |ctl: &Control, options: &[f64]| options[ctl.below(options.len() as u64) as usize];
+        self.chaos = Chaos {
+            crash: pick(&self.ctl, &[0.0, 0.01, 0.03, 0.06]),
+            error: pick(&self.ctl, &[0.0, 0.01, 0.03]),
+            yield_: pick(&self.ctl, &[0.1, 0.3, 0.6]),
+        };
+        self.fw_chaos = FirewallChaos {
+            throttle: pick(&self.ctl, &[0.0, 0.05, 0.2]),
+            timeout: pick(&self.ctl, &[0.0, 0.05, 0.15]),
+            denied: pick(&self.ctl, &[0.0, 0.0, 0.02]),
+        };
+        let line = format!("chaos {:?} firewall {:?}", self.chaos, self.fw_chaos);
+        self.note(line);
+    }
+
+    fn trace_line(&mut self) -> &mut String {
+        self.trace.push(format!("[t+{}s]", self.elapsed_secs()));
+        self.trace.last_mut().unwrap()
+    }
+
+    fn note(&mut self, what: impl std::fmt::Display) {
+        let _ = write!(self.trace_line(), " {what}");
+    }
+
+    fn elapsed_secs(&self) -> i64 {
+        (self.app.now() - Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()).num_seconds()
+    }
+
+    fn hand_made(&mut self, group: u32, port: u16, ip: &str) {
+        let rule = IngressRule {
+            ports: PortRange::tcp(port),
+            cidr: format!("{ip}/32").parse().unwrap(),
+        };
+        if self
+            .sim
+            .add_by_hand(&region(), &sg(group), &rule, "office VPN (hand-made)")
+            .unwrap()
+        {
+            self.hand_made.insert((group, rule));
+        }
+    }
+
+    fn set_chaos(&self, on: bool) {
+        if on {
+            self.ctl.set_chaos(self.chaos);
+            *self.firewall.chaos.lock().unwrap() = self.fw_chaos;
+        } else {
+            self.ctl.set_chaos(Chaos::default());
+            *self.firewall.chaos.lock().unwrap() = FirewallChaos::default();
+        }
+    }
+
+    fn spawn(&mut self, label: String, fut: impl std::future::Future<Output = Done> + 'static) {
+        self.stats.handlers += 1;
+        self.note(format!("spawn {label}"));
+        self.exec.spawn(label, fut);
+    }
+
+    async fn user_session(&self, user: usize, nth: u64) -> Option<Session> {
+        let list = self
+            .store
+            .list_user_sessions(self.users[user].user.id, 50)
+            .await
+            .unwrap();
+        if list.is_empty() {
+            None
+        } else {
+            Some(list[(nth % list.len() as u64) as usize].clone())
+        }
+    }
+
+    fn spawn_start(&mut self, user: usize) {
+        let app = self.app.clone();
+        let who = self.users[user].clone();
+        let ip = USER_IPS[user].parse().unwrap();
+        let hours = [1, 2, 4, 8][self.ctl.below(4) as usize];
+        self.stats.sessions += 1;
+        self.spawn(format!("start(user {user}, {hours} h)"), async move {
+            let _ = app
+                .start_session(&who, ip, Hours::new(hours).unwrap())
+                .await;
+            Done::Other
+        });
+    }
+
+    async fn spawn_stop(&mut self, user: usize) {
+        let nth = self.ctl.below(4);
+        if let Some(s) = self.user_session(user, nth).await {
+            let app = self.app.clone();
+            let who = self.users[user].clone();
+            self.spawn(format!("stop({})", s.id), async move {
+                let _ = app.stop_session(&who, s.id).await;
+                Done::Other
+            });
+        }
+    }
+
+    async fn spawn_extend(&mut self, user: usize) {
+        let nth = self.ctl.below(4);
+        if let Some(s) = self.user_session(user, nth).await {
+            let app = self.app.clone();
+            let who = self.users[user].clone();
+            self.spawn(format!("extend({})", s.id), async move {
+                let _ = app.extend_session(&who, s.id, Hours::new(2).unwrap()).await;
+                Done::Other
+            });
+        }
+    }
+
+    fn spawn_sweep(&mut self) {
+        let app = self.app.clone();
+        self.spawn("sweep".into(), async move {
+            let _ = app.sweep().await;
+            Done::Other
+        });
+    }
+
+    /// Receives up to `n` messages; each is handled, handled twice at once (SQS's at-least-once
+    /// delivery), or put back for later (delay and reordering).
+    fn deliver(&mut self, n: usize, chaotic: bool) {
+        let batch = self
+            .queue
+            .receive(n, Duration::seconds(VISIBILITY_SECS))
+            .unwrap();
+        for d in batch {
+            self.stats.deliveries += 1;
+            if chaotic && self.ctl.chance(0.15) {
+                let secs = 1 + self.ctl.below(90) as i64;
+                self.note(format!("delay {:?} by {secs}s", d.task));
+                self.queue
+                    .retry_after(&d.receipt, Duration::seconds(secs))
+                    .unwrap();
+                continue;
+            }
+            let copies = if chaotic && self.ctl.chance(0.15) {
+                self.stats.duplicates += 1;
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let app = self.app.clone();
+                let task = d.task.clone();
+                let receipt = d.receipt.clone();
+                self.spawn(
+                    format!("worker({task:?}, receive {})", d.receive_count),
+                    async move {
+                        let outcome = app.process_task(&task).await;
+                        Done::Worker { receipt, outcome }
+                    },
+                );
+            }
+        }
+    }
+
+    /// Polls one ready handler, and acknowledges or reschedules finished worker messages.
+    fn poll_one(&mut self, chaotic: bool) -> bool {
+        match self.exec.step() {
+            Step::Idle => false,
+            Step::Pending => true,
+            Step::Crashed(_, label) => {
+                self.note(format!("CRASH {label}"));
+                true
+            }
+            Step::Done(_, Done::Other) => true,
+            Step::Done(_, Done::Worker { receipt, outcome }) => {
+                if chaotic && self.ctl.chance(self.chaos.crash) {
+                    // Died after the work, before telling the queue.
+                    self.note(format!("crash before ack {receipt}"));
+                    return true;
+                }
+                match outcome {
+                    Outcome::Done => self.queue.ack(&receipt).unwrap(),
+                    Outcome::RetryAfter(delay) => self
+                        .queue
+                        .retry_after(&receipt, Duration::from_std(delay).unwrap())
+                        .unwrap(),
+                }
+                true
+            }
+        }
+    }
+
+    /// Runs handlers until none is ready.
+    fn run_ready(&mut self, chaotic: bool) {
+        let mut guard = 0;
+        while self.poll_one(chaotic) {
+            guard += 1;
+            assert!(guard < 1_000_000, "a handler never stops");
+        }
+    }
+
+    fn advance(&mut self, secs: i64) {
+        self.note(format!("advance {secs}s"));
+        self.clock.advance(Duration::seconds(secs));
+    }
+
+    fn out_of_band(&mut self) {
+        self.stats.out_of_band += 1;
+        let g = GROUPS[self.ctl.below(GROUPS.len() as u64) as usize];
+        let group = self.sim.group(&region(), &sg(g)).unwrap().unwrap();
+        if self.ctl.chance(0.6) && !group.rules.is_empty() {
+            let r = &group.rules[self.ctl.below(group.rules.len() as u64) as usize];
+            let rule = IngressRule {
+                ports: r.ports,
+                cidr: r.cidr,
+            };
+            self.note(format!("out-of-band delete {rule} on sg {g}"));
+            self.sim.delete_by_hand(&region(), &sg(g), &rule).unwrap();
+            self.hand_made.remove(&(g, rule));
+        } else {
+            let port = [22, 443, 5432, 80][self.ctl.below(4) as usize];
+            let ips: Vec<&str> = USER_IPS.iter().chain(OTHER_IPS.iter()).copied().collect();
+            let ip = ips[self.ctl.below(ips.len() as u64) as usize];
+            self.note(format!("hand-made rule {port} from {ip} on sg {g}"));
+            self.hand_made(g, port, ip);
+        }
+    }
+
+    /// One random action.
+    async fn act(&mut self, options: &Options) {
+        match self.ctl.below(100) {
+            0..=39 => {
+                let n = 1 + self.ctl.below(6);
+                for _ in 0..n {
+                    self.poll_one(true);
+                }
+            }
+            40..=49 => {
+                let user = self.ctl.below(3) as usize;
+                self.spawn_start(user);
+            }
+            50..=55 => {
+                let user = self.ctl.below(3) as usize;
+                self.spawn_stop(user).await;
+            }
+            56..=58 => {
+                let user = self.ctl.below(3) as usize;
+                self.spawn_extend(user).await;
+            }
+            59..=74 => {
+                let n = 1 + self.ctl.below(4) as usize;
+                self.deliver(n, true);
+            }
+            75..=81 => {
+                self.spawn_sweep();
+                // EventBridge may invoke the sweeper twice at once.
+                if self.ctl.chance(0.2) {
+                    self.spawn_sweep();
+                }
+            }
+            82..=93 => {
+                let secs = [5, 30, 65, 130, 600, 3700][self.ctl.below(6) as usize];
+                self.advance(secs);
+            }
+            94..=98 => {
+                if options.out_of_band {
+                    self.out_of_band();
+                }
+            }
+            _ => self.spawn_redrive(),
+        }
+    }
+
+    fn spawn_redrive(&mut self) {
+        let app = self.app.clone();
+        let admin = self.admin.clone().unwrap();
+        self.spawn("redrive dead letters".into(), async move {
+            let _ = app.redrive_dead_letters(&admin).await;
+            Done::Other
+        });
+    }
+
+    /// Runs ready handlers; when all wait on the clock (pacing, backoff), moves it to the
+    /// first wake-up. False if handlers are left that nothing will ever wake.
+    fn run_until_idle(&mut self, chaotic: bool) -> bool {
+        loop {
+            self.run_ready(chaotic);
+            if self.exec.is_empty() {
+                return true;
+            }
+            match self.clock.next_wake() {
+                Some(at) => {
+                    let now = self.app.now();
+                    if at > now {
+                        self.clock.set(at);
+                    } else {
+                        self.clock.set(now);
+                    }
+                }
+                None => return false,
+            }
+        }
+    }
+
+    async fn all_sessions(&self) -> Vec<Session> {
+        let mut out = Vec::new();
+        for u in &self.users {
+            out.extend(
+                self.store
+                    .list_user_sessions(u.user.id, usize::MAX)
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    }
+
+    /// Stops the chaos and runs handlers, deliveries and sweeps, moving the clock on when
+    /// nothing is ready, until nothing is in flight.
+    pub async fn quiesce(&mut self) -> Result<(), String> {
+        self.set_chaos(false);
+        for _ in 0..300 {
+            let mut idle = self.run_until_idle(false);
+            while idle {
+                self.deliver(10, false);
+                if self.exec.is_empty() {
+                    break;
+                }
+                idle = self.run_until_idle(false);
+            }
+            if idle {
+                self.spawn_sweep();
+                idle = self.run_until_idle(false);
+            }
+            if !idle {
+                return Err(format!(
+                    "{} handler(s) blocked with nothing to wake them",
+                    self.exec.len()
+                ));
+            }
+            let sessions = self.all_sessions().await;
+            let busy = sessions
+                .iter()
+                .any(|s| matches!(s.status(), SessionStatus::Pending | SessionStatus::Expiring));
+            let ended: BTreeSet<String> = sessions
+                .iter()
+                .flat_map(|s| {
+                    s.entries
+                        .iter()
+                        .filter(|e| e.status.is_terminal())
+                        .map(|e| s.holder(e.index).as_str().to_owned())
+                })
+                .collect();
+            let records = self.store.list_rules().await.unwrap();
+            // A holder of an ended entry (a crash's leftover) waits for the reconciliation pass.
+            let unsettled = records.iter().any(|r| {
+                r.count() == 0
+                    || r.lease.is_some()
+                    || r.holders.iter().any(|h| ended.contains(h.as_str()))
+            });
+            if !busy && !unsettled && self.queue.is_empty().unwrap() && self.drift_free().await {
+                return Ok(());
+            }
+            match self.queue.next_visible_at().unwrap() {
+                Some(at) if at > self.app.now() => {
+                    let secs = (at - self.app.now()).num_seconds().max(1);
+                    self.advance(secs);
+                }
+                Some(_) => {}
+                // Past the stall timeout and the lease, so the sweeper takes over (and, every
+                // few sweeps, reconciliation).
+                None => self.advance(121),
+            }
+        }
+        Err("never reached quiescence".into())
+    }
+
+    /// Whether the cloud holds exactly EntryGuard's rules that the records hold (what a
+    /// reconciliation pass would leave), so quiescence waits for the pass that fixes drift.
+    async fn drift_free(&self) -> bool {
+        let records = self.store.list_rules().await.unwrap();
+        let held: BTreeSet<(SecurityGroupId, IngressRule)> = records
+            .iter()
+            .filter(|r| r.count() > 0)
+            .map(|r| (r.key.security_group_id.clone(), r.key.rule))
+            .collect();
+        let mut ours = BTreeSet::new();
+        let mut all = BTreeSet::new();
+        for g in GROUPS {
+            for r in self.sim.group(&region(), &sg(g)).unwrap().unwrap().rules {
+                let k = (
+                    sg(g),
+                    IngressRule {
+                        ports: r.ports,
+                        cidr: r.cidr,
+                    },
+                );
+                if r.description == RULE_DESCRIPTION {
+                    ours.insert(k.clone());
+                }
+                all.insert(k);
+            }
+        }
+        ours.is_subset(&held) && held.is_subset(&all)
+    }
+
+    /// The invariants that must hold once nothing is in flight.
+    pub async fn check(&self) -> Result<(), String> {
+        for (g, rule) in &self.hand_made {
+            let there = self
+                .sim
+                .group(&region(), &sg(*g))
+                .unwrap()
+                .unwrap()
+                .rules
+                .iter()
+                .any(|r| {
+                    r.ports == rule.ports
+                        && r.cidr == rule.cidr
+                        && r.description != RULE_DESCRIPTION
+                });
+            if !there {
+                return Err(format!("the hand-made rule {rule} on sg {g} was touched"));
+            }
+        }
+        let sessions = self.all_sessions().await;
+        // Rule -> the holders live sessions say it has.
+        let mut needed: BTreeMap<(SecurityGroupId, IngressRule), BTreeSet<String>> =
+            BTreeMap::new();
+        for s in &sessions {
+            let status = s.status();
+            if matches!(status, SessionStatus::Pending | SessionStatus::Expiring) {
+                return Err(format!("session {} still {status:?}", s.id));
+            }
+            if status.is_terminal() {
+                if let Some(e) = s.entries.iter().find(|e| !e.status.is_terminal()) {
+                    return Err(format!(
+                        "terminal session {} has entry {} {:?}",
+                        s.id, e.index, e.status
+                    ));
+                }
+                continue;
+            }
+            for e in s
+                .entries
+                .iter()
+                .filter(|e| e.status == EntryStatus::Applied)
+            {
+                for k in e.rules() {
+                    needed
+                        .entry((k.security_group_id.clone(), k.rule))
+                        .or_default()
+                        .insert(s.holder(e.index).as_str().to_owned());
+                }
+            }
+        }
+        // In the cloud: EntryGuard's rules, and every rule.
+        let mut ours = BTreeSet::new();
+        let mut all = BTreeSet::new();
+        for g in GROUPS {
+            for r in self.sim.group(&region(), &sg(g)).unwrap().unwrap().rules {
+                let rule = IngressRule {
+                    ports: r.ports,
+                    cidr: r.cidr,
+                };
+                if r.description == RULE_DESCRIPTION {
+                    ours.insert((sg(g), rule));
+                }
+                all.insert((sg(g), rule));
+            }
+        }
+        for k in &ours {
+            if !needed.contains_key(k) {
+                return Err(format!(
+                    "rule {} on {} is open but no live session needs it",
+                    k.1, k.0
+                ));
+            }
+        }
+        for (k, holders) in &needed {
+            if !all.contains(k) {
+                let record = self
+                    .store
+                    .list_rules()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|r| r.key.security_group_id == k.0 && r.key.rule == k.1);
+                let changes: Vec<String> = self
+                    .firewall
+                    .changes
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c.group.security_group_id == k.0 && c.rule == k.1)
+                    .map(|c| {
+                        format!(
+                            "{} by {}",
+                            if c.created { "created" } else { "revoked" },
+                            c.by
+                        )
+                    })
+                    .collect();
+                return Err(format!(
+                    "rule {} on {} is missing though live entries {holders:?} have it APPLIED; record {record:?}; cloud changes {changes:?}",
+                    k.1, k.0
+                ));
+            }
+        }
+        let records = self.store.list_rules().await.unwrap();
+        for r in &records {
+            let k = (r.key.security_group_id.clone(), r.key.rule);
+            let holders: BTreeSet<String> =
+                r.holders.iter().map(|h| h.as_str().to_owned()).collect();
+            let want = needed.get(&k).cloned().unwrap_or_default();
+            if holders != want {
+                let history = self.history.lock().unwrap().clone();
+                let odd: Vec<String> = holders
+                    .symmetric_difference(&want)
+                    .map(|h| {
+                        let (sid, idx) = h.split_once('#').unwrap();
+                        let s = sessions.iter().find(|s| s.id.to_string() == sid);
+                        match s {
+                            Some(s) => {
+                                let i: u32 = idx.parse().unwrap();
+                                format!(
+                                    "{h}: session {:?}, entry {:?}, ever {:?}",
+                                    s.status(),
+                                    s.entries[i as usize].status,
+                                    history.get(&(s.id, i))
+                                )
+                            }
+                            None => format!("{h}: no such session"),
+                        }
+                    })
+                    .collect();
+                return Err(format!(
+                    "rule {}: holders differ from the live entries needing it: {odd:?}",
+                    r.key
+                ));
+            }
+            if r.lease.is_some() {
+                return Err(format!("rule {}: a lease is left", r.key));
+            }
+        }
+        if records.len() != needed.len() {
+            return Err(format!(
+                "{} rule records for {} needed rules",
+                records.len(),
+                needed.len()
+            ));
+        }
+        for u in &self.users {
+            let live = sessions
+                .iter()
+                .filter(|s| s.user_id == u.user.id && s.status().holds_slot())
+                .count() as u32;
+            let slots = self.store.live_session_count(u.user.id).await.unwrap();
+            if slots != live {
+                return Err(format!(
+                    "user {} holds {slots} slot(s) for {live} live session(s)",
+                    u.user.email
+                ));
+            }
+            if live > 3 {
+                return Err(format!("{live} concurrent sessions on the Starter plan"));
+            }
+        }
+        self.check_audit(&sessions).await
+    }
+
+    async fn audit_events(&self) -> Vec<AuditEvent> {
+        self.store
+            .list_audit(
+                self.org,
+                &AuditQuery {
+                    limit: usize::MAX,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Every entry that was ever APPLIED has a rule.applied event, and every one removed after
+    /// that a rule.removed event; every rule the sweeper changed in the cloud has an event
+    /// naming its group and address.
+    async fn check_audit(&self, sessions: &[Session]) -> Result<(), String> {
+        let events = self.audit_events().await;
+        let has = |kind: AuditType, s: &Session, index: u32| {
+            let resource = s.entries[index as usize].resource_id;
+            events.iter().any(|e| {
+                e.kind == kind && e.session_id == Some(s.id) && e.resource_id == Some(resource)
+            })
+        };
+        let history = self.history.lock().unwrap().clone();
+        for s in sessions {
+            for e in &s.entries {
+                let seen = history.get(&(s.id, e.index)).cloned().unwrap_or_default();
+                if seen.contains(&EntryStatusKey::Applied)
+                    && !has(AuditType::RuleApplied, s, e.index)
+                {
+                    return Err(format!(
+                        "entry {}#{} was APPLIED but the audit log has no rule.applied for it",
+                        s.id, e.index
+                    ));
+                }
+                let was_open = seen.contains(&EntryStatusKey::Applied)
+                    || seen.contains(&EntryStatusKey::Removing);
+                if was_open
+                    && e.status == EntryStatus::Removed
+                    && !has(AuditType::RuleRemoved, s, e.index)
+                {
+                    return Err(format!(
+                        "entry {}#{} was removed but the audit log has no rule.removed for it",
+                        s.id, e.index
+                    ));
+                }
+            }
+        }
+        for letter in self.queue.dead_letters(1000).await.unwrap() {
+            let Some(entryguard::ports::queue::Task::ReconcileEntry { session_id, .. }) =
+                letter.task
+            else {
+                continue;
+            };
+            let id = session_id.to_string();
+            if !events
+                .iter()
+                .any(|e| e.kind == AuditType::SystemAlert && e.message.contains(&id))
+            {
+                return Err(format!(
+                    "a task of session {id} is in the dead-letter queue, unreported"
+                ));
+            }
+        }
+        let changes: Vec<CloudChange> = self.firewall.changes.lock().unwrap().clone();
+        for c in changes.iter().filter(|c| c.by.starts_with("sweep")) {
+            let kind = if c.created {
+                AuditType::RuleApplied
+            } else {
+                AuditType::RuleRemoved
+            };
+            let ip = c.rule.cidr.addr().to_string();
+            let found = events.iter().any(|e| {
+                e.kind == kind
+                    && e.message.contains(c.group.security_group_id.as_str())
+                    && e.message.contains(&ip)
+            });
+            if !found {
+                return Err(format!(
+                    "the sweeper {} {} on {} without an audit event",
+                    if c.created { "opened" } else { "closed" },
+                    c.rule,
+                    c.group.security_group_id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets every session expire and everything settle; then nothing may be open.
+    pub async fn check_after_expiry(&mut self) -> Result<(), String> {
+        self.advance(30 * 3600);
+        self.quiesce().await?;
+        self.check().await?;
+        let sessions = self.all_sessions().await;
+        if let Some(s) = sessions.iter().find(|s| !s.status().is_terminal()) {
+            return Err(format!("session {} is {:?} after expiry", s.id, s.status()));
+        }
+        Ok(())
+    }
+
+    pub async fn play(&mut self, options: &Options) {
+        self.set_chaos(true);
+        for _ in 0..options.steps {
+            self.act(options).await;
+        }
+    }
+
+    pub fn finish_stats(&mut self) -> Stats {
+        let (crashes, errors) = self.ctl.counts();
+        self.stats.crashes = crashes;
+        self.stats.injected_errors = errors;
+        let counts = self.sim.counts();
+        self.stats.cloud_calls = counts.calls;
+        self.stats.throttled = counts.throttled;
+        self.stats.dead_letters = self.queue.dead_letter_count().unwrap() as u64;
+        self.stats.paced = u64::from(self.pacer.is_some());
+        self.stats
+    }
+}
+
+/// Plays one schedule from its seed and checks the invariants.
+pub async fn run(seed: u64, options: Options) -> (Result<(), String>, Stats, Vec<String>) {
+    let t = std::time::Instant::now();
+    let mut w = World::new(seed).await;
+    let t1 = t.elapsed();
+    w.play(&options).await;
+    let t2 = t.elapsed();
+    let mut result = w.quiesce().await;
+    let t3 = t.elapsed();
+    if result.is_ok() {
+        result = w.check().await;
+    }
+    let t4 = t.elapsed();
+    if result.is_ok() {
+        result = w.check_after_expiry().await;
+    }
+    if std::env::var("SIM_TIMING").is_ok() {
+        eprintln!(
+            "new {t1:?} play {t2:?} quiesce {t3:?} check {t4:?} expiry {:?}",
+            t.elapsed()
+        );
+    }
+    let stats = w.finish_stats();
+    (result, stats, std::mem::take(&mut w.trace))
+}
