@@ -57,6 +57,21 @@ fn user_token_key(t: &TokenRecord, p: &PersonalToken) -> String {
         p.id
     )
 }
+/// A user's personal-token index entries, oldest first: (index key, token hash).
+fn personal_index(
+    t: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+    user: UserId,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let prefix = user_tokens_prefix(user);
+    kv::scan_range(
+        t,
+        &prefix,
+        &prefix,
+        &kv::prefix_end(&prefix),
+        false,
+        usize::MAX,
+    )
+}
 fn session_key(id: SessionId) -> String {
     format!("session/{id}")
 }
@@ -236,15 +251,7 @@ impl Store for EmbeddedStore {
 
     async fn list_personal_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, StoreError> {
         self.kv.read(|t| {
-            let prefix = user_tokens_prefix(user);
-            let hashes: Vec<(String, String)> = kv::scan_range(
-                t,
-                &prefix,
-                &prefix,
-                &kv::prefix_end(&prefix),
-                false,
-                usize::MAX,
-            )?;
+            let hashes = personal_index(t, user)?;
             let mut out = Vec::with_capacity(hashes.len());
             for (_, hash) in hashes {
                 if let Some(record) = kv::get::<TokenRecord>(t, &token_key(&hash))? {
@@ -257,15 +264,7 @@ impl Store for EmbeddedStore {
 
     async fn delete_personal_token(&self, user: UserId, id: TokenId) -> Result<bool, StoreError> {
         self.kv.write(|t| {
-            let prefix = user_tokens_prefix(user);
-            let entries: Vec<(String, String)> = kv::scan_range(
-                t,
-                &prefix,
-                &prefix,
-                &kv::prefix_end(&prefix),
-                false,
-                usize::MAX,
-            )?;
+            let entries = personal_index(t, user)?;
             let suffix = format!("/{id}");
             let Some((index_key, hash)) = entries.into_iter().find(|(k, _)| k.ends_with(&suffix))
             else {

@@ -213,19 +213,27 @@ impl DynamoStore {
         }
     }
 
-    /// The index entries of a user's personal tokens, oldest first (strongly consistent).
-    async fn personal_token_index(&self, user: UserId) -> Result<Vec<Item>, DynamoError> {
-        let q = self
-            .client
+    /// A strongly consistent query for the items of one partition whose sort key starts with
+    /// `prefix`, in sort-key order.
+    fn partition_prefix(&self, pk: String, prefix: &str) -> QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&*self.table)
             .consistent_read(true)
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(keys::user(user)))
-            .expression_attribute_values(":prefix", s(keys::PERSONAL_TOKEN_PREFIX));
-        self.query(q, usize::MAX).await
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+    }
+
+    /// The index entries of a user's personal tokens, oldest first (strongly consistent).
+    async fn personal_token_index(&self, user: UserId) -> Result<Vec<Item>, DynamoError> {
+        self.query(
+            self.partition_prefix(keys::user(user), keys::PERSONAL_TOKEN_PREFIX),
+            usize::MAX,
+        )
+        .await
     }
 
     fn gsi1(&self, pk: String) -> QueryFluentBuilder {
@@ -483,21 +491,14 @@ impl Store for DynamoStore {
         kind: DocKind,
         org: OrgId,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(keys::org(org)))
-            .expression_attribute_values(":prefix", s(keys::doc_prefix(kind)));
-        self.query(q, usize::MAX)
-            .await?
-            .iter()
-            .map(|item| items::doc_of(item).map_err(StoreError::from))
-            .collect()
+        self.query(
+            self.partition_prefix(keys::org(org), &keys::doc_prefix(kind)),
+            usize::MAX,
+        )
+        .await?
+        .iter()
+        .map(|item| items::doc_of(item).map_err(StoreError::from))
+        .collect()
     }
 
     async fn delete_doc(&self, kind: DocKind, org: OrgId, id: Uuid) -> Result<bool, StoreError> {
