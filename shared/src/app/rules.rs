@@ -7,7 +7,8 @@
 use chrono::Duration;
 use thiserror::Error;
 
-use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey};
+use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState};
+use crate::domain::Timestamp;
 use crate::ports::firewall::FirewallError;
 use crate::ports::store::StoreError;
 
@@ -44,6 +45,15 @@ pub enum Released {
     GroupGone,
 }
 
+/// A rule's lease, taken for one cloud change.
+struct Leased {
+    owner: String,
+    until: Timestamp,
+    state: RuleState,
+    /// What is known of the rule in the cloud.
+    known: CloudState,
+}
+
 impl App {
     /// Makes `holder` a holder of the rule and makes sure the rule exists in the cloud.
     pub async fn acquire_rule(
@@ -56,24 +66,18 @@ impl App {
         if state.cloud == CloudState::Present && state.lease.is_none() {
             return Ok(());
         }
-        let owner = self.ids.token();
-        let now = self.now();
-        let until = now + Duration::seconds(LEASE_SECS);
-        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
-            LeaseGrant::Busy => return Err(RuleError::Busy),
-            LeaseGrant::Granted { state, stale } => (*state, stale),
-        };
-        if state.cloud == CloudState::Present && !stale {
+        let Leased {
+            owner,
+            until,
+            state,
+            known,
+        } = self.take_lease(key).await?;
+        if known == CloudState::Present {
             self.store
                 .rule_release_lease(key, &owner, CloudState::Present)
                 .await?;
             return Ok(());
         }
-        let known = if stale {
-            CloudState::Unknown
-        } else {
-            state.cloud
-        };
         if !self.lease_allows_call(until) {
             self.store.rule_release_lease(key, &owner, known).await?;
             return Err(RuleError::Busy);
@@ -88,10 +92,10 @@ impl App {
             Err(e) => {
                 // A timed-out call may have taken effect; only a clean rejection leaves the
                 // previous knowledge intact.
-                let cloud = if e.is_transient() || stale {
+                let cloud = if e.is_transient() {
                     CloudState::Unknown
                 } else {
-                    state.cloud
+                    known
                 };
                 self.store.rule_release_lease(key, &owner, cloud).await?;
                 Err(e.into())
@@ -133,18 +137,12 @@ impl App {
         note: Option<Audit>,
         observed: bool,
     ) -> Result<Released, RuleError> {
-        let owner = self.ids.token();
-        let now = self.now();
-        let until = now + Duration::seconds(LEASE_SECS);
-        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
-            LeaseGrant::Busy => return Err(RuleError::Busy),
-            LeaseGrant::Granted { state, stale } => (*state, stale),
-        };
-        let cloud = if stale {
-            CloudState::Unknown
-        } else {
-            state.cloud
-        };
+        let Leased {
+            owner,
+            until,
+            state,
+            known: cloud,
+        } = self.take_lease(key).await?;
         if state.count() > 0 || (cloud == CloudState::Absent && !observed) {
             // Someone took the rule again meanwhile: it stays, and it is theirs to keep.
             self.store.rule_release_lease(key, &owner, cloud).await?;
@@ -190,18 +188,12 @@ impl App {
         key: &RuleKey,
         note: Audit,
     ) -> Result<bool, RuleError> {
-        let owner = self.ids.token();
-        let now = self.now();
-        let until = now + Duration::seconds(LEASE_SECS);
-        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
-            LeaseGrant::Busy => return Err(RuleError::Busy),
-            LeaseGrant::Granted { state, stale } => (*state, stale),
-        };
-        let known = if stale {
-            CloudState::Unknown
-        } else {
-            state.cloud
-        };
+        let Leased {
+            owner,
+            until,
+            state,
+            known,
+        } = self.take_lease(key).await?;
         if state.count() == 0 || !self.lease_allows_call(until) {
             self.store.rule_release_lease(key, &owner, known).await?;
             return Ok(false);
@@ -224,8 +216,31 @@ impl App {
         }
     }
 
+    /// Takes the rule's lease for one cloud change.
+    async fn take_lease(&self, key: &RuleKey) -> Result<Leased, RuleError> {
+        let owner = self.ids.token();
+        let now = self.now();
+        let until = now + Duration::seconds(LEASE_SECS);
+        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
+            LeaseGrant::Busy => return Err(RuleError::Busy),
+            LeaseGrant::Granted { state, stale } => (*state, stale),
+        };
+        // A lease that ran out mid-change says nothing reliable about the cloud.
+        let known = if stale {
+            CloudState::Unknown
+        } else {
+            state.cloud
+        };
+        Ok(Leased {
+            owner,
+            until,
+            state,
+            known,
+        })
+    }
+
     /// Whether a cloud call started now would end well within a lease that runs until `until`.
-    fn lease_allows_call(&self, until: crate::domain::Timestamp) -> bool {
+    fn lease_allows_call(&self, until: Timestamp) -> bool {
         let ok = self.now() + Duration::seconds(CALL_BUDGET_SECS) <= until;
         if !ok {
             tracing::warn!(
