@@ -17,9 +17,7 @@ use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::worker::Outcome;
 use entryguard::app::{App, Identity};
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, SessionId, UserId};
-use entryguard::domain::model::{
-    Credential, CredentialStatus, Organization, Provider, Resource, Role, User,
-};
+use entryguard::domain::model::{Credential, CredentialStatus, Organization, Resource, Role, User};
 use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
 use entryguard::domain::session::SessionStatus;
 use entryguard::domain::tier::{Hours, Tier};
@@ -73,20 +71,14 @@ async fn setup(app: &App, store: &EmbeddedStore, sim: &SimCloud) -> Vec<Identity
     };
     store.put_org(&org).await.unwrap();
     let credential = Credential {
-        id: CredentialId::from_uuid(app.ids.uuid()),
-        org_id: org.id,
-        name: "sim".parse().unwrap(),
-        provider: Provider::Simulated,
-        region: region(),
-        access_key_id: None,
-        sealed_secret: None,
-        role_arn: None,
-        external_id: None,
         status: CredentialStatus::Valid,
-        status_message: None,
-        account_id: None,
-        checked_at: None,
-        created_at: now,
+        ..Credential::simulated(
+            CredentialId::from_uuid(app.ids.uuid()),
+            org.id,
+            "sim".parse().unwrap(),
+            region(),
+            now,
+        )
     };
     app.put_doc(&credential).await.unwrap();
     let mut resources = BTreeSet::new();

@@ -9,9 +9,7 @@ use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::{App, Identity};
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, SessionId, UserId};
-use entryguard::domain::model::{
-    Credential, CredentialStatus, Organization, Provider, Resource, Role, User,
-};
+use entryguard::domain::model::{Credential, Organization, Resource, Role, User};
 use entryguard::domain::net::{ClientIp, PortRange, Region, SecurityGroupId};
 use entryguard::domain::session::Session;
 use entryguard::domain::tier::{Hours, Tier};
@@ -108,22 +106,13 @@ impl Harness {
             created_at: now,
         };
         self.store.create_user(&admin).await.unwrap();
-        let credential = Credential {
-            id: CredentialId::from_uuid(self.app.ids.uuid()),
-            org_id: org.id,
-            name: "sim".parse().unwrap(),
-            provider: Provider::Simulated,
-            region: region(),
-            access_key_id: None,
-            sealed_secret: None,
-            role_arn: None,
-            external_id: None,
-            status: CredentialStatus::Unverified,
-            account_id: None,
-            checked_at: None,
-            status_message: None,
-            created_at: now,
-        };
+        let credential = Credential::simulated(
+            CredentialId::from_uuid(self.app.ids.uuid()),
+            org.id,
+            "sim".parse().unwrap(),
+            region(),
+            now,
+        );
         self.app.put_doc(&credential).await.unwrap();
         OrgFixture {
             admin: Identity {

@@ -13,9 +13,7 @@ use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::App;
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
-use entryguard::domain::model::{
-    Credential, CredentialStatus, Organization, Provider, Resource, Role, User,
-};
+use entryguard::domain::model::{Credential, Organization, Resource, Role, User};
 use entryguard::domain::net::PortRange;
 use entryguard::domain::tier::Tier;
 use entryguard::embedded::{
@@ -79,22 +77,13 @@ async fn state() -> (ApiState, User) {
         })
         .await
         .unwrap();
-    let credential = Credential {
-        id: CredentialId::from_uuid(app.ids.uuid()),
-        org_id: org.id,
-        name: "sim".parse().unwrap(),
-        provider: Provider::Simulated,
-        region: "eu-west-1".parse().unwrap(),
-        access_key_id: None,
-        sealed_secret: None,
-        role_arn: None,
-        external_id: None,
-        status: CredentialStatus::Unverified,
-        account_id: None,
-        checked_at: None,
-        status_message: None,
-        created_at: now,
-    };
+    let credential = Credential::simulated(
+        CredentialId::from_uuid(app.ids.uuid()),
+        org.id,
+        "sim".parse().unwrap(),
+        "eu-west-1".parse().unwrap(),
+        now,
+    );
     app.put_doc(&credential).await.unwrap();
     let sg = "sg-0a1b2c3d".parse().unwrap();
     sim.create_group(&credential.region, &sg, "bastion")

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use entryguard::app::App;
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
-use entryguard::domain::model::{
-    Credential, CredentialStatus, Email, Organization, Provider, Resource, Role, User,
-};
+use entryguard::domain::model::{Credential, Email, Organization, Resource, Role, User};
 use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
 use entryguard::domain::tier::Tier;
 use entryguard::embedded::SimCloud;
@@ -106,22 +104,13 @@ pub async fn seed_demo(app: &App, sim: &SimCloud, admin: &Email) -> anyhow::Resu
         ..admin.clone()
     };
     app.store.create_user(&member).await?;
-    let credential = Credential {
-        id: CredentialId::from_uuid(app.ids.uuid()),
-        org_id: org.id,
-        name: parse("Simulated cloud"),
-        provider: Provider::Simulated,
-        region: region.clone(),
-        access_key_id: None,
-        sealed_secret: None,
-        role_arn: None,
-        external_id: None,
-        status: CredentialStatus::Unverified,
-        account_id: None,
-        checked_at: None,
-        status_message: None,
-        created_at: now,
-    };
+    let credential = Credential::simulated(
+        CredentialId::from_uuid(app.ids.uuid()),
+        org.id,
+        parse("Simulated cloud"),
+        region.clone(),
+        now,
+    );
     app.put_doc(&credential).await?;
     let mut resource_ids = BTreeSet::new();
     for (sg, _, title, port) in DEMO_GROUPS.iter().filter(|g| g.3 != 0) {

@@ -220,6 +220,34 @@ pub struct Credential {
     pub created_at: Timestamp,
 }
 
+impl Credential {
+    /// A credential of the in-process simulated cloud: no keys, no role, not yet checked.
+    pub fn simulated(
+        id: CredentialId,
+        org_id: OrgId,
+        name: Name,
+        region: Region,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            org_id,
+            name,
+            provider: Provider::Simulated,
+            region,
+            access_key_id: None,
+            sealed_secret: None,
+            role_arn: None,
+            external_id: None,
+            status: CredentialStatus::Unverified,
+            status_message: None,
+            account_id: None,
+            checked_at: None,
+            created_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
