@@ -26,29 +26,6 @@ fn ssh_from(ip: &str) -> IngressRule {
     }
 }
 
-/// Adds a rule the way a person would in the console: no EntryGuard tag.
-async fn hand_made(fx: &AwsFixture, sg: &SecurityGroupId, cidr: &str, port: i32) {
-    fx.ec2
-        .authorize_security_group_ingress()
-        .group_id(sg.as_str())
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(port)
-                .to_port(port)
-                .ip_ranges(
-                    IpRange::builder()
-                        .cidr_ip(cidr)
-                        .description("office")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn authorize_and_revoke_are_idempotent_and_leave_other_rules_alone() {
     let fx = AwsFixture::start("eg-fw").await;
@@ -57,7 +34,7 @@ async fn authorize_and_revoke_are_idempotent_and_leave_other_rules_alone() {
     let g = group(&credential, &sg);
     let fw = fx.backend.firewall.clone();
     let rule = ssh_from("203.0.113.7");
-    hand_made(&fx, &sg, "10.0.0.0/8", 80).await;
+    fx.hand_made_rule(&sg, "10.0.0.0/8", 80).await;
 
     fw.authorize(&g, &rule).await.unwrap();
     let rules = fx.rules(&sg).await;
@@ -93,7 +70,7 @@ async fn a_hand_made_rule_for_the_same_address_is_never_revoked() {
     let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
     let sg = fx.security_group("db").await;
     let g = group(&credential, &sg);
-    hand_made(&fx, &sg, "198.51.100.4/32", 22).await;
+    fx.hand_made_rule(&sg, "198.51.100.4/32", 22).await;
     let before = fx.rules(&sg).await;
     // EC2 reports the rule as a duplicate: it exists, which is all EntryGuard needs.
     fx.backend

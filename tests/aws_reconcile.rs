@@ -21,7 +21,6 @@ use entryguard::embedded::{ManualClock, SeededIds};
 use entryguard::ports::queue::Task;
 use entryguard::ports::{Firewall, TaskQueue};
 use entryguard_aws::sdk::dynamodb::types::AttributeValue;
-use entryguard_aws::sdk::ec2::types::{IpPermission, IpRange};
 use entryguard_aws::CloudRule;
 use entryguard_tests::moto::{AwsFixture, REGION};
 
@@ -138,26 +137,7 @@ impl Setup {
 
     /// A rule made in the console: no EntryGuard tag.
     async fn hand_made(&self, cidr: &str, port: i32) {
-        self.fx
-            .ec2
-            .authorize_security_group_ingress()
-            .group_id(self.sg.as_str())
-            .ip_permissions(
-                IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(port)
-                    .to_port(port)
-                    .ip_ranges(
-                        IpRange::builder()
-                            .cidr_ip(cidr)
-                            .description("office")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        self.fx.hand_made_rule(&self.sg, cidr, port).await;
     }
 
     /// Deletes a rule in the console, by its id.

@@ -236,6 +236,35 @@ impl AwsFixture {
             .expect("moto's group ids look like EC2's")
     }
 
+    /// Adds a rule the way a person would in the console: no EntryGuard tag.
+    pub async fn hand_made_rule(
+        &self,
+        group: &entryguard::domain::net::SecurityGroupId,
+        cidr: &str,
+        port: i32,
+    ) {
+        use entryguard_aws::sdk::ec2::types::{IpPermission, IpRange};
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group.as_str())
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(port)
+                    .to_port(port)
+                    .ip_ranges(
+                        IpRange::builder()
+                            .cidr_ip(cidr)
+                            .description("office")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("a hand-made rule in moto");
+    }
+
     /// The group's inbound rules as EC2 describes them.
     pub async fn rules(
         &self,
