@@ -44,12 +44,12 @@ impl Flow {
     }
 
     async fn org(&self, tier: Tier) -> OrgSetup {
-        let org = Organization {
-            id: OrgId::from_uuid(self.app.ids.uuid()),
-            name: "Moto Org".parse().unwrap(),
+        let org = Organization::new(
+            OrgId::from_uuid(self.app.ids.uuid()),
+            "Moto Org".parse().unwrap(),
             tier,
-            created_at: self.app.now(),
-        };
+            self.app.now(),
+        );
         self.app.store.put_org(&org).await.unwrap();
         let credential = self.fx.credential(org.id).await;
         OrgSetup { org, credential }

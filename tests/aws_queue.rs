@@ -160,12 +160,12 @@ async fn setup(prefix: &str) -> (Setup, Vec<entryguard::domain::net::SecurityGro
     let app = fx
         .backend
         .app(clock.clone(), Arc::new(SeededIds::new(9)), None);
-    let org = Organization {
-        id: OrgId::from_uuid(app.ids.uuid()),
-        name: "Handlers".parse().unwrap(),
-        tier: Tier::Team,
-        created_at: app.now(),
-    };
+    let org = Organization::new(
+        OrgId::from_uuid(app.ids.uuid()),
+        "Handlers".parse().unwrap(),
+        Tier::Team,
+        app.now(),
+    );
     app.store.put_org(&org).await.unwrap();
     let credential = fx.credential(org.id).await;
     let user = User {

@@ -47,12 +47,12 @@ impl Setup {
             .backend
             .app(clock.clone(), Arc::new(SeededIds::new(seed)), None);
         let now = app.now();
-        let org = Organization {
-            id: OrgId::from_uuid(app.ids.uuid()),
-            name: "Drift Org".parse().unwrap(),
-            tier: Tier::Team,
-            created_at: now,
-        };
+        let org = Organization::new(
+            OrgId::from_uuid(app.ids.uuid()),
+            "Drift Org".parse().unwrap(),
+            Tier::Team,
+            now,
+        );
         app.store.put_org(&org).await.unwrap();
         let credential = fx.credential(org.id).await;
         let mut identities = Vec::new();

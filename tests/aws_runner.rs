@@ -177,3 +177,91 @@ async fn a_bootstrapped_admin_connects_an_account_and_a_member_gets_access() {
     assert!(fx.backend.store.has_any_org().await.unwrap());
     again.login("boss@corp.example").await;
 }
+
+/// The operator's command on an AWS deployment: it reaches the table and queue with the
+/// operator's own AWS credentials, names them in the audit log, and a suspension ends a live
+/// session whose rule then leaves the (emulated) security group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_operator_suspends_an_organization_on_dynamodb() {
+    let fx = AwsFixture::start("eg-operator").await;
+    let sg = fx.security_group("db").await;
+    let backend = Backend::Aws(AwsConfig {
+        sdk: fx.moto.options(),
+        names: fx.names.clone(),
+        provision: false,
+        bootstrap_admin: Some(email("boss@corp.example")),
+        seed_demo: false,
+    });
+    let s = TestServer::start_on(backend.clone()).await;
+    let admin = s.login("boss@corp.example").await;
+    let credential = s
+        .post(
+            &admin,
+            "/api/admin/credentials",
+            json!({"name": "prod", "provider": "aws", "region": REGION,
+                   "accessKeyId": "AKIAMOTOTEST0000", "secretAccessKey": "moto-secret"}),
+        )
+        .await;
+    let credential_id = credential.ok(201)["id"].as_str().unwrap().to_owned();
+    let resource = s
+        .post(
+            &admin,
+            "/api/admin/resources",
+            json!({"name": "db", "credentialId": credential_id,
+                   "securityGroupId": sg.to_string(), "region": REGION,
+                   "ports": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432}]}),
+        )
+        .await;
+    let resource_id = resource.ok(201)["id"].as_str().unwrap().to_owned();
+    s.post(
+        &admin,
+        "/api/admin/users",
+        json!({"email": "eng@corp.example", "isAdmin": false, "resourceIds": [resource_id]}),
+    )
+    .await
+    .ok(201);
+    let eng = s.login("eng@corp.example").await;
+    let session = s.settled_session(&eng, 2, "ACTIVE").await;
+    assert_eq!(fx.rules(&sg).await.len(), 1);
+
+    let operator = entryguard_aws::caller_arn(&fx.moto.options())
+        .await
+        .unwrap();
+    assert!(operator.starts_with("arn:aws:"), "{operator}");
+    let ops = entryguard_local::operator_app(&backend, std::path::Path::new("/nonexistent"))
+        .await
+        .unwrap();
+    let orgs = ops.operator_list_organizations().await.unwrap();
+    assert_eq!(orgs.len(), 1);
+    let org = orgs[0].org.id;
+    ops.operator_set_plan(org, entryguard::domain::tier::Tier::Free, &operator)
+        .await
+        .unwrap();
+    let done = ops.operator_suspend(org, &operator, "abuse").await.unwrap();
+    assert_eq!(done.sessions_stopped, 1);
+
+    s.wait_status(&eng, session["id"].as_str().unwrap(), "CANCELLED")
+        .await;
+    assert!(fx.rules(&sg).await.is_empty());
+    s.post(&eng, "/api/sessions", json!({"durationHours": 1}))
+        .await
+        .err(403, "ORGANIZATION_SUSPENDED");
+    let me = s.get(Some(&admin), "/api/me").await;
+    assert_eq!(me.ok(200)["organization"]["tier"], "FREE");
+    assert_eq!(me.json["organization"]["status"], "SUSPENDED");
+    let log = s
+        .get(Some(&admin), "/api/admin/audit-logs?type=admin.change")
+        .await;
+    let messages: Vec<String> = log.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        messages.contains(&format!(
+            "The operator ({operator}) suspended the organization: abuse"
+        )),
+        "{messages:?}"
+    );
+}

@@ -81,14 +81,7 @@ async fn tier_limits_follow_the_organization() {
         ("TEAM", paid.clone(), json!(24), Value::Null),
     ];
     for (tier, durations, max, concurrent) in cases {
-        let r = s
-            .put(
-                &admin,
-                "/api/admin/organization",
-                json!({"name": "Demo Org", "tier": tier}),
-            )
-            .await;
-        assert_eq!(r.ok(200)["tier"], tier);
+        s.set_plan(&admin, tier).await;
         assert_eq!(
             limits(&s, &member).await,
             (durations, max, concurrent),
@@ -99,13 +92,7 @@ async fn tier_limits_follow_the_organization() {
     }
 
     // FREE: a 4 h session is the longest.
-    s.put(
-        &admin,
-        "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "FREE"}),
-    )
-    .await
-    .ok(200);
+    s.set_plan(&admin, "FREE").await;
     s.post(&member, "/api/sessions", json!({"durationHours": 8}))
         .await
         .err(400, "DURATION_EXCEEDS_MAXIMUM");
@@ -205,13 +192,7 @@ async fn role_limits_only_lower_and_the_most_restrictive_wins() {
     )
     .await
     .ok(200);
-    s.put(
-        &admin,
-        "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "FREE"}),
-    )
-    .await
-    .ok(200);
+    s.set_plan(&admin, "FREE").await;
     assert_eq!(
         limits(&s, &member).await,
         (json!([1, 2, 4]), json!(4), json!(1))
@@ -716,23 +697,54 @@ async fn organization_get_and_put() {
     let member = s.login(MEMBER).await;
     let r = s.get(Some(&admin), "/api/admin/organization").await;
     let org = r.ok(200).clone();
-    assert_eq!(keys(&org), BTreeSet::from(["id", "name", "tier"]));
+    assert_eq!(keys(&org), BTreeSet::from(["id", "name", "tier", "status"]));
     assert_eq!(org["name"], "Demo Org");
     assert_eq!(org["tier"], "TEAM");
+    assert_eq!(org["status"], "ACTIVE");
     let me = s.get(Some(&member), "/api/me").await;
     assert_eq!(me.ok(200)["organization"], org);
 
+    // The plan is the operator's: an admin who asks for another is refused, and nothing of
+    // the request is applied, not even the new name.
+    for tier in ["BUSINESS", "FREE", "STARTER"] {
+        let r = s
+            .put(
+                &admin,
+                "/api/admin/organization",
+                json!({"name": "Upgraded Org", "tier": tier}),
+            )
+            .await;
+        let error = r.err(403, "FORBIDDEN");
+        assert_eq!(
+            error["message"],
+            "The plan (TEAM) is changed only by the operator of this EntryGuard deployment; ask them to upgrade or downgrade it"
+        );
+    }
+    assert_eq!(
+        s.get(Some(&admin), "/api/admin/organization").await.ok(200),
+        &org
+    );
+
+    // Renaming works, with the current plan sent back or without a plan.
     let r = s
         .put(
             &admin,
             "/api/admin/organization",
-            json!({"name": " Renamed Org ", "tier": "BUSINESS"}),
+            json!({"name": " Renamed Org ", "tier": "TEAM"}),
         )
         .await;
     assert_eq!(
         r.ok(200),
-        &json!({"id": org["id"], "name": "Renamed Org", "tier": "BUSINESS"})
+        &json!({"id": org["id"], "name": "Renamed Org", "tier": "TEAM", "status": "ACTIVE"})
     );
+    let r = s
+        .put(
+            &admin,
+            "/api/admin/organization",
+            json!({"name": "Renamed Again"}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["name"], "Renamed Again");
     let again = s.get(Some(&admin), "/api/admin/organization").await;
     assert_eq!(again.ok(200), &r.json);
     let me = s.get(Some(&member), "/api/me").await;
@@ -748,7 +760,7 @@ async fn organization_get_and_put() {
     s.put(
         &admin,
         "/api/admin/organization",
-        json!({"name": "x".repeat(101), "tier": "TEAM"}),
+        json!({"name": "x".repeat(101)}),
     )
     .await
     .field_err("name");
@@ -761,6 +773,24 @@ async fn organization_get_and_put() {
     .field_err("tier");
     let after = s.get(Some(&admin), "/api/admin/organization").await;
     assert_eq!(after.ok(200), &r.json, "rejected updates change nothing");
+
+    // The audit log names who did what: the admin's renames, never a plan change.
+    let page = s
+        .get(Some(&admin), "/api/admin/audit-logs?type=admin.change")
+        .await;
+    let messages: Vec<&str> = page.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages[..2],
+        [
+            "Renamed the organization from 'Renamed Org' to 'Renamed Again'",
+            "Renamed the organization from 'Demo Org' to 'Renamed Org'",
+        ]
+    );
 }
 
 /// Runs a member session from start to CANCELLED and an admin change; returns the session id.
@@ -768,7 +798,7 @@ async fn some_history(s: &TestServer, admin: &str, member: &str) -> String {
     s.put(
         admin,
         "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "BUSINESS"}),
+        json!({"name": "Demo Org Ltd"}),
     )
     .await
     .ok(200);
@@ -876,7 +906,7 @@ async fn audit_log_records_the_lifecycle_and_admin_changes() {
     assert_eq!(changes[0]["actorEmail"], ADMIN);
     assert_eq!(
         changes[0]["message"],
-        "Updated the organization: name 'Demo Org', tier TEAM → BUSINESS"
+        "Renamed the organization from 'Demo Org' to 'Demo Org Ltd'"
     );
     assert_eq!(of("auth.login").len(), 2);
     assert!(of("rule.failed").is_empty());

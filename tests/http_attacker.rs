@@ -338,3 +338,108 @@ async fn every_route_refuses_every_kind_of_attacker() {
         .await
         .ok(200);
 }
+
+/// Nothing a token holder sends raises their own limits: an admin asking for another plan is
+/// refused and nothing changes, in their organization or any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_admin_can_change_a_plan() {
+    let s = TestServer::start().await;
+    let admin = s.login(ADMIN).await;
+    let member = s.login(MEMBER).await;
+    s.create_org("Other Org", Tier::Free, OTHER_ADMIN).await;
+    let other_admin = s.login(OTHER_ADMIN).await;
+    let before = snapshot(&s, &admin, &member).await;
+    let other_before = s.get(Some(&other_admin), "/api/me").await.ok(200).clone();
+
+    for tier in ["FREE", "STARTER", "BUSINESS"] {
+        s.put(
+            &admin,
+            "/api/admin/organization",
+            json!({"name": "Demo Org", "tier": tier}),
+        )
+        .await
+        .err(403, "FORBIDDEN");
+    }
+    for tier in ["STARTER", "TEAM", "BUSINESS"] {
+        s.put(
+            &other_admin,
+            "/api/admin/organization",
+            json!({"name": "Other Org", "tier": tier}),
+        )
+        .await
+        .err(403, "FORBIDDEN");
+    }
+    assert_eq!(snapshot(&s, &admin, &member).await, before);
+    let other_after = s.get(Some(&other_admin), "/api/me").await;
+    assert_eq!(other_after.ok(200), &other_before);
+    assert_eq!(other_before["organization"]["tier"], "FREE");
+    assert_eq!(other_before["maxConcurrentSessions"], 1);
+}
+
+/// A suspended organization's tokens still sign in and read, but start, extend, validate and
+/// redrive nothing; its live sessions were ended and their rules removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_suspended_organization_can_reach_nothing() {
+    let s = TestServer::start().await;
+    let admin = s.login(ADMIN).await;
+    let member = s.login(MEMBER).await;
+    let baseline = s.firewall().await;
+    let live = id_of(&s.settled_session(&member, 2, "ACTIVE").await);
+    let org_id = s.get(Some(&admin), "/api/admin/organization").await.ok(200)["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let done = s
+        .app
+        .operator_suspend(org_id, "the tests' operator", "a test")
+        .await
+        .unwrap();
+    assert_eq!(done.sessions_stopped, 1);
+    s.wait_status(&member, &live, "CANCELLED").await;
+    s.wait_firewall("the suspended organization's rules to go", &baseline)
+        .await;
+
+    let me = s.get(Some(&member), "/api/me").await;
+    assert_eq!(me.ok(200)["organization"]["status"], "SUSPENDED");
+    let before = snapshot(&s, &admin, &member).await;
+    let credential = id_of(&s.get(Some(&admin), "/api/admin/credentials").await.ok(200)[0]);
+    let refused = [
+        (
+            &member,
+            "/api/sessions".to_owned(),
+            json!({"durationHours": 1}),
+        ),
+        (
+            &admin,
+            "/api/sessions".to_owned(),
+            json!({"durationHours": 1}),
+        ),
+        (&member, format!("/api/sessions/{live}/extend"), json!({})),
+        (
+            &admin,
+            format!("/api/admin/credentials/{credential}/validate"),
+            json!({}),
+        ),
+        (
+            &admin,
+            "/api/admin/dead-letters/redrive".to_owned(),
+            json!({}),
+        ),
+    ];
+    for (token, path, body) in refused {
+        let r = s.post(token, &path, body).await;
+        assert_eq!(
+            r.err(403, "ORGANIZATION_SUSPENDED")["message"],
+            "Your organization is suspended: sessions cannot be started or extended. Contact the operator of this EntryGuard deployment.",
+            "{path}"
+        );
+    }
+    assert_eq!(snapshot(&s, &admin, &member).await, before);
+
+    s.app
+        .operator_resume(org_id, "the tests' operator")
+        .await
+        .unwrap();
+    s.settled_session(&member, 1, "ACTIVE").await;
+}

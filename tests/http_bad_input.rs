@@ -111,7 +111,7 @@ impl World {
                 &self.admin,
                 Method::PUT,
                 "/api/admin/organization".into(),
-                json!({"name": "Demo Org", "tier": "STARTER"}),
+                json!({"name": "Demo Org Renamed"}),
             ),
             (
                 &self.admin,
@@ -690,13 +690,7 @@ async fn durations_the_plan_does_not_offer_start_nothing() {
         start(hours).await.field_err("durationHours");
     }
     // FREE offers 1, 2 and 4 hours; more is beyond its maximum.
-    s.put(
-        &w.admin,
-        "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "FREE"}),
-    )
-    .await
-    .ok(200);
+    s.set_plan(&w.admin, "FREE").await;
     let r = start(json!(3)).await;
     assert_eq!(
         r.field_err("durationHours")["fields"]["durationHours"],
@@ -708,13 +702,7 @@ async fn durations_the_plan_does_not_offer_start_nothing() {
             .err(400, "DURATION_EXCEEDS_MAXIMUM");
     }
     // A role's maximum lowers what its members may ask for.
-    s.put(
-        &w.admin,
-        "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "TEAM"}),
-    )
-    .await
-    .ok(200);
+    s.set_plan(&w.admin, "TEAM").await;
     s.patch(
         &w.admin,
         &format!("/api/admin/roles/{}", w.role),

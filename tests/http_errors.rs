@@ -847,13 +847,7 @@ async fn duration_exceeds_maximum_and_no_accessible_resources() {
         );
     }
     // Beyond the FREE plan's 4 hours.
-    s.put(
-        &admin,
-        "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "FREE"}),
-    )
-    .await
-    .ok(200);
+    s.set_plan(&admin, "FREE").await;
     for hours in [8, 24] {
         let r = s
             .post(&member, "/api/sessions", json!({"durationHours": hours}))
@@ -889,13 +883,7 @@ async fn concurrent_session_limit_and_session_state_conflicts() {
     let s = TestServer::start().await;
     let admin = s.login(ADMIN).await;
     let member = s.login(MEMBER).await;
-    s.put(
-        &admin,
-        "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "FREE"}),
-    )
-    .await
-    .ok(200);
+    s.set_plan(&admin, "FREE").await;
 
     let first = s.start_session(&member, 2).await;
     let id = first["id"].as_str().unwrap().to_owned();
@@ -1079,6 +1067,13 @@ async fn a_missing_required_field_is_named_in_fields() {
             without("ports"),
         ),
         (
+            "name",
+            &admin,
+            Method::PUT,
+            "/api/admin/organization",
+            json!({"tier": "TEAM"}),
+        ),
+        (
             "securityGroupId",
             &admin,
             Method::POST,
@@ -1091,13 +1086,6 @@ async fn a_missing_required_field_is_named_in_fields() {
             Method::POST,
             "/api/admin/users",
             json!({"isAdmin": false}),
-        ),
-        (
-            "tier",
-            &admin,
-            Method::PUT,
-            "/api/admin/organization",
-            json!({"name": "Demo Org"}),
         ),
         (
             "name",

@@ -99,7 +99,7 @@ async fn another_organizations_ids_look_missing_and_never_show_up() {
     let org_b = s.get(Some(&b), "/api/admin/organization").await;
     assert_eq!(
         org_b.ok(200),
-        &json!({"id": other_org.to_string(), "name": "Other Org", "tier": "BUSINESS"})
+        &json!({"id": other_org.to_string(), "name": "Other Org", "tier": "BUSINESS", "status": "ACTIVE"})
     );
     let a_objects = populate(&s, &a, "alpha", SPARE_GROUPS[0]).await;
     let b_objects = populate(&s, &b, "beta", SPARE_GROUPS[1]).await;
@@ -255,7 +255,7 @@ async fn another_organizations_ids_look_missing_and_never_show_up() {
     s.put(
         &b,
         "/api/admin/organization",
-        json!({"name": "Other Org", "tier": "FREE"}),
+        json!({"name": "Other Org Renamed"}),
     )
     .await
     .ok(200);

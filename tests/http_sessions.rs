@@ -83,9 +83,10 @@ async fn member_walk_through_start_apply_stop_restores_the_firewall() {
     assert_eq!(me["user"]["isAdmin"], false);
     assert_eq!(
         keys(&me["organization"]),
-        BTreeSet::from(["id", "name", "tier"])
+        BTreeSet::from(["id", "name", "tier", "status"])
     );
     assert_eq!(me["organization"]["name"], "Demo Org");
+    assert_eq!(me["organization"]["status"], "ACTIVE");
     assert_eq!(me["organization"]["tier"], "TEAM");
     assert_eq!(me["allowedDurationsHours"], json!([1, 2, 4, 8, 12, 16, 24]));
     assert_eq!(me["maxSessionDurationHours"], json!(24));
@@ -456,14 +457,7 @@ async fn a_resource_on_a_missing_security_group_makes_the_session_partial() {
 async fn concurrent_starts(tier: &str, expected_winners: usize) {
     let s = TestServer::start().await;
     let admin = s.login(ADMIN).await;
-    let r = s
-        .put(
-            &admin,
-            "/api/admin/organization",
-            json!({"name": "Demo Org", "tier": tier}),
-        )
-        .await;
-    assert_eq!(r.ok(200)["tier"], tier);
+    s.set_plan(&admin, tier).await;
     let member = s.login(MEMBER).await;
 
     let attempts = (0..8).map(|_| async {
@@ -628,13 +622,7 @@ async fn simultaneous_stops_of_one_session_succeed_exactly_once() {
 async fn simultaneous_extensions_never_pass_the_maximum() {
     let s = TestServer::start().await;
     let admin = s.login(ADMIN).await;
-    s.put(
-        &admin,
-        "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "FREE"}),
-    )
-    .await
-    .ok(200);
+    s.set_plan(&admin, "FREE").await;
     let token = s.login(MEMBER).await;
     let active = s.settled_session(&token, 1, "ACTIVE").await;
     let id = active["id"].as_str().unwrap().to_owned();
@@ -724,13 +712,7 @@ async fn a_session_whose_every_resource_fails_ends_failed_and_frees_its_slot() {
     let s = TestServer::start().await;
     let baseline = empty_baseline(&s).await;
     let admin = s.login(ADMIN).await;
-    s.put(
-        &admin,
-        "/api/admin/organization",
-        json!({"name": "Demo Org", "tier": "FREE"}),
-    )
-    .await
-    .ok(200);
+    s.set_plan(&admin, "FREE").await;
     let credential = s
         .find(&admin, "/api/admin/credentials", "name", "Simulated cloud")
         .await;

@@ -725,3 +725,162 @@ async fn a_rule_whose_removal_failed_is_revoked_by_a_later_sweep() {
     assert!(h.rules(1).is_empty());
     assert!(h.store.list_rules().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_suspended_organization_starts_nothing_and_its_live_sessions_end() {
+    let h = Harness::new(41);
+    let f = h.org(Tier::Team).await;
+    let dev = h.member(&f, "dev").await;
+    let a = h.resource(&f, 1, &[22], true).await;
+    h.role(&f, &[&dev], &[&a], None).await;
+    let before = h.rules(1);
+    let live = h
+        .app
+        .start_session(&dev, ip("203.0.113.7"), hours(2))
+        .await
+        .unwrap();
+    h.drain().await;
+    assert_eq!(h.session(live.id).await.status(), SessionStatus::Active);
+
+    let done = h
+        .app
+        .operator_suspend(f.org.id, "ops@example.com", "unpaid invoice")
+        .await
+        .unwrap();
+    assert_eq!(done.sessions_stopped, 1);
+    h.settle().await;
+    assert_eq!(h.session(live.id).await.status(), SessionStatus::Cancelled);
+    assert_eq!(
+        h.rules(1),
+        before,
+        "the suspended organization's rules are gone"
+    );
+    assert_eq!(h.store.live_session_count(dev.user.id).await.unwrap(), 0);
+
+    // The caller's identity is read per request, so the next one carries the suspension.
+    let mut dev = dev;
+    dev.org = h.store.get_org(f.org.id).await.unwrap().unwrap();
+    assert!(matches!(
+        h.app.start_session(&dev, ip("203.0.113.7"), hours(1)).await,
+        Err(StartSessionError::OrganizationSuspended)
+    ));
+    assert!(matches!(
+        h.app.extend_session(&dev, live.id, hours(1)).await,
+        Err(SessionActionError::OrganizationSuspended)
+    ));
+    assert_eq!(h.app.list_sessions(&dev).await.unwrap().len(), 1);
+
+    // Suspending again is harmless; resuming lets the organization start sessions again.
+    let again = h
+        .app
+        .operator_suspend(f.org.id, "ops@example.com", "still unpaid")
+        .await
+        .unwrap();
+    assert_eq!(again.sessions_stopped, 0);
+    h.app
+        .operator_resume(f.org.id, "ops@example.com")
+        .await
+        .unwrap();
+    dev.org = h.store.get_org(f.org.id).await.unwrap().unwrap();
+    h.app
+        .start_session(&dev, ip("203.0.113.7"), hours(1))
+        .await
+        .unwrap();
+
+    let events = h
+        .store
+        .list_audit(
+            f.org.id,
+            &AuditQuery {
+                kind: Some(AuditType::AdminChange),
+                limit: 100,
+                ..AuditQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    let messages: Vec<&str> = events.items.iter().map(|e| e.message.as_str()).collect();
+    assert!(messages
+        .contains(&"The operator (ops@example.com) suspended the organization: unpaid invoice"));
+    assert!(messages.contains(&"The operator (ops@example.com) resumed the organization"));
+}
+
+#[tokio::test]
+async fn a_start_that_races_a_suspension_takes_itself_back() {
+    let h = Harness::new(42);
+    let f = h.org(Tier::Team).await;
+    let dev = h.member(&f, "dev").await;
+    let a = h.resource(&f, 1, &[22], true).await;
+    h.role(&f, &[&dev], &[&a], None).await;
+    let before = h.rules(1);
+    // `dev` was authenticated while the organization was active; the suspension lands before
+    // the session is written.
+    h.app
+        .operator_suspend(f.org.id, "ops@example.com", "abuse")
+        .await
+        .unwrap();
+    assert!(!dev.org.is_suspended());
+    assert!(matches!(
+        h.app.start_session(&dev, ip("203.0.113.7"), hours(1)).await,
+        Err(StartSessionError::OrganizationSuspended)
+    ));
+    h.settle().await;
+    let sessions = h.app.list_sessions(&dev).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].status(), SessionStatus::Cancelled);
+    assert_eq!(h.rules(1), before);
+    assert_eq!(h.store.live_session_count(dev.user.id).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_operator_sets_plans_and_running_sessions_keep_going() {
+    let h = Harness::new(43);
+    let f = h.org(Tier::Starter).await;
+    let dev = h.member(&f, "dev").await;
+    let a = h.resource(&f, 1, &[22], true).await;
+    h.role(&f, &[&dev], &[&a], None).await;
+    let mut dev = dev;
+    let long = h
+        .app
+        .start_session(&dev, ip("203.0.113.7"), hours(8))
+        .await
+        .unwrap();
+    h.drain().await;
+
+    let org = h
+        .app
+        .operator_set_plan(f.org.id, Tier::Free, "ops@example.com")
+        .await
+        .unwrap();
+    assert_eq!(org.tier, Tier::Free);
+    assert_eq!(org.version, f.org.version + 1);
+    dev.org = org;
+    // The 8 h session started on Starter goes on; new starts follow Free's limits.
+    assert_eq!(h.session(long.id).await.status(), SessionStatus::Active);
+    assert!(matches!(
+        h.app.start_session(&dev, ip("203.0.113.8"), hours(8)).await,
+        Err(StartSessionError::DurationExceedsMaximum { max_hours: 4 })
+    ));
+    assert!(matches!(
+        h.app.start_session(&dev, ip("203.0.113.8"), hours(1)).await,
+        Err(StartSessionError::ConcurrentSessionLimit { limit: 1 })
+    ));
+    // Setting the plan it has changes nothing and records nothing.
+    let same = h
+        .app
+        .operator_set_plan(f.org.id, Tier::Free, "ops@example.com")
+        .await
+        .unwrap();
+    assert_eq!(same.version, f.org.version + 1);
+    let listed = h.app.operator_list_organizations().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].org.tier, Tier::Free);
+    assert_eq!(listed[0].users, 2);
+    let unknown = entryguard::domain::ids::OrgId::from_uuid(uuid::Uuid::new_v4());
+    assert!(matches!(
+        h.app
+            .operator_set_plan(unknown, Tier::Business, "ops@example.com")
+            .await,
+        Err(entryguard::app::operator::OperatorError::NotFound(_))
+    ));
+}

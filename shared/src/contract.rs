@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::audit::{AuditEvent, AuditQuery, AuditType, Outcome};
 use crate::domain::ids::{AuditId, CredentialId, OrgId, ResourceId, SessionId, TokenId, UserId};
-use crate::domain::model::{Organization, Provider, User};
+use crate::domain::model::{OrgStatus, Organization, Provider, User};
 use crate::domain::net::{PortRange, Region};
 use crate::domain::rule::{
     CloudState, GroupRef, HolderId, IngressRule, Lease, LeaseGrant, RuleKey,
@@ -52,12 +52,12 @@ fn id() -> Uuid {
 }
 
 fn org(name: &str) -> Organization {
-    Organization {
-        id: OrgId::from_uuid(id()),
-        name: name.parse().unwrap(),
-        tier: Tier::Team,
-        created_at: t0(),
-    }
+    Organization::new(
+        OrgId::from_uuid(id()),
+        name.parse().unwrap(),
+        Tier::Team,
+        t0(),
+    )
 }
 
 fn user(org: OrgId, email: &str) -> User {
@@ -142,6 +142,35 @@ async fn orgs(s: &dyn Store) {
         "put_org replaces"
     );
     assert_eq!(s.get_org(OrgId::from_uuid(id())).await.unwrap(), None);
+
+    // Conditional updates: only over the version they read, so two writers never lose a change.
+    let mut renamed = a.clone();
+    renamed.name = "Org A again".parse().unwrap();
+    renamed.version = a.version + 1;
+    s.update_org(&renamed, a.version).await.unwrap();
+    assert_eq!(s.get_org(a.id).await.unwrap(), Some(renamed.clone()));
+    let mut stale = a.clone();
+    stale.tier = Tier::Free;
+    stale.version = a.version + 1;
+    assert!(
+        matches!(
+            s.update_org(&stale, a.version).await,
+            Err(UpdateError::Conflict)
+        ),
+        "a write over a version that changed is refused"
+    );
+    assert_eq!(s.get_org(a.id).await.unwrap(), Some(renamed.clone()));
+    let mut suspended = renamed.clone();
+    suspended.status = OrgStatus::Suspended;
+    suspended.version = renamed.version + 1;
+    s.update_org(&suspended, renamed.version).await.unwrap();
+    assert!(s.get_org(a.id).await.unwrap().unwrap().is_suspended());
+    let ghost = org("Ghost");
+    assert!(matches!(
+        s.update_org(&ghost, 0).await,
+        Err(UpdateError::Missing)
+    ));
+    assert_eq!(s.get_org(ghost.id).await.unwrap(), None);
 }
 
 async fn users(s: &dyn Store) {

@@ -63,12 +63,12 @@ fn sg(n: u32) -> SecurityGroupId {
 
 async fn setup(app: &App, store: &EmbeddedStore, sim: &SimCloud) -> Vec<Identity> {
     let now = app.now();
-    let org = Organization {
-        id: OrgId::from_uuid(app.ids.uuid()),
-        name: "Storm Org".parse().unwrap(),
-        tier: Tier::Team,
-        created_at: now,
-    };
+    let org = Organization::new(
+        OrgId::from_uuid(app.ids.uuid()),
+        "Storm Org".parse().unwrap(),
+        Tier::Team,
+        now,
+    );
     store.put_org(&org).await.unwrap();
     let credential = Credential {
         status: CredentialStatus::Valid,

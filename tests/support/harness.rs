@@ -90,12 +90,12 @@ impl Harness {
 
     pub async fn org(&self, tier: Tier) -> OrgFixture {
         let now = self.app.now();
-        let org = Organization {
-            id: OrgId::from_uuid(self.app.ids.uuid()),
-            name: "Test Org".parse().unwrap(),
+        let org = Organization::new(
+            OrgId::from_uuid(self.app.ids.uuid()),
+            "Test Org".parse().unwrap(),
             tier,
-            created_at: now,
-        };
+            now,
+        );
         self.store.put_org(&org).await.unwrap();
         let admin = User {
             id: UserId::from_uuid(self.app.ids.uuid()),

@@ -472,15 +472,25 @@ impl TestServer {
             .clone()
     }
 
+    /// Sets the plan of the admin's organization as the operator does: no route can.
+    pub async fn set_plan(&self, admin: &str, tier: &str) {
+        let org = self.get(Some(admin), "/api/admin/organization").await;
+        let id: OrgId = org.ok(200)["id"].as_str().unwrap().parse().unwrap();
+        self.app
+            .operator_set_plan(id, tier.parse().unwrap(), "the tests' operator")
+            .await
+            .expect("plan set");
+    }
+
     /// A second organization, created straight in the store, with one admin; returns its id.
     pub async fn create_org(&self, name: &str, tier: Tier, admin_email: &str) -> OrgId {
         let now = self.app.now();
-        let org = Organization {
-            id: OrgId::from_uuid(uuid::Uuid::new_v4()),
-            name: name.parse().unwrap(),
+        let org = Organization::new(
+            OrgId::from_uuid(uuid::Uuid::new_v4()),
+            name.parse().unwrap(),
             tier,
-            created_at: now,
-        };
+            now,
+        );
         self.app.store.put_org(&org).await.unwrap();
         self.create_user(org.id, admin_email, true).await;
         org.id

@@ -35,7 +35,10 @@ pub struct OrganizationDto {
     pub id: String,
     #[schema(value_type = Name)]
     pub name: String,
+    /// The plan; only the operator of the deployment changes it.
     pub tier: entryguard::domain::tier::Tier,
+    /// A suspended organization starts and extends no sessions.
+    pub status: entryguard::domain::model::OrgStatus,
 }
 
 impl From<&Organization> for OrganizationDto {
@@ -44,6 +47,7 @@ impl From<&Organization> for OrganizationDto {
             id: o.id.to_string(),
             name: o.name.to_string(),
             tier: o.tier,
+            status: o.status,
         }
     }
 }

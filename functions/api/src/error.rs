@@ -53,6 +53,7 @@ macro_rules! error_codes {
 error_codes! {
     Unauthenticated = "UNAUTHENTICATED",
     Forbidden = "FORBIDDEN",
+    OrganizationSuspended = "ORGANIZATION_SUSPENDED",
     NotFound = "NOT_FOUND",
     MethodNotAllowed = "METHOD_NOT_ALLOWED",
     ValidationFailed = "VALIDATION_FAILED",
@@ -139,6 +140,14 @@ impl ApiError {
         Self::from(AuthError::Unauthenticated)
     }
 
+    fn suspended() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::OrganizationSuspended,
+            entryguard::app::auth::SUSPENDED_MESSAGE,
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -193,6 +202,7 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden => {
                 Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.to_string())
             }
+            AuthError::Suspended => Self::suspended(),
             AuthError::Store(e) => e.into(),
         }
     }
@@ -218,6 +228,7 @@ impl From<StartSessionError> for ApiError {
                 ErrorCode::ConcurrentSessionLimit,
                 message,
             ),
+            StartSessionError::OrganizationSuspended => Self::suspended(),
             StartSessionError::Store(e) => e.into(),
         }
     }
@@ -243,6 +254,7 @@ impl From<SessionActionError> for ApiError {
                 ErrorCode::ExtensionExceedsMaximum,
                 message,
             ),
+            SessionActionError::OrganizationSuspended => Self::suspended(),
             SessionActionError::Store(e) => e.into(),
         }
     }
@@ -293,6 +305,9 @@ impl From<AdminError> for ApiError {
             AdminError::Invalid { field, message } => Self::field(&field, message),
             AdminError::Store(e) => e.into(),
             AdminError::Sealing(e) => e.into(),
+            AdminError::PlanIsOperators { .. } => {
+                Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.to_string())
+            }
         }
     }
 }
@@ -384,6 +399,29 @@ mod tests {
                 SessionActionError::NotFound.into(),
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
+            ),
+            (
+                StartSessionError::OrganizationSuspended.into(),
+                StatusCode::FORBIDDEN,
+                "ORGANIZATION_SUSPENDED",
+            ),
+            (
+                SessionActionError::OrganizationSuspended.into(),
+                StatusCode::FORBIDDEN,
+                "ORGANIZATION_SUSPENDED",
+            ),
+            (
+                AuthError::Suspended.into(),
+                StatusCode::FORBIDDEN,
+                "ORGANIZATION_SUSPENDED",
+            ),
+            (
+                AdminError::PlanIsOperators {
+                    current: entryguard::domain::tier::Tier::Free,
+                }
+                .into(),
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
             ),
             (
                 AdminError::Invalid {

@@ -50,12 +50,12 @@ async fn state() -> (ApiState, User) {
         }),
     };
     let now = app.now();
-    let org = Organization {
-        id: OrgId::from_uuid(app.ids.uuid()),
-        name: "Fixture Org".parse().unwrap(),
-        tier: Tier::Team,
-        created_at: now,
-    };
+    let org = Organization::new(
+        OrgId::from_uuid(app.ids.uuid()),
+        "Fixture Org".parse().unwrap(),
+        Tier::Team,
+        now,
+    );
     app.store.put_org(&org).await.unwrap();
     let admin = User {
         id: UserId::from_uuid(app.ids.uuid()),

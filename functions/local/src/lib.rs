@@ -3,6 +3,7 @@
 //! EC2 (an emulator such as moto, or a real account) with `--backend aws`.
 
 pub mod client_ip;
+pub mod operator;
 pub mod seed;
 
 use std::net::{IpAddr, SocketAddr};
@@ -106,38 +107,8 @@ impl Runner {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
         };
-        let ids: Arc<dyn IdSource> = Arc::new(RandomIds);
         let sim = SimCloud::new(kv.clone());
-        let (app, tasks) = match &config.backend {
-            Backend::Embedded => {
-                let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
-                let app = App {
-                    store: Arc::new(EmbeddedStore::new(kv)),
-                    queue: Arc::new(queue.clone()),
-                    firewall: Arc::new(FirewallByProvider {
-                        simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
-                        aws: None,
-                    }),
-                    clock,
-                    ids,
-                    sealer: Arc::new(LocalKeySealer::load_or_create(&config.data_dir)?),
-                    verifier: Arc::new(VerifierByProvider {
-                        simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
-                        aws: None,
-                    }),
-                };
-                (app, TaskSource::Embedded(queue))
-            }
-            Backend::Aws(aws) => {
-                let backend = if aws.provision {
-                    entryguard_aws::provision_and_connect(&aws.sdk, &aws.names).await?
-                } else {
-                    entryguard_aws::connect_by_names(&aws.sdk, &aws.names).await?
-                };
-                let app = backend.app(clock, ids, Some(sim.clone()));
-                (app, TaskSource::Sqs(backend.queue))
-            }
-        };
+        let (app, tasks) = build_app(&config.backend, &config.data_dir, kv, &sim, clock).await?;
         let mut seeds = seed::read_seed_file(&config.data_dir)?;
         if let Some(org) = first_start(&app, &sim, &config.backend).await? {
             seeds.orgs.push(org);
@@ -213,6 +184,78 @@ impl Runner {
         }
         Ok(result?)
     }
+}
+
+/// The use cases wired to the backend: the embedded store and queue in `data_dir`, or DynamoDB
+/// and SQS. The simulated cloud is there either way.
+async fn build_app(
+    backend: &Backend,
+    data_dir: &std::path::Path,
+    kv: Kv,
+    sim: &SimCloud,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(App, TaskSource)> {
+    let ids: Arc<dyn IdSource> = Arc::new(RandomIds);
+    Ok(match backend {
+        Backend::Embedded => {
+            let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
+            let app = App {
+                store: Arc::new(EmbeddedStore::new(kv)),
+                queue: Arc::new(queue.clone()),
+                firewall: Arc::new(FirewallByProvider {
+                    simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
+                    aws: None,
+                }),
+                clock,
+                ids,
+                sealer: Arc::new(LocalKeySealer::load_or_create(data_dir)?),
+                verifier: Arc::new(VerifierByProvider {
+                    simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
+                    aws: None,
+                }),
+            };
+            (app, TaskSource::Embedded(queue))
+        }
+        Backend::Aws(aws) => {
+            let backend = if aws.provision {
+                entryguard_aws::provision_and_connect(&aws.sdk, &aws.names).await?
+            } else {
+                entryguard_aws::connect_by_names(&aws.sdk, &aws.names).await?
+            };
+            let app = backend.app(clock, ids, Some(sim.clone()));
+            (app, TaskSource::Sqs(backend.queue))
+        }
+    })
+}
+
+/// Opens the runner's data directory for the operator's command: the same wiring as the
+/// runner, without seeding or serving. The runner must not be running on it (its database
+/// allows one process at a time).
+pub async fn operator_app(backend: &Backend, data_dir: &std::path::Path) -> anyhow::Result<App> {
+    if let Backend::Aws(_) = backend {
+        // The operator of an AWS deployment has no data directory: nothing here touches the
+        // simulated cloud.
+        let kv = Kv::in_memory();
+        let sim = SimCloud::new(kv.clone());
+        let (app, _) = build_app(backend, data_dir, kv, &sim, Arc::new(SystemClock)).await?;
+        return Ok(app);
+    }
+    let db = data_dir.join("entryguard.redb");
+    if !db.exists() {
+        anyhow::bail!(
+            "no EntryGuard data in {}: start the runner once, or name its --data-dir",
+            data_dir.display()
+        );
+    }
+    let kv = Kv::open(&db).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open {} ({e}); if the runner is using it, stop the runner first",
+            db.display()
+        )
+    })?;
+    let sim = SimCloud::new(kv.clone());
+    let (app, _) = build_app(backend, data_dir, kv, &sim, Arc::new(SystemClock)).await?;
+    Ok(app)
 }
 
 /// Handles one batch of visible messages; returns how many there were.

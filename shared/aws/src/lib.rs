@@ -210,6 +210,23 @@ pub async fn connect_from_env() -> Result<AwsBackend, EnvError> {
     Ok(backend)
 }
 
+#[derive(Debug, Error)]
+#[error("the AWS credentials could not be identified: {0}")]
+pub struct CallerIdentityError(#[from] aws_sdk_sts::Error);
+
+/// Whose AWS credentials these are (an ARN): the operator's name in the audit log.
+pub async fn caller_arn(opts: &SdkOptions) -> Result<String, CallerIdentityError> {
+    let config = sdk_config(opts).await;
+    let answer = aws_sdk_sts::Client::new(&config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(aws_sdk_sts::Error::from)?;
+    Ok(answer
+        .arn
+        .unwrap_or_else(|| "an unnamed AWS principal".to_owned()))
+}
+
 /// Provisions (if needed) and connects: the local runner's `--provision`.
 pub async fn provision_and_connect(
     sdk: &SdkOptions,

@@ -39,6 +39,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sealing(#[from] SealError),
+    #[error("The plan ({current}) is changed only by the operator of this EntryGuard deployment; ask them to upgrade or downgrade it")]
+    PlanIsOperators { current: Tier },
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> AdminError {
@@ -60,7 +62,10 @@ fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrganizationInput {
     pub name: Name,
-    pub tier: Tier,
+    /// Read-only: the plan is changed by the operator of the deployment. Sending the current
+    /// plan is accepted (so a form can send back what it read); any other plan is refused.
+    #[serde(default)]
+    pub tier: Option<Tier>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -265,30 +270,41 @@ impl App {
         Ok(who.org.clone())
     }
 
+    /// Renames the organization. The plan is the operator's: a different one is refused and
+    /// nothing is written.
     pub async fn update_organization(
         &self,
         who: &Identity,
         input: OrganizationInput,
     ) -> Result<Organization, AdminError> {
         who.require_admin()?;
-        let mut org = self
-            .store
-            .get_org(who.org.id)
-            .await?
-            .ok_or(AdminError::NotFound("Organization"))?;
-        let before = org.tier;
-        org.name = input.name;
-        org.tier = input.tier;
-        self.store.put_org(&org).await?;
+        let (before, after) = self
+            .mutate_org(
+                who.org.id,
+                || AdminError::NotFound("Organization"),
+                |org| match input.tier {
+                    Some(tier) if tier != org.tier => {
+                        Err(AdminError::PlanIsOperators { current: org.tier })
+                    }
+                    _ => {
+                        org.name = input.name.clone();
+                        Ok(())
+                    }
+                },
+            )
+            .await?;
+        let Some(after) = after else {
+            return Ok(before);
+        };
         self.admin_change(
             who,
             format!(
-                "Updated the organization: name '{}', tier {before} → {}",
-                org.name, org.tier
+                "Renamed the organization from '{}' to '{}'",
+                before.name, after.name
             ),
         )
         .await;
-        Ok(org)
+        Ok(after)
     }
 
     // Credentials.
@@ -789,6 +805,7 @@ impl App {
     /// stay where they are). Safe to repeat: a task done twice changes nothing.
     pub async fn redrive_dead_letters(&self, who: &Identity) -> Result<Redriven, AdminError> {
         who.require_admin()?;
+        who.require_active_org()?;
         let queue_error = |e: crate::ports::queue::QueueError| {
             AdminError::Store(StoreError::Unavailable(e.to_string()))
         };

@@ -32,6 +32,17 @@ impl Identity {
             Err(AuthError::Forbidden)
         }
     }
+
+    /// Refuses what a suspended organization may not do: anything that reaches into the cloud
+    /// or widens access. Reading, stopping sessions and editing the configuration stay open, so
+    /// an organization can see why and tidy up.
+    pub fn require_active_org(&self) -> Result<(), AuthError> {
+        if self.org.is_suspended() {
+            Err(AuthError::Suspended)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -40,9 +51,13 @@ pub enum AuthError {
     Unauthenticated,
     #[error("You do not have permission to do this")]
     Forbidden,
+    #[error("{}", SUSPENDED_MESSAGE)]
+    Suspended,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+pub const SUSPENDED_MESSAGE: &str = "Your organization is suspended: sessions cannot be started or extended. Contact the operator of this EntryGuard deployment.";
 
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

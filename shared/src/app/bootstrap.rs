@@ -20,12 +20,7 @@ impl App {
         admin: &Email,
     ) -> Result<(Organization, User), CreateError> {
         let now = self.now();
-        let org = Organization {
-            id: OrgId::from_uuid(self.ids.uuid()),
-            name,
-            tier,
-            created_at: now,
-        };
+        let org = Organization::new(OrgId::from_uuid(self.ids.uuid()), name, tier, now);
         self.store.put_org(&org).await?;
         let user = User {
             id: UserId::from_uuid(self.ids.uuid()),

@@ -59,6 +59,7 @@ impl App {
         id: CredentialId,
     ) -> Result<Credential, ValidateCredentialError> {
         who.require_admin()?;
+        who.require_active_org()?;
         let mut credential: Credential = self
             .get_doc(who.org.id, *id.as_uuid())
             .await?

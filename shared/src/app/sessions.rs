@@ -31,6 +31,8 @@ pub enum StartSessionError {
     NoAccessibleResources,
     #[error("You already have {limit} active session(s), the most your plan allows. Stop one before starting another.")]
     ConcurrentSessionLimit { limit: u32 },
+    #[error("{}", super::auth::SUSPENDED_MESSAGE)]
+    OrganizationSuspended,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -47,6 +49,8 @@ pub enum SessionActionError {
     NotExtendable(SessionStatus),
     #[error("The extension would exceed the maximum session duration of {max_hours} hours")]
     ExtensionExceedsMaximum { max_hours: u8 },
+    #[error("{}", super::auth::SUSPENDED_MESSAGE)]
+    OrganizationSuspended,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -127,6 +131,9 @@ impl App {
         ip: ClientIp,
         duration: Hours,
     ) -> Result<Session, StartSessionError> {
+        if who.org.is_suspended() {
+            return Err(StartSessionError::OrganizationSuspended);
+        }
         let policy = self.policy_for(who).await?;
         policy.check_duration(duration).map_err(|e| match e {
             DurationError::ExceedsMaximum { max_hours } => {
@@ -182,6 +189,21 @@ impl App {
                 })
             }
             Err(CreateSessionError::Store(e)) => return Err(e.into()),
+        }
+        // The operator may have suspended the organization since the caller was authenticated;
+        // its pass over live sessions may not see one this new, so the start takes itself back.
+        if self
+            .store
+            .get_org(who.org.id)
+            .await?
+            .is_none_or(|org| org.is_suspended())
+        {
+            let (stopped, work) = self
+                .mutate_session(session.id, |s, now| s.stop(now))
+                .await
+                .map_err(StoreError::from)?;
+            self.send_work(&stopped, work).await;
+            return Err(StartSessionError::OrganizationSuspended);
         }
         self.send_work(&session, session.unsettled_entries()).await;
         self.audit(
@@ -264,6 +286,9 @@ impl App {
         hours: Hours,
     ) -> Result<Session, SessionActionError> {
         self.own_session(who.user.id, id).await?;
+        if who.org.is_suspended() {
+            return Err(SessionActionError::OrganizationSuspended);
+        }
         let policy = self.policy_for(who).await?;
         let (session, ()) = self
             .mutate_session(id, |s, now| {

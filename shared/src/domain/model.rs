@@ -16,8 +16,54 @@ use super::Timestamp;
 pub struct Organization {
     pub id: OrgId,
     pub name: Name,
+    /// The plan; only the operator of the deployment changes it.
     pub tier: Tier,
     pub created_at: Timestamp,
+    /// Records written before suspension existed are active.
+    #[serde(default)]
+    pub status: OrgStatus,
+    /// Bumped by every change, so a rename by an admin and a plan change by the operator made
+    /// at the same moment cannot overwrite each other.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Organization {
+    /// A new, active organization.
+    pub fn new(id: OrgId, name: Name, tier: Tier, created_at: Timestamp) -> Self {
+        Self {
+            id,
+            name,
+            tier,
+            created_at,
+            status: OrgStatus::Active,
+            version: 0,
+        }
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        self.status == OrgStatus::Suspended
+    }
+}
+
+/// Whether an organization may use EntryGuard; the operator suspends and resumes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum OrgStatus {
+    #[default]
+    Active,
+    /// Starts no sessions and extends none; its live sessions were ended when it was suspended.
+    Suspended,
+}
+
+impl fmt::Display for OrgStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OrgStatus::Active => "ACTIVE",
+            OrgStatus::Suspended => "SUSPENDED",
+        })
+    }
 }
 
 /// A display name: trimmed, 1 to 100 characters, no control characters.

@@ -115,6 +115,22 @@ impl Store for EmbeddedStore {
         self.kv.get(&org_key(id))
     }
 
+    async fn update_org(
+        &self,
+        org: &Organization,
+        expected_version: u64,
+    ) -> Result<(), UpdateError> {
+        self.kv.write(|t| {
+            let Some(old) = kv::get::<Organization>(t, &org_key(org.id))? else {
+                return Err(UpdateError::Missing);
+            };
+            if old.version != expected_version {
+                return Err(UpdateError::Conflict);
+            }
+            Ok(kv::put(t, &org_key(org.id), org)?)
+        })
+    }
+
     async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError> {
         Ok(self
             .kv

@@ -92,6 +92,13 @@ pub trait Store: Send + Sync {
     // Organizations.
     async fn put_org(&self, org: &Organization) -> Result<(), StoreError>;
     async fn get_org(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
+    /// Writes `org` (whose version is `expected_version + 1`) only if the stored version is
+    /// `expected_version`.
+    async fn update_org(
+        &self,
+        org: &Organization,
+        expected_version: u64,
+    ) -> Result<(), UpdateError>;
     async fn has_any_org(&self) -> Result<bool, StoreError>;
     /// Every organization (for the sweeper's passes over all tenants).
     async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError>;

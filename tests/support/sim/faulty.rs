@@ -108,6 +108,17 @@ impl Store for FaultyStore {
     async fn get_org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {
         call!(self, true, self.inner.get_org(id).await)
     }
+    async fn update_org(
+        &self,
+        org: &Organization,
+        expected_version: u64,
+    ) -> Result<(), UpdateError> {
+        call!(
+            self,
+            true,
+            self.inner.update_org(org, expected_version).await
+        )
+    }
     async fn has_any_org(&self) -> Result<bool, StoreError> {
         call!(self, true, self.inner.has_any_org().await)
     }

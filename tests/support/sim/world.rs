@@ -249,12 +249,12 @@ impl World {
     async fn setup(&mut self) {
         let app = &self.app;
         let now = app.now();
-        let org = Organization {
-            id: OrgId::from_uuid(app.ids.uuid()),
-            name: "Sim Org".parse().unwrap(),
-            tier: Tier::Starter,
-            created_at: now,
-        };
+        let org = Organization::new(
+            OrgId::from_uuid(app.ids.uuid()),
+            "Sim Org".parse().unwrap(),
+            Tier::Starter,
+            now,
+        );
         self.store.put_org(&org).await.unwrap();
         let credential = Credential {
             status: CredentialStatus::Valid,

@@ -142,7 +142,7 @@ export class Api {
   getOrganization() {
     return this.request<Organization>('GET', '/api/admin/organization');
   }
-  putOrganization(input: { name: string; tier: string }) {
+  putOrganization(input: { name: string }) {
     return this.request<Organization>('PUT', '/api/admin/organization', input);
   }
   listCredentials() {

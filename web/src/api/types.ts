@@ -16,7 +16,7 @@ export type EntryStatus = 'PENDING' | 'APPLYING' | 'APPLIED' | 'FAILED' | 'REMOV
 
 export interface Me {
   user: { id: string; email: string; isAdmin: boolean };
-  organization: { id: string; name: string; tier: Tier };
+  organization: { id: string; name: string; tier: Tier; status: OrgStatus };
   allowedDurationsHours: number[];
   maxSessionDurationHours: number;
   maxConcurrentSessions: number | null;
@@ -74,10 +74,14 @@ export interface DevUser {
   organizationName: string;
 }
 
+export type OrgStatus = 'ACTIVE' | 'SUSPENDED';
+
 export interface Organization {
   id: string;
   name: string;
+  /** Read-only: the operator of the deployment sets the plan. */
   tier: Tier;
+  status: OrgStatus;
 }
 
 export type CredentialStatus = 'UNVERIFIED' | 'VALID' | 'INVALID';

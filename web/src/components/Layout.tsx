@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { Me } from '../api/types';
 import { href, type Route } from '../lib/router';
+import { Alert } from './ui';
 import {
   BadgeIcon,
   BuildingIcon,
@@ -106,7 +107,12 @@ export function Layout({ me, route, onSignOut, children }: { me: Me; route: Rout
         </nav>
       </aside>
       <main id="main" className="main" tabIndex={-1}>
-        <div className="main__inner">{children}</div>
+        <div className="main__inner">
+          {me.organization.status === 'SUSPENDED' && (
+            <Alert>Your organization is suspended: sessions cannot be started or extended. Contact the operator of this EntryGuard deployment.</Alert>
+          )}
+          {children}
+        </div>
       </main>
     </div>
   );

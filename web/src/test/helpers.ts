@@ -38,7 +38,7 @@ export function calls(fetchImpl: ReturnType<typeof fakeFetch>, method: string, p
 export function me(over: Partial<Me> = {}): Me {
   return {
     user: { id: 'u1', email: 'dev@example.com', isAdmin: false },
-    organization: { id: 'o1', name: 'Demo Org', tier: 'TEAM' },
+    organization: { id: 'o1', name: 'Demo Org', tier: 'TEAM', status: 'ACTIVE' },
     allowedDurationsHours: [1, 2, 4, 8, 12, 16, 24],
     maxSessionDurationHours: 24,
     maxConcurrentSessions: null,

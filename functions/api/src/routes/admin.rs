@@ -32,7 +32,7 @@ pub async fn get_org(
     Ok(Json((&s.app.get_organization(&who).await?).into()))
 }
 
-/// Renames the organization or changes its plan.
+/// Renames the organization (its plan is the operator's to change).
 #[utoipa::path(put, path = "/admin/organization", tag = "admin", security(("bearer" = [])),
     request_body = OrganizationInput,
     responses((status = 200, description = "The organization", body = OrganizationDto)))]
@@ -76,6 +76,7 @@ pub async fn create_credential(
     params(("id" = CredentialId, Path, description = "The credential's id")),
     responses(
         (status = 200, description = "The credential with the check's result", body = CredentialDto),
+        (status = 403, description = "FORBIDDEN: the caller is not an admin; ORGANIZATION_SUSPENDED: the operator suspended the organization", body = ErrorBody),
         (status = 503, description = "PROVIDER_UNAVAILABLE: the provider could not be asked; nothing recorded changed", body = ErrorBody),
     ))]
 pub async fn validate_credential(
@@ -447,7 +448,10 @@ pub struct RedrivenDto {
 
 /// Puts the organization's tasks in the dead-letter queue back on the work queue.
 #[utoipa::path(post, path = "/admin/dead-letters/redrive", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, description = "How many tasks went back on the work queue", body = RedrivenDto)))]
+    responses(
+        (status = 200, description = "How many tasks went back on the work queue", body = RedrivenDto),
+        (status = 403, description = "FORBIDDEN: the caller is not an admin; ORGANIZATION_SUSPENDED: the operator suspended the organization", body = ErrorBody),
+    ))]
 pub async fn redrive_dead_letters(
     State(s): State<ApiState>,
     Caller(who): Caller,

@@ -54,6 +54,7 @@ fn offered_durations() -> utoipa::openapi::schema::Object {
         (status = 202, description = "The session, PENDING", body = SessionDto),
         (status = 400, description = "VALIDATION_FAILED (a duration the plan does not offer), \
             DURATION_EXCEEDS_MAXIMUM or NO_ACCESSIBLE_RESOURCES", body = ErrorBody),
+        (status = 403, description = "ORGANIZATION_SUSPENDED: the operator suspended the organization", body = ErrorBody),
         (status = 409, description = "CONCURRENT_SESSION_LIMIT: the plan's limit is reached", body = ErrorBody),
     ))]
 pub async fn start(
@@ -134,6 +135,7 @@ const DEFAULT_EXTENSION_HOURS: u32 = 2;
         (status = 200, description = "The session with its new expiry", body = SessionDto),
         (status = 400, description = "VALIDATION_FAILED or EXTENSION_EXCEEDS_MAXIMUM: the session would pass \
             the maximum total duration", body = ErrorBody),
+        (status = 403, description = "ORGANIZATION_SUSPENDED: the operator suspended the organization", body = ErrorBody),
         (status = 409, description = "SESSION_NOT_EXTENDABLE: the session is not ACTIVE or PARTIAL, or is past its expiry", body = ErrorBody),
     ))]
 pub async fn extend(

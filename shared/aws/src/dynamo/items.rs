@@ -200,6 +200,7 @@ pub fn parse_time(raw: &str) -> Result<Timestamp, DynamoError> {
 pub fn org_item(org: &Organization) -> Result<Item, DynamoError> {
     let mut item = base(keys::org(org.id), keys::ORG_SK, "ORG");
     item.insert(DATA.into(), encode(org)?);
+    item.insert(VERSION.into(), n(org.version));
     item.insert(GSI1_PK.into(), s(keys::ORGS));
     item.insert(GSI1_SK.into(), s(keys::org(org.id)));
     Ok(item)

@@ -320,6 +320,43 @@ impl Store for DynamoStore {
         self.get_data(keys::org(id), keys::ORG_SK).await
     }
 
+    async fn update_org(
+        &self,
+        org: &Organization,
+        expected_version: u64,
+    ) -> Result<(), UpdateError> {
+        let item = items::org_item(org).map_err(StoreError::from)?;
+        // Records written before organizations had versions carry no version attribute.
+        let condition = if expected_version == 0 {
+            "attribute_exists(#pk) AND (attribute_not_exists(#v) OR #v = :expected)"
+        } else {
+            "attribute_exists(#pk) AND #v = :expected"
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_names("#v", items::VERSION)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(_) => Ok(()),
+            Err(DynamoError::ConditionFailed) => {
+                match self.get(keys::org(org.id), keys::ORG_SK).await {
+                    Ok(None) => Err(UpdateError::Missing),
+                    Ok(Some(_)) => Err(UpdateError::Conflict),
+                    Err(e) => Err(UpdateError::Store(e.into())),
+                }
+            }
+            Err(e) => Err(StoreError::from(e).into()),
+        }
+    }
+
     async fn list_orgs(&self) -> Result<Vec<Organization>, StoreError> {
         self.query(self.gsi1(keys::ORGS.to_owned()), usize::MAX)
             .await?

@@ -17,7 +17,6 @@ const label = (t: Tier) => t.charAt(0) + t.slice(1).toLowerCase();
 export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Organization) => void }) {
   const org = useLoad(() => api.getOrganization(), [api]);
   const [name, setName] = useState('');
-  const [tier, setTier] = useState<Tier>('FREE');
   const [errors, setErrors] = useState<Errors>({});
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const [saving, setSaving] = useState(false);
@@ -25,7 +24,6 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
   useEffect(() => {
     if (org.data) {
       setName(org.data.name);
-      setTier(org.data.tier);
     }
   }, [org.data]);
 
@@ -38,7 +36,7 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
     if (hasErrors(errs)) return;
     setSaving(true);
     try {
-      const saved = await api.putOrganization({ name: name.trim(), tier });
+      const saved = await api.putOrganization({ name: name.trim() });
       org.setData(saved);
       onSaved?.(saved);
       setMessage({ kind: 'success', text: 'Organization saved.' });
@@ -52,11 +50,11 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
 
   return (
     <>
-      <PageHeader title="Organization" description="Your organization's name and plan. The plan sets session lengths and how many sessions a user may run at once." />
+      <PageHeader title="Organization" description="Your organization's name and plan. The plan sets session lengths and how many sessions a user may run at once; the operator of this EntryGuard deployment changes it." />
       {message && (
         <Alert kind={message.kind} onDismiss={() => setMessage(null)}>
           {message.text}
-          {message.kind === 'error' && <OtherFieldErrors errors={errors} shown={['name', 'tier']} />}
+          {message.kind === 'error' && <OtherFieldErrors errors={errors} shown={['name']} />}
         </Alert>
       )}
       <Card title="Settings">
@@ -68,18 +66,23 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
             <Field label="Organization name" error={errors.name}>
               {(p) => <input {...p} className="input" value={name} onChange={(e) => setName(e.target.value)} />}
             </Field>
-            <fieldset className={`fieldset ${errors.tier ? 'field--error' : ''}`}>
+            <fieldset className="fieldset">
               <legend>Plan</legend>
-              {errors.tier && <p className="field__error">{errors.tier}</p>}
-              <div className="plans">
+              <p className="field__hint">To change the plan, contact the operator of this EntryGuard deployment.</p>
+              {org.data.status === 'SUSPENDED' && (
+                <Alert>This organization is suspended: no session can be started or extended.</Alert>
+              )}
+              <ul className="plans" aria-label="Plans">
                 {TIERS.map((t) => (
-                  <label key={t} className={`plan ${tier === t ? 'is-selected' : ''}`}>
-                    <input type="radio" name="tier" value={t} checked={tier === t} onChange={() => setTier(t)} />
-                    <span className="plan__name">{label(t)}</span>
+                  <li key={t} className={`plan ${org.data!.tier === t ? 'is-selected' : ''}`} aria-current={org.data!.tier === t ? 'true' : undefined}>
+                    <span className="plan__name">
+                      {label(t)}
+                      {org.data!.tier === t && ' · current plan'}
+                    </span>
                     <span className="plan__info">{TIER_INFO[t]}</span>
-                  </label>
+                  </li>
                 ))}
-              </div>
+              </ul>
             </fieldset>
             <div className="form-actions">
               <button type="submit" className="btn btn--primary" disabled={saving}>

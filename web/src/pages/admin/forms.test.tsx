@@ -301,26 +301,27 @@ describe('Roles, Users and Organization forms', () => {
     expect(JSON.parse(String(post[1]!.body))).toEqual({ email: 'ops@example.com', isAdmin: true, resourceIds: [] });
   });
 
-  it('saves the organization name and plan with PUT', async () => {
+  it('renames the organization with PUT and shows the plan read-only', async () => {
     const user = userEvent.setup();
     const { api, fetchImpl } = makeApi(({ method, path, body }) => {
-      if (method === 'GET' && path === '/api/admin/organization') return { body: { id: 'o1', name: 'Demo Org', tier: 'TEAM' } };
-      if (method === 'PUT' && path === '/api/admin/organization') return { body: { id: 'o1', ...(body as object) } };
+      if (method === 'GET' && path === '/api/admin/organization') return { body: { id: 'o1', name: 'Demo Org', tier: 'TEAM', status: 'ACTIVE' } };
+      if (method === 'PUT' && path === '/api/admin/organization') return { body: { id: 'o1', tier: 'TEAM', status: 'ACTIVE', ...(body as object) } };
       return undefined;
     });
     render(<OrganizationPage api={api} />);
     const name = await screen.findByLabelText('Organization name');
     await waitFor(() => expect(name).toHaveValue('Demo Org'));
-    expect(screen.getByRole('radio', { name: /Team/ })).toBeChecked();
+    expect(screen.queryByRole('radio')).not.toBeInTheDocument();
+    expect(within(screen.getByRole('list', { name: 'Plans' })).getByText(/Team · current plan/)).toBeInTheDocument();
+    expect(screen.getByText(/contact the operator/)).toBeInTheDocument();
     await user.clear(name);
     await user.click(screen.getByRole('button', { name: 'Save' }));
     expect(screen.getByText('Organization name is required')).toBeInTheDocument();
     await user.type(name, 'Acme');
-    await user.click(screen.getByRole('radio', { name: /Free/ }));
     await user.click(screen.getByRole('button', { name: 'Save' }));
     await screen.findByText('Organization saved.');
     const put = fetchImpl.mock.calls.find(([, init]) => init?.method === 'PUT')!;
-    expect(JSON.parse(String(put[1]!.body))).toEqual({ name: 'Acme', tier: 'FREE' });
+    expect(JSON.parse(String(put[1]!.body))).toEqual({ name: 'Acme' });
   });
 });
 
