@@ -1232,3 +1232,157 @@ async fn simultaneous_creations_of_one_email_create_one_user() {
     assert_eq!(s.ids(&admin, "/api/admin/users").await.len(), before + 1);
     s.login("twin@example.com").await;
 }
+
+/// Who can reach production right now, and closing it: the live list with its filters, an
+/// admin stopping a member's session (the member sees who), revoking all access to one
+/// resource and then to everything, and the 30-day activity figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn live_access_lists_stops_and_revokes() {
+    let s = TestServer::start().await;
+    let admin = s.login(ADMIN).await;
+    let member = s.login(MEMBER).await;
+    let dev = member_id(&s, &admin).await;
+    let baseline = s.firewall().await;
+    // The admin reaches the same resources directly, to have sessions of their own.
+    let resources: Vec<String> = s
+        .get(Some(&admin), "/api/admin/resources")
+        .await
+        .ok(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id)
+        .collect();
+    let admin_id = id(&s.find(&admin, "/api/admin/users", "email", ADMIN).await);
+    s.patch(
+        &admin,
+        &format!("/api/admin/users/{admin_id}"),
+        json!({"resourceIds": resources}),
+    )
+    .await
+    .ok(200);
+
+    let r = s.get(Some(&admin), "/api/admin/sessions").await;
+    assert_eq!(r.ok(200), &json!([]));
+    let first = id(&s.settled_session(&member, 2, "ACTIVE").await);
+    let second = id(&s.settled_session(&member, 4, "ACTIVE").await);
+    let own = id(&s.settled_session(&admin, 1, "ACTIVE").await);
+
+    let live = s.get(Some(&admin), "/api/admin/sessions").await;
+    let live = live.ok(200).as_array().unwrap().clone();
+    let order: Vec<String> = live.iter().map(|l| id(&l["session"])).collect();
+    assert_eq!(
+        order,
+        [own.clone(), first.clone(), second.clone()],
+        "soonest expiry first"
+    );
+    assert_eq!(keys(&live[1]), BTreeSet::from(["user", "session"]));
+    assert_eq!(live[1]["user"]["email"], MEMBER);
+    assert_eq!(live[1]["session"]["status"], "ACTIVE");
+    assert_eq!(live[1]["session"]["stoppedBy"], Value::Null);
+    let mine = s
+        .get(Some(&admin), &format!("/api/admin/sessions?userId={dev}"))
+        .await;
+    assert_eq!(mine.ok(200).as_array().unwrap().len(), 2);
+
+    // An admin stops a member's session; the member sees who did.
+    let r = s
+        .post(
+            &admin,
+            &format!("/api/admin/sessions/{first}/stop"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let ended = s.wait_status(&member, &first, "CANCELLED").await;
+    assert_eq!(ended["stoppedBy"]["email"], ADMIN);
+    s.post(
+        &admin,
+        &format!("/api/admin/sessions/{first}/stop"),
+        json!({}),
+    )
+    .await
+    .err(409, "SESSION_NOT_STOPPABLE");
+    // The member's own stop records no one else.
+    let r = s
+        .post(&admin, &format!("/api/sessions/{own}/stop"), json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        s.wait_status(&admin, &own, "CANCELLED").await["stoppedBy"],
+        Value::Null
+    );
+
+    // Revoke all access to one resource: the sessions reaching it end, the list empties.
+    let resource = id(&s.get(Some(&admin), "/api/admin/resources").await.ok(200)[0]);
+    let reaching = s
+        .get(
+            Some(&admin),
+            &format!("/api/admin/sessions?resourceId={resource}"),
+        )
+        .await;
+    assert_eq!(reaching.ok(200).as_array().unwrap().len(), 1);
+    let r = s
+        .post(
+            &admin,
+            "/api/admin/sessions/revoke-all",
+            json!({"resourceId": resource}),
+        )
+        .await;
+    assert_eq!(r.ok(200), &json!({"stopped": 1}));
+    s.wait_status(&member, &second, "CANCELLED").await;
+    s.wait_firewall("every rule removed", &baseline).await;
+
+    // Revoke everything: two new sessions end at once.
+    let a = id(&s.settled_session(&member, 1, "ACTIVE").await);
+    let b = id(&s.settled_session(&admin, 1, "ACTIVE").await);
+    let r = s
+        .call(
+            Method::POST,
+            Some(&admin),
+            "/api/admin/sessions/revoke-all",
+            None,
+        )
+        .await;
+    assert_eq!(r.ok(200), &json!({"stopped": 2}));
+    s.wait_status(&member, &a, "CANCELLED").await;
+    s.wait_status(&admin, &b, "CANCELLED").await;
+    s.wait_firewall("every rule removed again", &baseline).await;
+    let r = s.get(Some(&admin), "/api/admin/sessions").await;
+    assert_eq!(r.ok(200), &json!([]));
+
+    let stops = s
+        .get(Some(&admin), "/api/admin/audit-logs?type=session.stopped")
+        .await;
+    let messages: Vec<&str> = stops.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.contains(&"Stopped dev@example.com's session"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(
+            &format!("Revoked all access to resource {resource}: stopped 1 live session(s)")
+                .as_str()
+        ),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"Revoked all access to every resource: stopped 2 live session(s)"),
+        "{messages:?}"
+    );
+
+    let activity = s.get(Some(&admin), "/api/admin/sessions/activity").await;
+    let activity = activity.ok(200);
+    let days = activity["days"].as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    let today = days.last().unwrap();
+    assert_eq!(today["started"], 5);
+    assert_eq!(today["failed"], 0);
+    assert_eq!(activity["failureRate"], 0.0);
+    assert!(days[..29].iter().all(|d| d["started"] == 0));
+}

@@ -134,6 +134,28 @@ fn routes(v: &Victim) -> Vec<Route> {
         route(M::DELETE, format!("/api/admin/users/{}", v.user), None),
         route(M::GET, "/api/admin/audit-logs".into(), None),
         route(M::POST, "/api/admin/dead-letters/redrive".into(), None),
+        route(
+            M::GET,
+            format!("/api/admin/sessions?userId={}", v.user),
+            None,
+        ),
+        route(
+            M::GET,
+            format!("/api/admin/sessions?resourceId={}", v.resource),
+            None,
+        ),
+        route(
+            M::POST,
+            format!("/api/admin/sessions/{}/stop", v.session),
+            None,
+        ),
+        route(
+            M::POST,
+            "/api/admin/sessions/revoke-all".into(),
+            Some(json!({"resourceId": v.resource})),
+        ),
+        route(M::POST, "/api/admin/sessions/revoke-all".into(), None),
+        route(M::GET, "/api/admin/sessions/activity".into(), None),
     ]
 }
 

@@ -177,6 +177,12 @@ impl World {
                 format!("/api/admin/users/{}", self.member_id),
                 json!({"email": "renamed@example.com", "isAdmin": true, "resourceIds": []}),
             ),
+            (
+                &self.admin,
+                Method::POST,
+                "/api/admin/sessions/revoke-all".into(),
+                json!({"resourceId": self.resource}),
+            ),
         ]
     }
 
@@ -758,6 +764,28 @@ async fn bad_query_parameters_are_validation_errors() {
             .await
             .err(400, "VALIDATION_FAILED");
     }
+    // The live-access filters: ids, not blanks or other words.
+    for field in ["userId", "resourceId"] {
+        let r = s
+            .get(Some(&w.admin), &format!("/api/admin/sessions?{field}="))
+            .await;
+        assert_eq!(
+            r.field_err(field)["fields"][field],
+            "must not be empty; leave the parameter out instead"
+        );
+        s.get(Some(&w.admin), &format!("/api/admin/sessions?{field}=1"))
+            .await
+            .field_err(field);
+    }
+    s.get(Some(&w.admin), "/api/admin/sessions?status=ACTIVE")
+        .await
+        .err(400, "VALIDATION_FAILED");
+    s.get(
+        Some(&w.admin),
+        &format!("/api/admin/sessions?userId={}", uuid::Uuid::new_v4()),
+    )
+    .await
+    .err(404, "NOT_FOUND");
     // The IAM policy needs its credential, and only that.
     s.get(Some(&w.admin), "/api/admin/iam-policy")
         .await

@@ -448,6 +448,49 @@ const tests = [
     },
   },
   {
+    name: 'admin sees who has access now, stops a member session (the member sees who) and revokes all after confirming',
+    async run({ ctx, runner }) {
+      const admin = ctxState.adminPage;
+      assert(admin, 'the admin page from the earlier scenario');
+      // One live session only, so the admin's list has exactly one row to act on.
+      const devToken = await runner.token('dev@example.com');
+      for (const s of await runner.api('GET', '/api/sessions', { token: devToken })) {
+        if (['PENDING', 'ACTIVE', 'PARTIAL'].includes(s.status)) await runner.api('POST', `/api/sessions/${s.id}/stop`, { token: devToken });
+      }
+      const member = await newPage(ctx);
+      await signIn(member, runner.base, 'dev@example.com');
+      const row = await startSession(member);
+      await waitStatus(row, ['ACTIVE', 'PARTIAL'], 'the member session settled');
+
+      await goAdmin(admin, 'Live access');
+      const table = admin.getByRole('table', { name: 'Live sessions' });
+      await waitFor(async () => (await table.getByRole('cell', { name: 'dev@example.com', exact: true }).count()) === 1, 'one live session of the member');
+      await admin.getByRole('img', { name: /Sessions per day over the last 30 days/ }).waitFor();
+      await shot(admin, 'admin-live-access');
+      await admin.getByRole('button', { name: "Stop dev@example.com's session" }).click();
+      await admin.getByText("Stopped dev@example.com's session").waitFor();
+
+      // The member's page polls only while its own work is in flight; a reload shows the end.
+      await member.reload();
+      await member.locator('#duration').waitFor();
+      const ended = sessionRows(member).first();
+      await waitStatus(ended, 'CANCELLED', 'the member sees the session end');
+      await ended.getByText('Stopped by admin@example.com').waitFor();
+      await shot(member, 'member-stopped-by-admin');
+      await member.close();
+
+      await runner.api('POST', '/api/sessions', { token: devToken, body: { durationHours: 1 } });
+      await admin.getByRole('button', { name: 'Revoke all now' }).click();
+      await admin.getByRole('button', { name: 'Confirm: revoke all access to every resource' }).waitFor();
+      await shot(admin, 'admin-revoke-all-confirm');
+      await admin.getByRole('button', { name: 'Confirm: revoke all access to every resource' }).click();
+      await admin.getByText(/Revoked: \d+ live sessions? stopped/).waitFor();
+      await admin.getByText('Nobody has access right now').waitFor();
+      const live = await runner.api('GET', '/api/admin/sessions', { token: await runner.token('admin@example.com') });
+      assert(live.every((l) => l.session.status === 'EXPIRING' || l.session.status === 'CANCELLED'), 'nothing grants access any more');
+    },
+  },
+  {
     name: 'member creates an API token, sees it once, uses it from a script and revokes it',
     async run({ ctx, runner }) {
       await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: runner.base });

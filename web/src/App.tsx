@@ -10,6 +10,7 @@ import { useRoute, type Route } from './lib/router';
 import { AuditLogsPage } from './pages/admin/AuditLogs';
 import { CredentialsPage } from './pages/admin/Credentials';
 import { IamPolicyPage } from './pages/admin/IamPolicy';
+import { LiveAccessPage } from './pages/admin/LiveAccess';
 import { OrganizationPage } from './pages/admin/Organization';
 import { ResourcesPage } from './pages/admin/Resources';
 import { RolesPage } from './pages/admin/Roles';
@@ -144,6 +145,7 @@ function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
 const TITLES: Record<Route, string> = {
   sessions: 'Sessions',
   tokens: 'API tokens',
+  'admin/live-access': 'Live access',
   'admin/credentials': 'Credentials',
   'admin/resources': 'Resources',
   'admin/roles': 'Roles',
@@ -159,6 +161,8 @@ function Page({ route, api, onOrganizationChange }: { route: Route; api: Api; on
       return <SessionsPage api={api} />;
     case 'tokens':
       return <TokensPage api={api} />;
+    case 'admin/live-access':
+      return <LiveAccessPage api={api} />;
     case 'admin/credentials':
       return <CredentialsPage api={api} />;
     case 'admin/resources':

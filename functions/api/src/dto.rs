@@ -138,6 +138,19 @@ pub struct SessionDto {
     pub ended_at: Option<Timestamp>,
     /// One entry per resource × IP address.
     pub resources: Vec<EntryDto>,
+    /// The administrator who stopped the session, when its own user did not; `null` otherwise.
+    #[schema(required)]
+    pub stopped_by: Option<StoppedByDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = StoppedBy)]
+#[serde(rename_all = "camelCase")]
+pub struct StoppedByDto {
+    #[schema(value_type = UserId)]
+    pub user_id: String,
+    #[schema(value_type = Email)]
+    pub email: String,
 }
 
 impl From<&Session> for SessionDto {
@@ -174,6 +187,10 @@ impl From<&Session> for SessionDto {
                     error: e.error.clone(),
                 })
                 .collect(),
+            stopped_by: s.stopped_by.as_ref().map(|b| StoppedByDto {
+                user_id: b.user_id.to_string(),
+                email: b.email.clone(),
+            }),
         }
     }
 }

@@ -305,6 +305,11 @@ impl From<AdminError> for ApiError {
             AdminError::Invalid { field, message } => Self::field(&field, message),
             AdminError::Store(e) => e.into(),
             AdminError::Sealing(e) => e.into(),
+            AdminError::NotStoppable(_) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::SessionNotStoppable,
+                e.to_string(),
+            ),
             AdminError::PlanIsOperators { .. } => {
                 Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.to_string())
             }

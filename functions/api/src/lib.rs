@@ -22,7 +22,7 @@ use entryguard::domain::ids::OrgId;
 use entryguard::embedded::{OffsetClock, SimCloud};
 
 use crate::error::ApiError;
-use crate::routes::{admin, dev, sessions, tokens};
+use crate::routes::{admin, dev, live, sessions, tokens};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -99,6 +99,10 @@ pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(admin::update_user, admin::delete_user))
         .routes(routes!(admin::audit_logs))
         .routes(routes!(admin::redrive_dead_letters))
+        .routes(routes!(live::list_live_sessions))
+        .routes(routes!(live::stop_any_session))
+        .routes(routes!(live::revoke_all))
+        .routes(routes!(live::session_activity))
 }
 
 /// The local runner's development routes: not part of the API contract, so not in the

@@ -39,6 +39,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sealing(#[from] SealError),
+    #[error("Only ACTIVE, PENDING or PARTIAL sessions can be stopped; this one is {0}")]
+    NotStoppable(crate::domain::session::SessionStatus),
     #[error("The plan ({current}) is changed only by the operator of this EntryGuard deployment; ask them to upgrade or downgrade it")]
     PlanIsOperators { current: Tier },
 }

@@ -156,6 +156,17 @@ pub struct Session {
     pub entries: Vec<Entry>,
     /// Optimistic-concurrency version: every stored change increments it by one.
     pub version: u64,
+    /// The administrator who stopped the session, when it was not its own user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<StoppedBy>,
+}
+
+/// Who ended someone else's session, so its user sees why it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoppedBy {
+    pub user_id: UserId,
+    pub email: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -222,6 +233,7 @@ impl Session {
             end: None,
             entries,
             version: 0,
+            stopped_by: None,
         }
     }
 

@@ -8,6 +8,7 @@ import type {
   CredentialInput,
   DevUser,
   IamPolicy,
+  LiveSession,
   Me,
   Organization,
   Resource,
@@ -15,6 +16,7 @@ import type {
   Role,
   RoleInput,
   Session,
+  SessionActivity,
   User,
   UserInput,
 } from './types';
@@ -144,6 +146,23 @@ export class Api {
   }
   putOrganization(input: { name: string }) {
     return this.request<Organization>('PUT', '/api/admin/organization', input);
+  }
+  listLiveSessions(filter: { userId?: string; resourceId?: string } = {}) {
+    const q = new URLSearchParams();
+    if (filter.userId) q.set('userId', filter.userId);
+    if (filter.resourceId) q.set('resourceId', filter.resourceId);
+    const qs = q.toString();
+    return this.request<LiveSession[]>('GET', `/api/admin/sessions${qs ? `?${qs}` : ''}`);
+  }
+  stopAnySession(id: string) {
+    return this.request<Session>('POST', `/api/admin/sessions/${encodeURIComponent(id)}/stop`);
+  }
+  /** Without a resource: every live session of the organization. */
+  revokeAll(resourceId?: string) {
+    return this.request<{ stopped: number }>('POST', '/api/admin/sessions/revoke-all', resourceId ? { resourceId } : undefined);
+  }
+  sessionActivity() {
+    return this.request<SessionActivity>('GET', '/api/admin/sessions/activity');
   }
   listCredentials() {
     return this.request<Credential[]>('GET', '/api/admin/credentials');

@@ -66,6 +66,18 @@ export interface Session {
   expiresAt: string;
   endedAt: string | null;
   resources: SessionResource[];
+  /** The admin who stopped the session, when its own user did not. */
+  stoppedBy: { userId: string; email: string } | null;
+}
+
+export interface LiveSession {
+  user: { id: string; email: string; isAdmin: boolean };
+  session: Session;
+}
+
+export interface SessionActivity {
+  days: { date: string; started: number; failed: number }[];
+  failureRate: number;
 }
 
 export interface DevUser {

@@ -19,6 +19,7 @@ import {
 } from './Icons';
 
 const ADMIN_ITEMS: { route: Route; label: string; icon: React.ReactNode }[] = [
+  { route: 'admin/live-access', label: 'Live access', icon: <ShieldIcon size={18} /> },
   { route: 'admin/credentials', label: 'Credentials', icon: <KeyIcon /> },
   { route: 'admin/resources', label: 'Resources', icon: <ServerIcon /> },
   { route: 'admin/roles', label: 'Roles', icon: <BadgeIcon /> },

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'react';
 export type Route =
   | 'sessions'
   | 'tokens'
+  | 'admin/live-access'
   | 'admin/credentials'
   | 'admin/resources'
   | 'admin/roles'
@@ -15,6 +16,7 @@ export type Route =
 export const ROUTES: Route[] = [
   'sessions',
   'tokens',
+  'admin/live-access',
   'admin/credentials',
   'admin/resources',
   'admin/roles',

@@ -325,6 +325,7 @@ export function SessionRow({ session: s, now, maxHours, expanded, onToggle, busy
         </td>
         <td data-label="Status">
           <SessionStatusBadge status={s.status} />
+          {s.stoppedBy && <span className="stopped-by">Stopped by {s.stoppedBy.email}</span>}
         </td>
         <td data-label="Resources" className="num">
           {s.resourceCount}

@@ -63,6 +63,7 @@ export function session(over: Partial<Session> = {}, now = Date.now()): Session 
       { resourceId: 'r1', resourceName: 'bastion', ip: '203.0.113.7', status: 'APPLIED', error: null },
       { resourceId: 'r2', resourceName: 'postgres', ip: '203.0.113.7', status: 'APPLIED', error: null },
     ],
+    stoppedBy: null,
     ...over,
   };
 }

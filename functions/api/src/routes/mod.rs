@@ -1,4 +1,5 @@
 pub mod admin;
 pub mod dev;
+pub mod live;
 pub mod sessions;
 pub mod tokens;
