@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod credential_check;
 pub mod docs;
 pub mod firewall_router;
+pub mod rate_limit;
 pub mod reconcile;
 pub mod rules;
 pub mod sessions;

@@ -52,6 +52,7 @@ enum Step {
 fn from_rule_failure(e: RuleError) -> Result<FirewallError, Step> {
     match e {
         RuleError::Busy => Err(Step::Retry(BUSY_DELAY)),
+        RuleError::OverBudget(wait) => Err(Step::Retry(wait)),
         RuleError::Store(error) => {
             tracing::warn!(%error, "store failed while changing a rule");
             Err(Step::Retry(STORE_RETRY_DELAY))
