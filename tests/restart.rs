@@ -19,6 +19,8 @@ fn config(dir: PathBuf) -> Config {
         entryguard_principal: "arn:aws:iam::000000000000:root".into(),
         oidc: None,
         backend: Default::default(),
+        rate_limits: Default::default(),
+        web_connect_src: vec![],
     }
 }
 

@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::rate_limit::RateLimits;
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
 use entryguard::domain::ids::OrgId;
@@ -28,6 +29,7 @@ use entryguard::embedded::{
     SimulatedFirewall, SimulatedVerifier, SystemClock,
 };
 use entryguard::ports::{Clock, IdSource};
+use entryguard_api::headers::WebHeaders;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};
 use entryguard_aws::{SdkOptions, SqsQueue};
@@ -55,6 +57,29 @@ pub struct Config {
     /// Also accept ID tokens from this OIDC provider.
     pub oidc: Option<OidcConfig>,
     pub backend: Backend,
+    /// The application's rate limits: the documented defaults, or scaled up.
+    pub rate_limits: RateLimits,
+    /// Origins the web app may fetch from besides its own and the OIDC issuer's (e.g. an
+    /// identity provider's token endpoint on another host).
+    pub web_connect_src: Vec<String>,
+}
+
+impl Config {
+    /// Where the web app may `fetch` from besides its own origin: the OIDC issuer (discovery)
+    /// and whatever was added.
+    pub fn web_connect_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .oidc
+            .iter()
+            .filter_map(|o| entryguard_api::headers::origin_of(&o.issuer))
+            .collect();
+        for origin in &self.web_connect_src {
+            if !origins.contains(origin) {
+                origins.push(origin.clone());
+            }
+        }
+        origins
+    }
 }
 
 /// Where the store and the queue live. The simulated cloud is always there (in the data
@@ -155,6 +180,7 @@ impl Runner {
                 Some(c) => Some(Arc::new(OidcVerifier::new(c.clone())?)),
                 None => None,
             },
+            limits: config.rate_limits,
         };
         Ok(Self {
             app,
@@ -173,12 +199,18 @@ impl Runner {
         }
     }
 
-    /// The HTTP app: the API under `/api`, the SPA everywhere else.
+    /// The HTTP app: the API under `/api`, the SPA everywhere else, each with its security
+    /// headers (the web app's the same as CloudFront sends).
     pub fn http(&self) -> Router {
         let index = self.config.web_dir.join("index.html");
         let spa = ServeDir::new(&self.config.web_dir).fallback(ServeFile::new(index));
+        let web_headers = WebHeaders::new(&self.config.web_connect_origins());
         entryguard_api::router(self.state.clone())
             .fallback_service(spa)
+            .layer(axum::middleware::map_response(move |mut response| {
+                web_headers.apply(&mut response);
+                std::future::ready(response)
+            }))
             .layer(axum::middleware::from_fn_with_state(
                 TrustedProxies(Arc::new(self.config.trusted_proxies.clone())),
                 client_ip::client_addr,
