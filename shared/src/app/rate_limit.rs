@@ -228,29 +228,46 @@ impl App {
     }
 
     /// Takes one rule change from the credential's budget in the group's region; when it is
-    /// used up, says how long until the next window (plus a spread, so the waiting changes do
-    /// not all come back in the same second).
+    /// used up, says how long the change must wait. The changes refused in one window are
+    /// counted too, and the n-th is sent `(n - 1) / budget` windows further on: a backlog comes
+    /// back spread over the windows that can take it, instead of all at the next window's start
+    /// to be refused again (each refusal is one more delivery of its task).
     pub(crate) async fn spend_cloud_budget(
         &self,
         group: &GroupRef,
     ) -> Result<Result<(), Duration>, StoreError> {
         let now = self.now();
-        let counter = RateLimit::per_minute(CLOUD_CHANGES_PER_MINUTE).counter(
-            &format!("cloud/{}/{}", group.credential_id, group.region),
-            now,
-        );
+        let subject = format!("cloud/{}/{}", group.credential_id, group.region);
+        let budget = RateLimit::per_minute(CLOUD_CHANGES_PER_MINUTE);
+        let counter = budget.counter(&subject, now);
         if self.store.count_event(&counter, now).await?.is_some() {
             return Ok(Ok(()));
         }
-        // Up to a quarter of a window later than its start, drawn from the id source (seeded
-        // in tests and simulations).
+        let waiting = WindowCounter {
+            key: format!("{}/waiting", counter.key),
+            limit: u32::MAX,
+            ..counter.clone()
+        };
+        let position = self
+            .store
+            .count_event(&waiting, now)
+            .await?
+            .unwrap_or(u32::MAX);
+        let windows_ahead = ((position - 1) / CLOUD_CHANGES_PER_MINUTE).min(MAX_WINDOWS_AHEAD);
+        // Up to a quarter of a window into the chosen one, drawn from the id source (seeded in
+        // tests and simulations), so the changes of one window do not all come back at once.
         let bits = self.ids.uuid().as_u128() as u64 & ((1u64 << 53) - 1);
         let spread = Duration::from_secs(15).mul_f64(bits as f64 / (1u64 << 53) as f64);
-        let wait = Duration::from_secs(counter.retry_after_secs(now)) + spread;
+        let window = budget.window.to_std().unwrap_or(Duration::from_secs(60));
+        let wait =
+            Duration::from_secs(counter.retry_after_secs(now)) + window * windows_ahead + spread;
         tracing::info!(credential_id = %group.credential_id, region = %group.region, wait_secs = wait.as_secs(), "the credential's cloud budget for this minute is spent; the change waits");
         Ok(Err(wait))
     }
 }
+
+/// The furthest a change is sent ahead for the cloud budget; past it, it simply tries again.
+const MAX_WINDOWS_AHEAD: u32 = 10;
 
 fn failed_auth_counter(
     limit: RateLimit,
