@@ -17,9 +17,10 @@ pub const WEB_CSP_BASE: &str = "default-src 'self'; script-src 'self'; style-src
 /// ignore it over plain HTTP, so the local runner can send it too).
 pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 pub const REFERRER_POLICY: &str = "no-referrer";
-/// No powerful feature is used by the app; none may be used by anything it embeds.
-pub const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), clipboard-read=(), \
-     display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), \
+/// No powerful feature is used by the app; none may be used by anything it embeds. (The
+/// clipboard is left to the browser's own prompt: the app copies new tokens to it.)
+pub const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), display-capture=(), \
+     geolocation=(), gyroscope=(), magnetometer=(), microphone=(), \
      payment=(), usb=()";
 
 /// JSON only: nothing in an API answer may run, load or be framed.
