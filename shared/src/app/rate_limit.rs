@@ -237,9 +237,7 @@ impl App {
         group: &GroupRef,
     ) -> Result<Result<(), Duration>, StoreError> {
         let now = self.now();
-        let subject = format!("cloud/{}/{}", group.credential_id, group.region);
-        let budget = RateLimit::per_minute(CLOUD_CHANGES_PER_MINUTE);
-        let counter = budget.counter(&subject, now);
+        let counter = cloud_budget_counter(group, now);
         if self.store.count_event(&counter, now).await?.is_some() {
             return Ok(Ok(()));
         }
@@ -258,12 +256,20 @@ impl App {
         // tests and simulations), so the changes of one window do not all come back at once.
         let bits = self.ids.uuid().as_u128() as u64 & ((1u64 << 53) - 1);
         let spread = Duration::from_secs(15).mul_f64(bits as f64 / (1u64 << 53) as f64);
-        let window = budget.window.to_std().unwrap_or(Duration::from_secs(60));
+        let window = Duration::from_secs(60);
         let wait =
             Duration::from_secs(counter.retry_after_secs(now)) + window * windows_ahead + spread;
         tracing::info!(credential_id = %group.credential_id, region = %group.region, wait_secs = wait.as_secs(), "the credential's cloud budget for this minute is spent; the change waits");
         Ok(Err(wait))
     }
+}
+
+/// The counter of the credential's rule changes in the group's region, in the minute of `now`.
+pub fn cloud_budget_counter(group: &GroupRef, now: crate::domain::Timestamp) -> WindowCounter {
+    RateLimit::per_minute(CLOUD_CHANGES_PER_MINUTE).counter(
+        &format!("cloud/{}/{}", group.credential_id, group.region),
+        now,
+    )
 }
 
 /// The furthest a change is sent ahead for the cloud budget; past it, it simply tries again.

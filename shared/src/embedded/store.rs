@@ -613,3 +613,38 @@ impl Store for EmbeddedStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::domain::rate::RateLimit;
+
+    /// DynamoDB's TTL removes ended counters; here each new count removes a few, so counters of
+    /// addresses seen once do not pile up in the file.
+    #[tokio::test]
+    async fn ended_rate_counters_are_forgotten() {
+        let kv = Kv::in_memory();
+        let store = EmbeddedStore::new(kv.clone());
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+        let limit = RateLimit::per_minute(5);
+        for n in 0..RATE_CLEANUP_BATCH * 2 {
+            let c = limit.counter(&format!("auth-failures/192.0.2.{n}"), t0);
+            store.count_event(&c, t0).await.unwrap();
+        }
+        let stored = |prefix: &str| {
+            kv.scan::<serde_json::Value>(prefix, false, usize::MAX)
+                .unwrap()
+                .len()
+        };
+        assert_eq!(stored("rate/"), RATE_CLEANUP_BATCH * 2);
+        let later = t0 + Duration::minutes(5);
+        for _ in 0..2 {
+            let c = limit.counter("auth-failures/198.51.100.1", later);
+            store.count_event(&c, later).await.unwrap();
+        }
+        assert_eq!(stored("rate/"), 1, "only the live counter is left");
+        assert_eq!(stored("rateend/"), 1);
+    }
+}
