@@ -18,7 +18,8 @@ issuer=$(output OidcIssuer)
 client_id=$(output WebClientId)
 bucket=$(output WebBucketName)
 distribution=$(output WebDistributionId)
-for v in api_url web_url issuer client_id bucket distribution; do
+sign_in=$(output SignInDomain)
+for v in api_url web_url issuer client_id bucket distribution sign_in; do
   if [ -z "${!v}" ] || [ "${!v}" = "None" ]; then
     echo "stack $stack has no output for $v; deploy infra/template.yaml first" >&2
     exit 1
@@ -40,6 +41,15 @@ cat > web/dist/config.json <<JSON
   }
 }
 JSON
+# CloudFront's policy names the API only by its region's execute-api domain (the template
+# explains why); this second policy, which the browser enforces as well, narrows connect-src to
+# this stack's API and sign-in service. Everything else comes from CloudFront's headers
+# (frame-ancestors cannot be set from a <meta>).
+issuer_origin=$(printf '%s' "$issuer" | sed -E 's#^(https://[^/]+).*#\1#')
+csp="connect-src 'self' $api_url $issuer_origin $sign_in"
+sed -i "s#<head>#<head><meta http-equiv=\"Content-Security-Policy\" content=\"$csp\">#" web/dist/index.html
+grep -q 'http-equiv="Content-Security-Policy"' web/dist/index.html \
+  || { echo "could not add the CSP to web/dist/index.html" >&2; exit 1; }
 aws s3 sync web/dist "s3://$bucket" --delete
 # The config must never be cached: a redeploy may change it.
 aws s3 cp web/dist/config.json "s3://$bucket/config.json" \

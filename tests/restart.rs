@@ -1,26 +1,9 @@
 //! The local runner persists to its data directory: a restart loses no session, no queued work
 //! and no rule, and does not seed the demo organization twice.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use entryguard::domain::session::SessionStatus;
 use entryguard::domain::tier::Hours;
 use entryguard_local::{Config, Runner};
-
-fn config(dir: PathBuf) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir,
-        sweep_interval: Duration::from_secs(60),
-        test_clock: false,
-        trusted_proxies: vec![],
-        web_dir: PathBuf::from("/nonexistent"),
-        entryguard_principal: "arn:aws:iam::000000000000:root".into(),
-        oidc: None,
-        backend: Default::default(),
-    }
-}
 
 #[tokio::test]
 async fn a_restart_loses_nothing() {
@@ -28,7 +11,7 @@ async fn a_restart_loses_nothing() {
     let member: entryguard::domain::model::Email = "dev@example.com".parse().unwrap();
 
     let session_id = {
-        let runner = Runner::build(config(dir.clone())).await.unwrap();
+        let runner = Runner::build(Config::headless(dir.clone())).await.unwrap();
         let user = runner
             .app
             .store
@@ -49,7 +32,7 @@ async fn a_restart_loses_nothing() {
         s.id
     };
 
-    let runner = Runner::build(config(dir.clone())).await.unwrap();
+    let runner = Runner::build(Config::headless(dir.clone())).await.unwrap();
     assert_eq!(
         runner.embedded_queue().unwrap().len().unwrap(),
         3,
@@ -84,7 +67,7 @@ async fn a_restart_loses_nothing() {
     assert_eq!(groups.iter().filter(|g| g.rules.len() == 1).count(), 3);
     drop(runner);
 
-    let runner = Runner::build(config(dir.clone())).await.unwrap();
+    let runner = Runner::build(Config::headless(dir.clone())).await.unwrap();
     let groups = runner.sim.groups().unwrap();
     assert_eq!(
         groups.iter().filter(|g| g.rules.len() == 1).count(),

@@ -4,6 +4,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use entryguard::app::rate_limit::{cloud_budget_counter, CLOUD_CHANGES_PER_MINUTE};
 use entryguard::app::sessions::{SessionActionError, StartSessionError};
 use entryguard::app::worker::{RETRY_DELAYS, RETRY_JITTER};
 use entryguard::domain::audit::{AuditQuery, AuditType};
@@ -323,6 +324,43 @@ async fn permanent_errors_fail_at_once_with_messages_a_person_understands() {
     assert!(errors[0].contains("rule limit"), "{}", errors[0]);
     assert!(errors[1].contains("Permission denied"), "{}", errors[1]);
     assert!(errors[1].contains("IAM policy"), "{}", errors[1]);
+}
+
+#[tokio::test]
+async fn a_spent_cloud_budget_delays_a_change_to_the_next_minute_without_failing_it() {
+    let h = Harness::new(12);
+    let f = h.org(Tier::Team).await;
+    let dev = h.member(&f, "dev").await;
+    let a = h.resource(&f, 1, &[22], true).await;
+    h.role(&f, &[&dev], &[&a], None).await;
+    let s = h
+        .app
+        .start_session(&dev, ip("203.0.113.7"), hours(2))
+        .await
+        .unwrap();
+    // Other sessions of the same credential used this minute's budget.
+    let now = h.app.now();
+    let budget = cloud_budget_counter(&h.session(s.id).await.entries[0].group, now);
+    for _ in 0..CLOUD_CHANGES_PER_MINUTE {
+        h.store.count_event(&budget, now).await.unwrap().unwrap();
+    }
+    let calls = h.sim.calls();
+    assert_eq!(h.drain().await, 1);
+    let waiting = h.session(s.id).await;
+    assert_eq!(waiting.status(), SessionStatus::Pending);
+    assert_eq!(waiting.entries[0].attempts, 0, "not a failed attempt");
+    assert_eq!(waiting.entries[0].error, None);
+    assert_eq!(h.sim.calls(), calls, "nothing reached the cloud");
+    let next = h.queue.next_visible_at().unwrap().unwrap();
+    assert!(
+        budget.ends_at <= next && next < budget.ends_at + Duration::seconds(15),
+        "back at the next minute ({}), not {next}",
+        budget.ends_at
+    );
+    h.clock.set(next);
+    assert_eq!(h.drain().await, 1);
+    assert_eq!(h.session(s.id).await.status(), SessionStatus::Active);
+    assert_eq!(h.rules(1).len(), 1);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use crate::domain::audit::{AuditEvent, AuditQuery, AuditType, Outcome};
 use crate::domain::ids::{AuditId, CredentialId, OrgId, ResourceId, SessionId, TokenId, UserId};
 use crate::domain::model::{OrgStatus, Organization, Provider, User};
 use crate::domain::net::{PortRange, Region};
+use crate::domain::rate::RateLimit;
 use crate::domain::rule::{
     CloudState, GroupRef, HolderId, IngressRule, Lease, LeaseGrant, RuleKey,
 };
@@ -40,6 +41,7 @@ pub async fn run_store_contract(store: Arc<dyn Store>) {
     rule_leases(s).await;
     observed_rules(s).await;
     claimed_runs(s).await;
+    rate_counters(store.clone()).await;
     audit_log(s).await;
 }
 
@@ -949,6 +951,61 @@ async fn claimed_runs(s: &dyn Store) {
         1,
         "one of several concurrent callers wins"
     );
+}
+
+async fn rate_counters(store: Arc<dyn Store>) {
+    let s = &*store;
+    let limit = RateLimit::per_minute(3);
+    let now = t0();
+    let c = limit.counter("contract/user", now);
+    assert_eq!(s.event_count(&c).await.unwrap(), 0, "no counter yet");
+    for expected in 1..=3 {
+        assert_eq!(s.count_event(&c, now).await.unwrap(), Some(expected));
+    }
+    assert_eq!(
+        s.count_event(&c, now).await.unwrap(),
+        None,
+        "over the limit"
+    );
+    assert_eq!(
+        s.event_count(&c).await.unwrap(),
+        3,
+        "a refused event is not counted"
+    );
+    let other = limit.counter("contract/other", now);
+    assert_eq!(
+        s.count_event(&other, now).await.unwrap(),
+        Some(1),
+        "subjects are independent"
+    );
+    let later = now + Duration::seconds(60);
+    let next = limit.counter("contract/user", later);
+    assert_eq!(
+        s.count_event(&next, later).await.unwrap(),
+        Some(1),
+        "the next window starts again"
+    );
+
+    // Concurrent callers never count past the limit: exactly `max` of them get through.
+    let racing = RateLimit::per_minute(4).counter("contract/race", now);
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            let c = racing.clone();
+            tokio::spawn(async move { store.count_event(&c, now).await })
+        })
+        .collect();
+    let mut counted = BTreeSet::new();
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.expect("the count task finished").unwrap() {
+            Some(n) => assert!(counted.insert(n), "count {n} given twice"),
+            None => refused += 1,
+        }
+    }
+    assert_eq!(counted, (1..=4).collect(), "every count given exactly once");
+    assert_eq!(refused, 8);
+    assert_eq!(s.event_count(&racing).await.unwrap(), 4);
 }
 
 fn event(org: OrgId, time: Timestamp, kind: AuditType, actor: Option<UserId>) -> AuditEvent {

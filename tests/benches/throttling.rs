@@ -1,8 +1,10 @@
-//! The rule worker under a throttling storm: 50 users start a session at the same moment, each
-//! on 5 security groups, against a simulated EC2 that enforces its request limit (a token
-//! bucket of 50, refilled at 5 per second, per account and region). Two workers consume the
-//! queue as the Lambda does (at most two at once, ten messages each). Printed per scenario:
-//! how long until every session is ACTIVE, in simulated seconds, and what it cost in EC2 calls.
+//! The rule worker under a throttling storm: 50 users (and then 200) start a session at the same
+//! moment, each on 5 security groups, against a simulated EC2 that enforces its request limit (a
+//! token bucket of 50, refilled at 5 per second, per account and region). Two workers consume the
+//! queue as the Lambda does (at most two at once, ten messages each). Printed per scenario: how
+//! long until every session is ACTIVE, in simulated seconds, what it cost in EC2 calls, and the
+//! most rule changes that reached EC2 in one minute — held under the credential's cloud budget
+//! (`CLOUD_CHANGES_PER_MINUTE`), so the customer's own tooling keeps the rest of the bucket.
 //!
 //! Run: `cargo test -p entryguard-tests --bench throttling` (a debug build is fine: the time
 //! measured is simulated).
@@ -14,6 +16,7 @@ use chrono::{Duration, TimeZone, Utc};
 
 use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::rate_limit::CLOUD_CHANGES_PER_MINUTE;
 use entryguard::app::worker::Outcome;
 use entryguard::app::{App, Identity};
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, SessionId, UserId};
@@ -29,8 +32,9 @@ use entryguard::pacing::{BucketSpec, Pacer, PacerConfig, PacerStats};
 use entryguard::ports::{Clock, Store, TaskQueue};
 use entryguard_tests::sim::exec::{Control, Executor, Step};
 
-const USERS: usize = 50;
 const GROUPS: u32 = 5;
+/// Users sharing the same security groups.
+const COHORT: usize = 50;
 const WORKERS: usize = 2;
 const BATCH: usize = 10;
 const VISIBILITY_SECS: i64 = 180;
@@ -51,6 +55,31 @@ struct Figures {
     throttled: u64,
     pacing: PacerStats,
     deliveries: u64,
+    /// The most times one message was received (the dead-letter queue takes it at 10).
+    most_receives: u32,
+    /// The most mutating EC2 calls in one minute of the budget's windows, and in any 60 s.
+    max_per_minute: usize,
+    max_per_60s: usize,
+}
+
+/// The most arrivals in one aligned minute, and in any 60 seconds.
+fn per_minute(arrivals: &[std::time::Duration]) -> (usize, usize) {
+    let mut minutes = std::collections::BTreeMap::<u64, usize>::new();
+    for a in arrivals {
+        *minutes.entry(a.as_secs() / 60).or_default() += 1;
+    }
+    let aligned = minutes.values().copied().max().unwrap_or(0);
+    let mut sorted = arrivals.to_vec();
+    sorted.sort();
+    let mut sliding = 0;
+    let mut first = 0;
+    for (last, t) in sorted.iter().enumerate() {
+        while *t - sorted[first] >= std::time::Duration::from_secs(60) {
+            first += 1;
+        }
+        sliding = sliding.max(last + 1 - first);
+    }
+    (aligned, sliding)
 }
 
 fn region() -> Region {
@@ -61,7 +90,7 @@ fn sg(n: u32) -> SecurityGroupId {
     format!("sg-{n:08x}").parse().unwrap()
 }
 
-async fn setup(app: &App, store: &EmbeddedStore, sim: &SimCloud) -> Vec<Identity> {
+async fn setup(app: &App, store: &EmbeddedStore, sim: &SimCloud, users: usize) -> Vec<Identity> {
     let now = app.now();
     let org = Organization::new(
         OrgId::from_uuid(app.ids.uuid()),
@@ -81,51 +110,57 @@ async fn setup(app: &App, store: &EmbeddedStore, sim: &SimCloud) -> Vec<Identity
         )
     };
     app.put_doc(&credential).await.unwrap();
-    let mut resources = BTreeSet::new();
-    for g in 1..=GROUPS {
-        sim.create_group(&region(), &sg(g), &format!("group-{g}"))
-            .unwrap();
-        let r = Resource {
-            id: ResourceId::from_uuid(app.ids.uuid()),
+    // A security group holds at most 60 rules: each cohort of 50 users has groups of its own.
+    let cohorts = users.div_ceil(COHORT);
+    let mut people = Vec::new();
+    for cohort in 0..cohorts {
+        let mut resources = BTreeSet::new();
+        for g in (cohort as u32 * GROUPS + 1)..=((cohort as u32 + 1) * GROUPS) {
+            sim.create_group(&region(), &sg(g), &format!("group-{g}"))
+                .unwrap();
+            let r = Resource {
+                id: ResourceId::from_uuid(app.ids.uuid()),
+                org_id: org.id,
+                name: format!("service-{g}").parse().unwrap(),
+                credential_id: credential.id,
+                security_group_id: sg(g),
+                region: region(),
+                ports: vec![PortRange::tcp(22)],
+                created_at: now,
+            };
+            app.put_doc(&r).await.unwrap();
+            resources.insert(r.id);
+        }
+        let mut members = Vec::new();
+        for n in cohort * COHORT..users.min((cohort + 1) * COHORT) {
+            let user = User {
+                id: UserId::from_uuid(app.ids.uuid()),
+                org_id: org.id,
+                email: format!("user{n}@example.com").parse().unwrap(),
+                is_admin: false,
+                resource_ids: BTreeSet::new(),
+                created_at: now,
+            };
+            store.create_user(&user).await.unwrap();
+            members.push(user.id);
+            people.push(Identity {
+                user,
+                org: org.clone(),
+                ip: None,
+            });
+        }
+        let role = Role {
+            id: RoleId::from_uuid(app.ids.uuid()),
             org_id: org.id,
-            name: format!("service-{g}").parse().unwrap(),
-            credential_id: credential.id,
-            security_group_id: sg(g),
-            region: region(),
-            ports: vec![PortRange::tcp(22)],
+            name: format!("cohort-{cohort}").parse().unwrap(),
+            max_session_duration_hours: None,
+            resource_ids: resources,
+            user_ids: members.into_iter().collect(),
             created_at: now,
         };
-        app.put_doc(&r).await.unwrap();
-        resources.insert(r.id);
+        app.put_doc(&role).await.unwrap();
     }
-    let mut users = Vec::new();
-    for n in 0..USERS {
-        let user = User {
-            id: UserId::from_uuid(app.ids.uuid()),
-            org_id: org.id,
-            email: format!("user{n}@example.com").parse().unwrap(),
-            is_admin: false,
-            resource_ids: BTreeSet::new(),
-            created_at: now,
-        };
-        store.create_user(&user).await.unwrap();
-        users.push(Identity {
-            user,
-            org: org.clone(),
-            ip: None,
-        });
-    }
-    let role = Role {
-        id: RoleId::from_uuid(app.ids.uuid()),
-        org_id: org.id,
-        name: "everyone".parse().unwrap(),
-        max_session_duration_hours: None,
-        resource_ids: resources,
-        user_ids: users.iter().map(|u| u.user.id).collect(),
-        created_at: now,
-    };
-    app.put_doc(&role).await.unwrap();
-    users
+    people
 }
 
 enum Done {
@@ -137,7 +172,7 @@ enum Done {
     Swept,
 }
 
-async fn storm(pacing: Pacing) -> Figures {
+async fn storm(pacing: Pacing, users: usize) -> Figures {
     let kv = Kv::in_memory();
     let start = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
     let clock = Arc::new(ManualClock::new(start));
@@ -183,7 +218,7 @@ async fn storm(pacing: Pacing) -> Figures {
             }
         })
         .collect();
-    let users = setup(&apps[0], &store, &sim).await;
+    let users = setup(&apps[0], &store, &sim, users).await;
     let mut sessions: Vec<SessionId> = Vec::new();
     for (n, who) in users.iter().enumerate() {
         let ip = format!("198.51.{}.{}", 100 + n / 200, 1 + n % 200)
@@ -200,6 +235,7 @@ async fn storm(pacing: Pacing) -> Figures {
     let mut busy = [0usize; WORKERS];
     let mut next_sweep = start + Duration::seconds(60);
     let mut deliveries = 0;
+    let mut most_receives = 0;
     let mut settled_at = None;
     for _ in 0..1_000_000 {
         // Idle workers take a batch, as the event source invokes a free Lambda.
@@ -213,6 +249,7 @@ async fn storm(pacing: Pacing) -> Figures {
             {
                 busy[w] += 1;
                 deliveries += 1;
+                most_receives = most_receives.max(d.receive_count);
                 let app = app.clone();
                 exec.spawn(format!("worker {w}"), async move {
                     let outcome = app.process_task(&d.task).await;
@@ -300,8 +337,12 @@ async fn storm(pacing: Pacing) -> Figures {
         pacing_stats.gave_up += s.gave_up;
     }
     assert!(queue.dead_letters(1).await.unwrap().is_empty());
+    let (max_per_minute, max_per_60s) = per_minute(&sim.mutating_arrivals());
     Figures {
-        seconds_to_active: (active == USERS)
+        most_receives,
+        max_per_minute,
+        max_per_60s,
+        seconds_to_active: (active == users.len())
             .then(|| (settled_at.unwrap() - start).num_milliseconds() as f64 / 1000.0),
         active,
         failed_entries,
@@ -317,32 +358,40 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "{USERS} users x {GROUPS} security groups = {} rules; simulated EC2 limit: burst {}, {}/s; {WORKERS} workers x {BATCH} messages",
-        USERS * GROUPS as usize,
+        "{GROUPS} security groups per user; simulated EC2 limit: burst {}, {}/s; {WORKERS} workers x {BATCH} messages; cloud budget {CLOUD_CHANGES_PER_MINUTE} changes per credential and minute",
         BucketSpec::EC2_MUTATING.burst,
         BucketSpec::EC2_MUTATING.per_second
     );
-    for (name, pacing) in [
+    for (name, pacing, users) in [
         (
             "token bucket (each worker: burst 25, 2.5/s)",
             Pacing::TokenBucket,
+            50,
         ),
         (
             "no client-side pacing (errors and queue retries)",
             Pacing::ErrorsOnly,
+            50,
+        ),
+        (
+            "token bucket, a storm four times larger",
+            Pacing::TokenBucket,
+            200,
         ),
     ] {
-        let f = rt.block_on(storm(pacing));
+        let f = rt.block_on(storm(pacing, users));
         let time = match f.seconds_to_active {
             Some(s) => format!("all ACTIVE after {s:.1} s (simulated)"),
             None => format!(
-                "only {}/{USERS} sessions ACTIVE ({} entries FAILED)",
+                "only {}/{users} sessions ACTIVE ({} entries FAILED)",
                 f.active, f.failed_entries
             ),
         };
         println!(
-            "{name}:\n  {time}\n  EC2 calls {} (throttled {}), queue deliveries {}, waits for a token {}, in-call retries {}, gave up {}",
-            f.calls, f.throttled, f.deliveries, f.pacing.waited, f.pacing.retries, f.pacing.gave_up
+            "{name}, {users} users x {GROUPS} groups = {} rules:\n  {time}\n  EC2 calls {} (throttled {}), queue deliveries {} (at most {} of one message), waits for a token {}, in-call retries {}, gave up {}\n  rule changes reaching EC2: at most {} in one budget minute, {} in any 60 s",
+            users * GROUPS as usize,
+            f.calls, f.throttled, f.deliveries, f.most_receives, f.pacing.waited, f.pacing.retries, f.pacing.gave_up,
+            f.max_per_minute, f.max_per_60s
         );
     }
 }

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use entryguard::app::rate_limit::RateLimits;
 use entryguard::app::App;
 use entryguard::domain::ids::{OrgId, UserId};
 use entryguard::domain::model::{Organization, User};
@@ -148,6 +149,13 @@ impl Resp {
     }
 }
 
+/// The production limits scaled up: tests of other things send hundreds of requests a minute
+/// from one address (the attacker matrix alone fails authentication hundreds of times), and
+/// must not be refused for it. tests/http_hardening.rs tests the production numbers.
+pub fn test_limits() -> RateLimits {
+    RateLimits::default().scaled(1_000)
+}
+
 pub struct TestServer {
     pub base: String,
     pub app: App,
@@ -160,28 +168,34 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with(None, Backend::Embedded, None).await
+        Self::start_with(None, Backend::Embedded, None, test_limits()).await
     }
 
     /// A server that also accepts ID tokens from this OIDC provider.
     pub async fn start_with_oidc(oidc: OidcConfig) -> Self {
-        Self::start_with(None, Backend::Embedded, Some(oidc)).await
+        Self::start_with(None, Backend::Embedded, Some(oidc), test_limits()).await
     }
 
     /// A server that also serves a web app whose `index.html` is `index_html`.
     pub async fn start_with_web_app(index_html: &str) -> Self {
-        Self::start_with(Some(index_html), Backend::Embedded, None).await
+        Self::start_with(Some(index_html), Backend::Embedded, None, test_limits()).await
     }
 
     /// A server on another backend (e.g. DynamoDB + SQS on moto).
     pub async fn start_on(backend: Backend) -> Self {
-        Self::start_with(None, backend, None).await
+        Self::start_with(None, backend, None, test_limits()).await
+    }
+
+    /// A server with these rate limits (the others have [`test_limits`]).
+    pub async fn start_with_limits(limits: RateLimits) -> Self {
+        Self::start_with(None, Backend::Embedded, None, limits).await
     }
 
     async fn start_with(
         index_html: Option<&str>,
         backend: Backend,
         oidc: Option<OidcConfig>,
+        rate_limits: RateLimits,
     ) -> Self {
         let dir = std::env::temp_dir().join(format!("entryguard-http-{}", uuid::Uuid::new_v4()));
         let web_dir = dir.join("web");
@@ -199,6 +213,8 @@ impl TestServer {
             entryguard_principal: "arn:aws:iam::000000000000:root".into(),
             oidc,
             backend,
+            rate_limits,
+            web_connect_src: vec![],
         };
         let runner = Runner::build(config).await.expect("runner builds");
         let app = runner.app.clone();

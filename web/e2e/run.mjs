@@ -146,12 +146,29 @@ class Runner {
 
 // ---------------------------------------------------------------- page helpers
 
+// Content-Security-Policy violations of the running test, as the console reports them (and as
+// `securitypolicyviolation` events, in case a message is worded differently): any fails the test.
+let cspViolations = [];
+const CSP_MESSAGE = /Content[- ]Security[- ]Policy/i;
+
 async function newPage(ctx, viewport = LAPTOP) {
   const page = await ctx.newPage();
   await page.setViewportSize(viewport);
   page.setDefaultTimeout(STEP_TIMEOUT);
   page.on('pageerror', (e) => console.error(`  [browser error] ${e.message}`));
+  page.on('console', (msg) => {
+    if (CSP_MESSAGE.test(msg.text())) cspViolations.push(`console: ${msg.text()}`);
+  });
   return page;
+}
+
+async function watchCsp(ctx) {
+  await ctx.exposeBinding('__entryguardCspViolation', (_source, v) => cspViolations.push(`event: ${v}`));
+  await ctx.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__entryguardCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
 }
 
 async function signIn(page, base, email) {
@@ -204,6 +221,39 @@ async function factValue(page, term) {
 const ctxState = {};
 
 const tests = [
+  {
+    name: 'security headers on the app and the API; the app refuses to be framed',
+    // The framing attempt is itself a violation (of frame-ancestors), reported by the browser.
+    allowCsp: /frame-ancestors/,
+    async run({ ctx, runner }) {
+      const page = await newPage(ctx);
+      for (const path of ['/', '/sessions', '/admin/audit-logs']) {
+        const res = await page.goto(`${runner.base}${path}`);
+        const h = res.headers();
+        const csp = h['content-security-policy'] || '';
+        for (const directive of ["default-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'", "script-src 'self'"]) {
+          assert(csp.split(';').map((d) => d.trim()).includes(directive), `${path}: CSP has ${directive}: ${csp}`);
+        }
+        assert(!csp.includes('unsafe-'), `${path}: nothing unsafe in the CSP: ${csp}`);
+        assert(h['x-frame-options'] === 'DENY', `${path}: X-Frame-Options DENY`);
+        assert(h['x-content-type-options'] === 'nosniff', `${path}: nosniff`);
+        assert(h['referrer-policy'] === 'no-referrer', `${path}: Referrer-Policy`);
+        assert((h['strict-transport-security'] || '').startsWith('max-age='), `${path}: HSTS`);
+        assert((h['permissions-policy'] || '').includes('camera=()'), `${path}: Permissions-Policy`);
+      }
+      const api = await page.request.get(`${runner.base}/api/health`);
+      assert(api.headers()['cache-control'] === 'no-store', 'API answers are not cached');
+
+      await page.goto('about:blank');
+      await page.setContent(`<iframe title="framed" src="${runner.base}/"></iframe>`);
+      await sleep(3000);
+      const frame = page.frames().find((f) => f !== page.mainFrame());
+      assert(frame, 'the frame exists');
+      const text = await frame.evaluate(() => document.body?.innerText ?? '').catch(() => '');
+      assert(!text.includes('Development login'), `the app did not render inside a frame: ${text.slice(0, 200)}`);
+      await page.close();
+    },
+  },
   {
     name: 'sign-in page marks the development login and lists seeded users',
     async run({ ctx, runner }) {
@@ -616,11 +666,17 @@ async function main() {
         '--disable-sync',
       ],
     });
+    await watchCsp(ctx);
     for (const t of tests) {
       if (only && !t.name.includes(only)) continue;
       const t0 = Date.now();
+      cspViolations = [];
       try {
         await t.run({ ctx, runner });
+        const violations = cspViolations.filter((v) => !(t.allowCsp && t.allowCsp.test(v)));
+        if (violations.length) {
+          throw new Error(`Content-Security-Policy violations:\n${[...new Set(violations)].join('\n')}`);
+        }
         passed++;
         console.log(`  ✓ ${t.name} (${Date.now() - t0} ms)`);
       } catch (e) {

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use entryguard::app::admin::AdminError;
 use entryguard::app::auth::AuthError;
 use entryguard::app::credential_check::ValidateCredentialError;
+use entryguard::app::rate_limit::RateLimitError;
 use entryguard::app::sessions::{SessionActionError, StartSessionError};
 use entryguard::app::tokens::TokenError;
 use entryguard::ports::secrets::SealError;
@@ -25,6 +26,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub fields: BTreeMap<String, String>,
+    /// Seconds the client should wait (`Retry-After`), on RATE_LIMITED.
+    pub retry_after: Option<u64>,
 }
 
 /// Declares [`ErrorCode`] with each variant's wire name, once.
@@ -67,6 +70,7 @@ error_codes! {
     ExtensionExceedsMaximum = "EXTENSION_EXCEEDS_MAXIMUM",
     Conflict = "CONFLICT",
     TokenLimitReached = "TOKEN_LIMIT_REACHED",
+    RateLimited = "RATE_LIMITED",
     Unavailable = "UNAVAILABLE",
     ProviderUnavailable = "PROVIDER_UNAVAILABLE",
     Internal = "INTERNAL",
@@ -110,6 +114,7 @@ impl ApiError {
             code,
             message: message.into(),
             fields: BTreeMap::new(),
+            retry_after: None,
         }
     }
 
@@ -173,6 +178,11 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer"),
             );
         }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         response
     }
 }
@@ -204,6 +214,25 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Suspended => Self::suspended(),
             AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RateLimitError> for ApiError {
+    fn from(e: RateLimitError) -> Self {
+        let message = e.to_string();
+        match e {
+            RateLimitError::Limited {
+                retry_after_secs, ..
+            } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimited,
+                    message,
+                )
+            },
+            RateLimitError::Store(e) => e.into(),
         }
     }
 }
@@ -461,6 +490,17 @@ mod tests {
         for (e, status, code) in cases {
             assert_eq!((e.status, e.code.as_str()), (status, code), "{e:?}");
         }
+        let limited: ApiError = RateLimitError::Limited {
+            scope: entryguard::app::rate_limit::LimitScope::User,
+            retry_after_secs: 42,
+        }
+        .into();
+        assert_eq!(
+            (limited.status, limited.code.as_str(), limited.retry_after),
+            (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", Some(42))
+        );
+        let response = limited.into_response();
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "42");
         let e: ApiError = StartSessionError::DurationExceedsMaximum { max_hours: 4 }.into();
         assert_eq!(e.message, "Duration exceeds maximum allowed");
         let e: ApiError = StartSessionError::NoAccessibleResources.into();

@@ -52,19 +52,38 @@ impl FromRequestParts<ApiState> for Caller {
             .filter(|t| !t.is_empty() && t.len() <= 4096)
             .ok_or_else(ApiError::unauthenticated)?;
         let ip = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-        if let Some(oidc) = state
-            .oidc
-            .as_ref()
-            .filter(|_| OidcVerifier::looks_like_jwt(token))
-        {
-            let user = oidc
-                .verify(token, state.app.now())
-                .await
-                .map_err(ApiError::from)?;
-            return Ok(Caller(state.app.authenticate_email(&user.email, ip).await?));
+        let limit = state.limits.failed_auth_per_address;
+        if let Some(ip) = ip {
+            state.app.sign_in_allowed(limit, ip).await?;
         }
-        Ok(Caller(state.app.authenticate(token, ip).await?))
+        match identify(state, token, ip).await {
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+                if let Some(ip) = ip {
+                    state.app.sign_in_failed(limit, ip, token).await;
+                }
+                Err(e)
+            }
+            result => result.map(Caller),
+        }
     }
+}
+
+/// The identity a bearer token stands for: an ID token from the OIDC provider, or one of
+/// EntryGuard's own tokens.
+async fn identify(
+    state: &ApiState,
+    token: &str,
+    ip: Option<ClientIp>,
+) -> Result<Identity, ApiError> {
+    if let Some(oidc) = state
+        .oidc
+        .as_ref()
+        .filter(|_| OidcVerifier::looks_like_jwt(token))
+    {
+        let user = oidc.verify(token, state.app.now()).await?;
+        return Ok(state.app.authenticate_email(&user.email, ip).await?);
+    }
+    Ok(state.app.authenticate(token, ip).await?)
 }
 
 /// A JSON body, parsed straight into domain types; errors name the field that failed.

@@ -4,6 +4,7 @@
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod lambda;
 pub mod oidc;
 pub mod openapi;
@@ -17,7 +18,8 @@ use axum::{Json, Router};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use entryguard::app::App;
+use entryguard::app::rate_limit::{Action, RateLimits};
+use entryguard::app::{App, Identity};
 use entryguard::domain::ids::OrgId;
 use entryguard::embedded::{OffsetClock, SimCloud};
 
@@ -44,6 +46,15 @@ pub struct ApiState {
     pub entryguard_principal: String,
     /// Verifies browser users' ID tokens; without it only EntryGuard's own tokens are accepted.
     pub oidc: Option<Arc<oidc::OidcVerifier>>,
+    /// The application's rate limits (the documented defaults, or scaled up).
+    pub limits: RateLimits,
+}
+
+impl ApiState {
+    /// Counts one request of `action` against the caller's and their organization's limits.
+    pub async fn within_rate(&self, action: Action, who: &Identity) -> Result<(), ApiError> {
+        Ok(self.app.within_rate(&self.limits, action, who).await?)
+    }
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -131,4 +142,5 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/", axum::routing::any(not_found))
         .nest("/api", api)
+        .layer(axum::middleware::map_response(headers::api_headers))
 }

@@ -44,6 +44,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         dev: None,
         entryguard_principal: std::env::var("ENTRYGUARD_PRINCIPAL").unwrap_or_default(),
         oidc,
+        limits: Default::default(),
     };
     run_lambda(state).await
 }

@@ -6,8 +6,9 @@
 //!
 //! The errors every route of a kind shares follow from its extractors and are added here rather
 //! than repeated on each handler:
-//! - a `security` requirement (the `Caller` extractor) → 401, and 503 (the token is looked up in
-//!   the store);
+//! - a `security` requirement (the `Caller` extractor) → 401, 429 (failed bearer-token attempts
+//!   per address, and the rate-limited routes' per-user and per-organization limits) and 503
+//!   (the token is looked up in the store);
 //! - a request body (`JsonBody` / `OptionalJson`) → 400, 413, 415;
 //! - a path parameter (`Id`) → 404;
 //! - the `admin` tag (`require_admin`) → 403.
@@ -94,7 +95,7 @@ pub async fn serve() -> impl IntoResponse {
 }
 
 /// The shared error responses: (status, component name, description).
-const SHARED: [(&str, &str, &str); 7] = [
+const SHARED: [(&str, &str, &str); 8] = [
     (
         "400",
         "BadRequest",
@@ -127,6 +128,14 @@ const SHARED: [(&str, &str, &str); 7] = [
         "UNSUPPORTED_MEDIA_TYPE: a body without Content-Type: application/json",
     ),
     (
+        "429",
+        "RateLimited",
+        "RATE_LIMITED: too many failed bearer-token attempts from the caller's address; on \
+         session start, stop and extend, credential validation, token creation and dead-letter \
+         redrive also too many requests by the caller or their organization (docs/api.md has \
+         the limits). `Retry-After` says how many seconds until the window ends",
+    ),
+    (
         "503",
         "Unavailable",
         "UNAVAILABLE: the store is temporarily unavailable; try again",
@@ -149,6 +158,18 @@ fn shared_response(status: &str, description: &str) -> Response {
             HeaderBuilder::new()
                 .schema(bearer)
                 .description(Some("Always `Bearer`"))
+                .build(),
+        );
+    }
+    if status == "429" {
+        let seconds = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1));
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(seconds)
+                .description(Some("Seconds to wait before trying again"))
                 .build(),
         );
     }
@@ -218,6 +239,7 @@ fn complete(doc: &mut OpenApi) {
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
             if secured {
                 add_shared(op, "401");
+                add_shared(op, "429");
                 add_shared(op, "503");
             }
             if let Some(body) = op.request_body.as_mut() {

@@ -116,6 +116,7 @@ async fn state() -> (ApiState, User) {
             dev: None,
             entryguard_principal: "arn:aws:iam::123456789012:root".into(),
             oidc: None,
+            limits: Default::default(),
         },
         admin,
     )

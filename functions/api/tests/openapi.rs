@@ -228,6 +228,7 @@ fn state() -> ApiState {
         dev: None,
         entryguard_principal: "arn:aws:iam::000000000000:root".into(),
         oidc: None,
+        limits: Default::default(),
     }
 }
 

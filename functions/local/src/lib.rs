@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::rate_limit::RateLimits;
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
 use entryguard::domain::ids::OrgId;
@@ -29,6 +30,7 @@ use entryguard::embedded::{
     SimulatedFirewall, SimulatedVerifier, SystemClock,
 };
 use entryguard::ports::{Clock, IdSource};
+use entryguard_api::headers::WebHeaders;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};
 use entryguard_aws::{SdkOptions, SqsQueue};
@@ -56,6 +58,47 @@ pub struct Config {
     /// Also accept ID tokens from this OIDC provider.
     pub oidc: Option<OidcConfig>,
     pub backend: Backend,
+    /// The application's rate limits: the documented defaults, or scaled up.
+    pub rate_limits: RateLimits,
+    /// Origins the web app may fetch from besides its own and the OIDC issuer's (e.g. an
+    /// identity provider's token endpoint on another host).
+    pub web_connect_src: Vec<String>,
+}
+
+impl Config {
+    /// The embedded backend in `data_dir`, serving only the API on an ephemeral loopback port
+    /// with the default limits: the runner as a library embeds or tests it.
+    pub fn headless(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            sweep_interval: Duration::from_secs(60),
+            test_clock: false,
+            trusted_proxies: vec![],
+            web_dir: PathBuf::from("/nonexistent"),
+            entryguard_principal: "arn:aws:iam::000000000000:root".into(),
+            oidc: None,
+            backend: Backend::Embedded,
+            rate_limits: Default::default(),
+            web_connect_src: vec![],
+        }
+    }
+
+    /// Where the web app may `fetch` from besides its own origin: the OIDC issuer (discovery)
+    /// and whatever was added.
+    pub fn web_connect_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .oidc
+            .iter()
+            .filter_map(|o| entryguard_api::headers::origin_of(&o.issuer))
+            .collect();
+        for origin in &self.web_connect_src {
+            if !origins.contains(origin) {
+                origins.push(origin.clone());
+            }
+        }
+        origins
+    }
 }
 
 /// Where the store and the queue live. The simulated cloud is always there (in the data
@@ -126,6 +169,7 @@ impl Runner {
                 Some(c) => Some(Arc::new(OidcVerifier::new(c.clone())?)),
                 None => None,
             },
+            limits: config.rate_limits,
         };
         Ok(Self {
             app,
@@ -144,12 +188,18 @@ impl Runner {
         }
     }
 
-    /// The HTTP app: the API under `/api`, the SPA everywhere else.
+    /// The HTTP app: the API under `/api`, the SPA everywhere else, each with its security
+    /// headers (the web app's the same as CloudFront sends).
     pub fn http(&self) -> Router {
         let index = self.config.web_dir.join("index.html");
         let spa = ServeDir::new(&self.config.web_dir).fallback(ServeFile::new(index));
+        let web_headers = WebHeaders::new(&self.config.web_connect_origins());
         entryguard_api::router(self.state.clone())
             .fallback_service(spa)
+            .layer(axum::middleware::map_response(move |mut response| {
+                web_headers.apply(&mut response);
+                std::future::ready(response)
+            }))
             .layer(axum::middleware::from_fn_with_state(
                 TrustedProxies(Arc::new(self.config.trusted_proxies.clone())),
                 client_ip::client_addr,

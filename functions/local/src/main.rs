@@ -7,6 +7,7 @@ use entryguard_api::oidc::OidcConfig;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use entryguard::app::rate_limit::RateLimits;
 use entryguard::domain::model::Email;
 use entryguard_aws::{ResourceNames, SdkOptions};
 use entryguard_local::{seed, AwsConfig, Backend, Config, Runner};
@@ -78,6 +79,20 @@ struct Args {
     /// The client id ID tokens must be issued to.
     #[arg(long, value_name = "CLIENT_ID", requires = "oidc_issuer")]
     oidc_audience: Option<String>,
+    /// Multiplies every rate limit (docs/api.md lists them) by N, for load tests and fuzzing.
+    /// Limits can be raised this way, never switched off.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    rate_limit_factor: u32,
+    /// An origin the web app may fetch from besides its own and the OIDC issuer's (its
+    /// Content-Security-Policy's connect-src), e.g. a token endpoint on another host
+    /// (repeatable).
+    #[arg(long = "web-connect-src", value_name = "ORIGIN", value_parser = parse_origin)]
+    web_connect_src: Vec<String>,
+}
+
+fn parse_origin(raw: &str) -> Result<String, String> {
+    entryguard_api::headers::origin_of(raw)
+        .ok_or_else(|| format!("{raw} is not an http(s) origin such as https://auth.example.com"))
 }
 
 #[tokio::main]
@@ -116,6 +131,8 @@ async fn main() -> anyhow::Result<()> {
             .oidc_issuer
             .zip(args.oidc_audience)
             .map(|(issuer, audience)| OidcConfig { issuer, audience }),
+        rate_limits: RateLimits::default().scaled(args.rate_limit_factor),
+        web_connect_src: args.web_connect_src,
         backend: match args.backend {
             BackendKind::Embedded => Backend::Embedded,
             BackendKind::Aws => Backend::Aws(AwsConfig {

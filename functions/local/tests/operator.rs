@@ -2,29 +2,14 @@
 //! data directory: listing, plans, suspension (ending live sessions) and resumption, and a clear
 //! refusal while the runner holds the directory.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use entryguard::domain::model::{Email, OrgStatus};
 use entryguard::domain::session::SessionStatus;
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard_local::{drain_once, Config, Runner};
 use serde_json::Value;
-
-fn config(dir: PathBuf) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir,
-        sweep_interval: Duration::from_secs(60),
-        test_clock: false,
-        trusted_proxies: vec![],
-        web_dir: PathBuf::from("/nonexistent"),
-        entryguard_principal: "arn:aws:iam::000000000000:root".into(),
-        oidc: None,
-        backend: Default::default(),
-    }
-}
 
 /// Runs `entryguard-admin --data-dir DIR ARGS…`: (exit success, stdout, stderr).
 fn admin(dir: &Path, args: &[&str]) -> (bool, String, String) {
@@ -52,7 +37,7 @@ async fn the_operator_sets_plans_and_suspends_through_the_data_directory() {
     let member: Email = "dev@example.com".parse().unwrap();
 
     let (session_id, org_id) = {
-        let runner = Runner::build(config(dir.clone())).await.unwrap();
+        let runner = Runner::build(Config::headless(dir.clone())).await.unwrap();
         let token = runner.app.dev_login(&member, None).await.unwrap();
         let who = runner.app.authenticate(&token, None).await.unwrap();
         let s = runner
@@ -109,7 +94,7 @@ async fn the_operator_sets_plans_and_suspends_through_the_data_directory() {
     assert_eq!(json(&out)["sessionsStopped"], 1);
 
     // The runner starts again and removes the suspended organization's rules.
-    let runner = Runner::build(config(dir.clone())).await.unwrap();
+    let runner = Runner::build(Config::headless(dir.clone())).await.unwrap();
     let queue = runner.embedded_queue().unwrap();
     while drain_once(&runner.app, queue).await > 0 {}
     let s = runner

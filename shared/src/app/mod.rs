@@ -10,6 +10,7 @@ pub mod docs;
 pub mod firewall_router;
 pub mod live_access;
 pub mod operator;
+pub mod rate_limit;
 pub mod reconcile;
 pub mod rules;
 pub mod sessions;

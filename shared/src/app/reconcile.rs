@@ -211,7 +211,7 @@ impl App {
             };
             match self.reapply_if_held(&record.key, note).await {
                 Ok(true) => report.reapplied += 1,
-                Ok(false) | Err(RuleError::Busy) => {}
+                Ok(false) | Err(RuleError::Busy | RuleError::OverBudget(_)) => {}
                 Err(RuleError::Store(e)) => return Err(e),
                 Err(RuleError::Firewall(error)) => {
                     report.errors += 1;
@@ -259,7 +259,7 @@ impl App {
             }
             match self.revoke_unheld(&key, note, true).await {
                 Ok(Released::Revoked) => report.orphans_removed += 1,
-                Ok(_) | Err(RuleError::Busy) => {}
+                Ok(_) | Err(RuleError::Busy | RuleError::OverBudget(_)) => {}
                 Err(RuleError::Store(e)) => return Err(e),
                 Err(RuleError::Firewall(error)) => {
                     report.errors += 1;

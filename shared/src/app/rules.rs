@@ -29,6 +29,10 @@ pub enum RuleError {
     /// Another worker is changing this rule right now; try again shortly.
     #[error("the rule is being changed by another worker")]
     Busy,
+    /// The credential's cloud budget for this minute is spent: the change waits this long. Not
+    /// a failure — nothing was tried.
+    #[error("the credential's cloud budget is spent for now")]
+    OverBudget(std::time::Duration),
     #[error(transparent)]
     Firewall(#[from] FirewallError),
     #[error(transparent)]
@@ -82,6 +86,7 @@ impl App {
             self.store.rule_release_lease(key, &owner, known).await?;
             return Err(RuleError::Busy);
         }
+        self.within_cloud_budget(key, &owner, &state, known).await?;
         match self.firewall.authorize(&state.group, &key.rule).await {
             Ok(()) => {
                 self.store
@@ -152,6 +157,7 @@ impl App {
             self.store.rule_release_lease(key, &owner, cloud).await?;
             return Err(RuleError::Busy);
         }
+        self.within_cloud_budget(key, &owner, &state, cloud).await?;
         match self.firewall.revoke(&state.group, &key.rule).await {
             Ok(()) => {
                 if let Some(note) = note {
@@ -198,6 +204,7 @@ impl App {
             self.store.rule_release_lease(key, &owner, known).await?;
             return Ok(false);
         }
+        self.within_cloud_budget(key, &owner, &state, known).await?;
         self.record(note).await?;
         match self.firewall.authorize(&state.group, &key.rule).await {
             Ok(()) => {
@@ -214,6 +221,22 @@ impl App {
                 Err(e.into())
             }
         }
+    }
+
+    /// Spends one change of the credential's cloud budget, or gives the lease back unchanged and
+    /// says how long the change must wait.
+    async fn within_cloud_budget(
+        &self,
+        key: &RuleKey,
+        owner: &str,
+        state: &RuleState,
+        known: CloudState,
+    ) -> Result<(), RuleError> {
+        if let Err(wait) = self.spend_cloud_budget(&state.group).await? {
+            self.store.rule_release_lease(key, owner, known).await?;
+            return Err(RuleError::OverBudget(wait));
+        }
+        Ok(())
     }
 
     /// Takes the rule's lease for one cloud change.

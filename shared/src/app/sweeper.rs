@@ -134,7 +134,7 @@ impl App {
                     revoked += 1;
                     tracing::warn!(rule = %rule.key, "revoked a rule no session holds any more");
                 }
-                Ok(Released::Kept) | Err(RuleError::Busy) => {}
+                Ok(Released::Kept) | Err(RuleError::Busy | RuleError::OverBudget(_)) => {}
                 Err(RuleError::Store(e)) => return Err(e),
                 Err(RuleError::Firewall(error)) => {
                     tracing::error!(rule = %rule.key, %error, "a rule no session holds could not be revoked; will retry");
@@ -289,7 +289,7 @@ impl App {
                     note = Some(n.session(s.id));
                 }
                 match self.revoke_unheld(&rule.key, note, false).await {
-                    Ok(_) | Err(RuleError::Busy) => {}
+                    Ok(_) | Err(RuleError::Busy | RuleError::OverBudget(_)) => {}
                     Err(RuleError::Store(e)) => return Err(e),
                     // Now an orphan: the sweeper retries the revoke.
                     Err(RuleError::Firewall(error)) => {

@@ -52,6 +52,7 @@ enum Step {
 fn from_rule_failure(e: RuleError) -> Result<FirewallError, Step> {
     match e {
         RuleError::Busy => Err(Step::Retry(BUSY_DELAY)),
+        RuleError::OverBudget(wait) => Err(Step::Retry(wait)),
         RuleError::Store(error) => {
             tracing::warn!(%error, "store failed while changing a rule");
             Err(Step::Retry(STORE_RETRY_DELAY))
@@ -207,7 +208,10 @@ impl App {
         for key in rules {
             if let Err(e) = self.release_rule(key, &holder).await {
                 tracing::warn!(error = %e, session_id = %id, entry = index, "could not give back a rule of an ended entry; will retry");
-                return Ok(Step::Retry(BUSY_DELAY));
+                return Ok(Step::Retry(match e {
+                    RuleError::OverBudget(wait) => wait,
+                    _ => BUSY_DELAY,
+                }));
             }
         }
         Ok(Step::Finished)

@@ -5,6 +5,7 @@ pub mod iam;
 pub mod ids;
 pub mod model;
 pub mod net;
+pub mod rate;
 pub mod rule;
 #[cfg(feature = "openapi")]
 pub mod schema;

@@ -99,6 +99,9 @@ struct ApiLimits {
     mutating: BucketSpec,
     describe: BucketSpec,
     buckets: HashMap<(Region, bool), TokenBucket>,
+    /// When each mutating call arrived (time since the timer's start), throttled or not: what
+    /// a benchmark needs to show how many changes one client made per minute.
+    mutating_arrivals: Vec<Duration>,
 }
 
 #[derive(Default)]
@@ -232,7 +235,20 @@ impl SimCloud {
             mutating,
             describe,
             buckets: HashMap::new(),
+            mutating_arrivals: Vec::new(),
         });
+    }
+
+    /// When each mutating call arrived since [`SimCloud::limit_requests`] (time since the
+    /// timer's start, throttled calls included).
+    pub fn mutating_arrivals(&self) -> Vec<Duration> {
+        self.injected
+            .lock()
+            .expect("fault lock")
+            .limits
+            .as_ref()
+            .map(|l| l.mutating_arrivals.clone())
+            .unwrap_or_default()
     }
 
     fn before_call(
@@ -251,6 +267,9 @@ impl SimCloud {
                 limits.describe
             };
             let now = limits.timer.elapsed();
+            if mutating {
+                limits.mutating_arrivals.push(now);
+            }
             let bucket = limits
                 .buckets
                 .entry((region.clone(), mutating))

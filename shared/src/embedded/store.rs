@@ -8,6 +8,7 @@ use super::kv::{self, time_key, Kv, KvTable};
 use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Organization, User};
+use crate::domain::rate::WindowCounter;
 use crate::domain::rule::{CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState};
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
@@ -87,6 +88,16 @@ fn live_key(user: UserId) -> String {
 fn rule_key(key: &RuleKey) -> String {
     format!("rule/{}", key.storage_key())
 }
+fn rate_key(counter: &WindowCounter) -> String {
+    format!("rate/{}", counter.key)
+}
+/// Rate counters by the end of their window, so ended ones can be found and forgotten.
+fn rate_end_key(counter: &WindowCounter) -> String {
+    format!("rateend/{}/{}", time_key(counter.ends_at), counter.key)
+}
+/// Ended counters forgotten per counted event: more than are created per event, so they never
+/// pile up, and few enough that no single request pays for a long cleanup.
+const RATE_CLEANUP_BATCH: usize = 8;
 fn audit_prefix(org: OrgId) -> String {
     format!("audit/{org}/")
 }
@@ -525,6 +536,40 @@ impl Store for EmbeddedStore {
             .collect())
     }
 
+    async fn count_event(
+        &self,
+        counter: &WindowCounter,
+        now: Timestamp,
+    ) -> Result<Option<u32>, StoreError> {
+        self.kv.write(|t| {
+            let ended = kv::scan_range::<String>(
+                t,
+                "rateend/",
+                "rateend/",
+                &format!("rateend/{}", time_key(now)),
+                false,
+                RATE_CLEANUP_BATCH,
+            )?;
+            for (index, key) in ended {
+                kv::delete(t, &format!("rate/{key}"))?;
+                kv::delete(t, &index)?;
+            }
+            let count: u32 = kv::get(t, &rate_key(counter))?.unwrap_or(0);
+            if count >= counter.limit {
+                return Ok(None);
+            }
+            if count == 0 {
+                kv::put(t, &rate_end_key(counter), &counter.key)?;
+            }
+            kv::put(t, &rate_key(counter), &(count + 1))?;
+            Ok(Some(count + 1))
+        })
+    }
+
+    async fn event_count(&self, counter: &WindowCounter) -> Result<u32, StoreError> {
+        Ok(self.kv.get(&rate_key(counter))?.unwrap_or(0))
+    }
+
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let key = format!(
             "{}{}/{}",
@@ -582,5 +627,40 @@ impl Store for EmbeddedStore {
             };
             Ok(AuditPage { items, next_cursor })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::domain::rate::RateLimit;
+
+    /// DynamoDB's TTL removes ended counters; here each new count removes a few, so counters of
+    /// addresses seen once do not pile up in the file.
+    #[tokio::test]
+    async fn ended_rate_counters_are_forgotten() {
+        let kv = Kv::in_memory();
+        let store = EmbeddedStore::new(kv.clone());
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+        let limit = RateLimit::per_minute(5);
+        for n in 0..RATE_CLEANUP_BATCH * 2 {
+            let c = limit.counter(&format!("auth-failures/192.0.2.{n}"), t0);
+            store.count_event(&c, t0).await.unwrap();
+        }
+        let stored = |prefix: &str| {
+            kv.scan::<serde_json::Value>(prefix, false, usize::MAX)
+                .unwrap()
+                .len()
+        };
+        assert_eq!(stored("rate/"), RATE_CLEANUP_BATCH * 2);
+        let later = t0 + Duration::minutes(5);
+        for _ in 0..2 {
+            let c = limit.counter("auth-failures/198.51.100.1", later);
+            store.count_event(&c, later).await.unwrap();
+        }
+        assert_eq!(stored("rate/"), 1, "only the live counter is left");
+        assert_eq!(stored("rateend/"), 1);
     }
 }

@@ -7,6 +7,7 @@ use thiserror::Error;
 use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Name, Organization, User};
+use crate::domain::rate::WindowCounter;
 use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState};
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
@@ -231,6 +232,20 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         every: chrono::Duration,
     ) -> Result<bool, StoreError>;
+
+    // Rate limits.
+    /// Counts one event on `counter` unless it already counted `counter.limit`, atomically: any
+    /// number of concurrent callers, on any instance, never count past the limit. Returns the
+    /// count including this event, or `None` when the limit was already reached (nothing is
+    /// counted then, so refused callers do not push the count further). Counters whose window
+    /// ended before `now` may be forgotten.
+    async fn count_event(
+        &self,
+        counter: &WindowCounter,
+        now: Timestamp,
+    ) -> Result<Option<u32>, StoreError>;
+    /// How many events `counter` has counted (0 when none).
+    async fn event_count(&self, counter: &WindowCounter) -> Result<u32, StoreError>;
 
     // Audit log.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use entryguard::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use entryguard::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use entryguard::domain::model::{Email, Organization, User};
+use entryguard::domain::rate::WindowCounter;
 use entryguard::domain::rule::{
     CloudState, GroupRef, HolderId, IngressRule, LeaseGrant, ListedRule, RuleKey, RuleState,
 };
@@ -298,6 +299,16 @@ impl Store for FaultyStore {
         every: chrono::Duration,
     ) -> Result<bool, StoreError> {
         call!(self, true, self.inner.claim_run(job, now, every).await)
+    }
+    async fn count_event(
+        &self,
+        counter: &WindowCounter,
+        now: Timestamp,
+    ) -> Result<Option<u32>, StoreError> {
+        call!(self, true, self.inner.count_event(counter, now).await)
+    }
+    async fn event_count(&self, counter: &WindowCounter) -> Result<u32, StoreError> {
+        call!(self, true, self.inner.event_count(counter).await)
     }
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
         call!(self, true, self.inner.get_rule(key).await)

@@ -10,6 +10,7 @@ use entryguard::app::admin::{
     NewCredential, NewResource, NewRole, NewUser, OrganizationInput, ResourcePatch, RolePatch,
     UserPatch,
 };
+use entryguard::app::rate_limit::Action;
 use entryguard::domain::audit::{AuditQuery, AuditType};
 use entryguard::domain::ids::{CredentialId, ResourceId, RoleId, UserId};
 
@@ -84,6 +85,8 @@ pub async fn validate_credential(
     Caller(who): Caller,
     Id(id): Id<CredentialId>,
 ) -> Result<Json<CredentialDto>, ApiError> {
+    who.require_admin()?;
+    s.within_rate(Action::CredentialCheck, &who).await?;
     Ok(Json((&s.app.validate_credential(&who, id).await?).into()))
 }
 
@@ -457,6 +460,7 @@ pub async fn redrive_dead_letters(
     Caller(who): Caller,
 ) -> Result<Json<RedrivenDto>, ApiError> {
     who.require_admin()?;
+    s.within_rate(Action::Redrive, &who).await?;
     let done = s.app.redrive_dead_letters(&who).await?;
     Ok(Json(RedrivenDto {
         redriven: done.redriven,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use entryguard::app::live_access::{LiveFilter, ACTIVITY_DAYS};
+use entryguard::app::rate_limit::Action;
 use entryguard::domain::ids::{ResourceId, SessionId, UserId};
 
 use crate::dto::{SessionDto, UserSummary};
@@ -101,6 +102,8 @@ pub async fn stop_any_session(
     Caller(who): Caller,
     Id(id): Id<SessionId>,
 ) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
+    who.require_admin()?;
+    s.within_rate(Action::SessionChange, &who).await?;
     let session = s.app.admin_stop_session(&who, id).await?;
     Ok((StatusCode::ACCEPTED, Json((&session).into())))
 }
@@ -135,6 +138,7 @@ pub async fn revoke_all(
     OptionalJson(body): OptionalJson<RevokeAllBody>,
 ) -> Result<Json<RevokedDto>, ApiError> {
     who.require_admin()?;
+    s.within_rate(Action::SessionChange, &who).await?;
     let resource = body.map(|b| b.resource_id);
     let stopped = s.app.revoke_all(&who, resource).await?;
     Ok(Json(RevokedDto { stopped }))

@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use entryguard::app::rate_limit::Action;
 use entryguard::app::sessions::{SessionActionError, StartSessionError};
 use entryguard::domain::ids::SessionId;
 use entryguard::domain::tier::Hours;
@@ -63,6 +64,7 @@ pub async fn start(
     ClientAddr(ip): ClientAddr,
     JsonBody(body): JsonBody<StartBody>,
 ) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
+    s.within_rate(Action::SessionChange, &who).await?;
     let hours = match Hours::new(i64::from(body.duration_hours)) {
         Ok(h) => h,
         Err(_) if body.duration_hours > u32::from(Hours::MAX) => {
@@ -112,6 +114,7 @@ pub async fn stop(
     Caller(who): Caller,
     Id(id): Id<SessionId>,
 ) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
+    s.within_rate(Action::SessionChange, &who).await?;
     let session = s.app.stop_session(&who, id).await?;
     Ok((StatusCode::ACCEPTED, Json((&session).into())))
 }
@@ -144,6 +147,7 @@ pub async fn extend(
     Id(id): Id<SessionId>,
     OptionalJson(body): OptionalJson<ExtendBody>,
 ) -> Result<Json<SessionDto>, ApiError> {
+    s.within_rate(Action::SessionChange, &who).await?;
     let raw = body
         .and_then(|b| b.hours)
         .unwrap_or(DEFAULT_EXTENSION_HOURS);

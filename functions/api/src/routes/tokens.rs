@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use entryguard::app::rate_limit::Action;
 use entryguard::app::tokens::{ApiTokenView, NewApiToken};
 use entryguard::domain::ids::TokenId;
 use entryguard::domain::Timestamp;
@@ -75,6 +76,7 @@ pub async fn create(
     Caller(who): Caller,
     JsonBody(body): JsonBody<NewApiToken>,
 ) -> Result<(StatusCode, Json<CreatedTokenDto>), ApiError> {
+    s.within_rate(Action::TokenCreation, &who).await?;
     let created = s.app.create_api_token(&who, body).await?;
     Ok((
         StatusCode::CREATED,

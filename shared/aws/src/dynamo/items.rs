@@ -48,6 +48,8 @@ pub const ACTOR_ID: &str = "actorId";
 pub const TOKEN_HASH: &str = "tokenHash";
 /// When a periodic job or notice last ran.
 pub const LAST_RUN: &str = "lastRun";
+/// A rate counter's count.
+pub const EVENTS: &str = "events";
 
 pub mod keys {
     use super::*;
@@ -109,6 +111,10 @@ pub mod keys {
     }
     pub fn run(job: &str) -> String {
         format!("RUN#{job}")
+    }
+    pub const RATE_SK: &str = "RATE";
+    pub fn rate(counter: &str) -> String {
+        format!("RATE#{counter}")
     }
     /// Newest-first listing of a user's sessions sorts on this.
     pub fn session_order(s: &Session) -> String {

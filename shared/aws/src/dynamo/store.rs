@@ -16,6 +16,7 @@ use uuid::Uuid;
 use entryguard::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use entryguard::domain::ids::{CredentialId, OrgId, SessionId, TokenId, UserId};
 use entryguard::domain::model::{Credential, Email, Organization, User};
+use entryguard::domain::rate::WindowCounter;
 use entryguard::domain::rule::{
     CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
 };
@@ -1041,6 +1042,58 @@ impl Store for DynamoStore {
             Err(DynamoError::ConditionFailed) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn count_event(
+        &self,
+        counter: &WindowCounter,
+        _now: Timestamp,
+    ) -> Result<Option<u32>, StoreError> {
+        // One conditional ADD: the count never passes the limit, whoever races. The key names
+        // the window, and TTL removes the item some time after the window ended (TTL deletes
+        // lazily; a stale item is never read again, so how late does not matter).
+        let result = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::rate(&counter.key), keys::RATE_SK)))
+            .update_expression("ADD #events :one SET #type = :type, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#events) OR #events < :limit")
+            .expression_attribute_names("#events", items::EVENTS)
+            .expression_attribute_names("#type", crate::schema::ITEM_TYPE)
+            .expression_attribute_names("#ttl", crate::schema::TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":type", s("RATE"))
+            .expression_attribute_values(
+                ":ttl",
+                items::ttl(counter.ends_at + chrono::Duration::hours(1)),
+            )
+            .expression_attribute_values(":limit", n(counter.limit))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(out) => {
+                let count = items::number(&out.attributes.unwrap_or_default(), items::EVENTS)
+                    .map_err(StoreError::from)?
+                    .unwrap_or(0);
+                Ok(Some(u32::try_from(count).unwrap_or(u32::MAX)))
+            }
+            Err(DynamoError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn event_count(&self, counter: &WindowCounter) -> Result<u32, StoreError> {
+        let item = self
+            .get(keys::rate(&counter.key), keys::RATE_SK)
+            .await?
+            .unwrap_or_default();
+        let count = items::number(&item, items::EVENTS)
+            .map_err(StoreError::from)?
+            .unwrap_or(0);
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
