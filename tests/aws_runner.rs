@@ -265,3 +265,65 @@ async fn the_operator_suspends_an_organization_on_dynamodb() {
         "{messages:?}"
     );
 }
+
+/// The Cognito directory on moto's user pool: an invitation creates an enabled account,
+/// removal disables it, adding the person again enables it, and repeats are harmless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cognito_directory_invites_and_disables() {
+    use entryguard::ports::Directory;
+    use entryguard_aws::sdk::cognito;
+
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let client = cognito::Client::new(&sdk);
+    let pool = client
+        .create_user_pool()
+        .pool_name("eg-directory")
+        .send()
+        .await
+        .unwrap()
+        .user_pool
+        .unwrap()
+        .id
+        .unwrap();
+    let directory = entryguard_aws::CognitoDirectory::new(client.clone(), &pool);
+    let enabled = |email: &'static str| {
+        let client = client.clone();
+        let pool = pool.clone();
+        async move {
+            let user = client
+                .admin_get_user()
+                .user_pool_id(&pool)
+                .username(email)
+                .send()
+                .await
+                .unwrap();
+            let verified = user
+                .user_attributes()
+                .iter()
+                .any(|a| a.name() == "email_verified" && a.value() == Some("true"));
+            assert!(verified, "{user:?}");
+            user.enabled()
+        }
+    };
+    let eng = email("eng@corp.example");
+
+    directory.invite(&eng).await.unwrap();
+    assert!(enabled("eng@corp.example").await);
+    directory.invite(&eng).await.unwrap();
+    directory.disable(&eng).await.unwrap();
+    assert!(!enabled("eng@corp.example").await);
+    directory.disable(&eng).await.unwrap();
+    directory.invite(&eng).await.unwrap();
+    assert!(enabled("eng@corp.example").await);
+    directory
+        .disable(&email("nobody@corp.example"))
+        .await
+        .expect("someone without an account cannot sign in already");
+
+    let missing = entryguard_aws::CognitoDirectory::new(client, "eu-west-1_doesnotexist");
+    assert!(matches!(
+        missing.invite(&eng).await,
+        Err(entryguard::ports::DirectoryError::Rejected(_))
+    ));
+}

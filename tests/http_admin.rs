@@ -1386,3 +1386,116 @@ async fn live_access_lists_stops_and_revokes() {
     assert_eq!(activity["failureRate"], 0.0);
     assert!(days[..29].iter().all(|d| d["started"] == 0));
 }
+
+/// Adding a person is one act: the user and their invitation to the sign-in directory, or
+/// neither. Removing them disables their sign-in before anything is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_are_invited_and_disabled_in_the_directory_or_nothing_changes() {
+    let s = TestServer::start().await;
+    let admin = s.login(ADMIN).await;
+    let users_before = s
+        .get(Some(&admin), "/api/admin/users")
+        .await
+        .ok(200)
+        .clone();
+    let person = |email: &str| s.directory.person(&email.parse().unwrap()).unwrap();
+
+    // An outage or a refusal: clear errors, and no user is left behind.
+    for (unavailable, status, code) in [
+        (true, 503, "DIRECTORY_UNAVAILABLE"),
+        (false, 502, "DIRECTORY_REFUSED"),
+    ] {
+        s.directory.fail(unavailable);
+        let (got, body) = s
+            .call_expecting_5xx(
+                Method::POST,
+                &admin,
+                "/api/admin/users",
+                Some(json!({"email": "new@example.com", "isAdmin": false})),
+            )
+            .await;
+        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)));
+        let error = &body["error"];
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was changed"),
+            "{error}"
+        );
+        assert_eq!(
+            s.get(Some(&admin), "/api/admin/users").await.ok(200),
+            &users_before
+        );
+    }
+    s.directory.recover();
+
+    let r = s
+        .post(
+            &admin,
+            "/api/admin/users",
+            json!({"email": "new@example.com", "isAdmin": false}),
+        )
+        .await;
+    let new_id = id(r.ok(201));
+    let invited = person("new@example.com").expect("invited");
+    assert!(invited.enabled);
+    assert_eq!(invited.invitations, 1);
+    let new_token = s.login("new@example.com").await;
+
+    // A new e-mail is invited and the old one disabled.
+    s.patch(
+        &admin,
+        &format!("/api/admin/users/{new_id}"),
+        json!({"email": "renamed@example.com"}),
+    )
+    .await
+    .ok(200);
+    assert!(person("renamed@example.com").unwrap().enabled);
+    assert!(!person("new@example.com").unwrap().enabled);
+
+    // Removing during an outage changes nothing; afterwards the sign-in is disabled.
+    s.directory.fail(true);
+    let (got, body) = s
+        .call_expecting_5xx(
+            Method::DELETE,
+            &admin,
+            &format!("/api/admin/users/{new_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (got, body["error"]["code"].as_str()),
+        (503, Some("DIRECTORY_UNAVAILABLE"))
+    );
+    s.find(&admin, "/api/admin/users", "email", "renamed@example.com")
+        .await;
+    s.directory.recover();
+    let r = s
+        .delete(&admin, &format!("/api/admin/users/{new_id}"))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(!person("renamed@example.com").unwrap().enabled);
+    s.get(Some(&new_token), "/api/me")
+        .await
+        .err(401, "UNAUTHENTICATED");
+
+    // Added again, the person's account comes back with a second invitation.
+    s.post(
+        &admin,
+        "/api/admin/users",
+        json!({"email": "renamed@example.com", "isAdmin": false}),
+    )
+    .await
+    .ok(201);
+    let again = person("renamed@example.com").unwrap();
+    assert!(again.enabled);
+    assert_eq!(again.invitations, 2);
+    let events = s
+        .get(Some(&admin), "/api/admin/audit-logs?type=admin.change")
+        .await;
+    assert_eq!(
+        events.ok(200)["items"][0]["message"],
+        "Created user renamed@example.com and sent an invitation"
+    );
+}

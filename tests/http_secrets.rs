@@ -65,19 +65,6 @@ async fn validate(s: &TestServer, token: &str, credential: &str) -> Resp {
     .await
 }
 
-/// A 5xx the server is expected to give (the `Resp` helpers refuse any 5xx).
-async fn validate_expecting_5xx(s: &TestServer, token: &str, credential: &str) -> (u16, Value) {
-    let r = s
-        .client
-        .post(s.url(&format!("/api/admin/credentials/{credential}/validate")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_secret_created_through_the_api_is_nowhere_in_plaintext() {
     let logs = logs::capture();
@@ -238,7 +225,14 @@ async fn validating_records_status_account_and_time() {
     // Throttled or unreachable: 503, and the recorded status stays as it was.
     for fault in [FaultKind::Throttle, FaultKind::Timeout] {
         s.sim.set_credential_fault(Some(fault));
-        let (status, body) = validate_expecting_5xx(&s, &admin, &credential).await;
+        let (status, body) = s
+            .call_expecting_5xx(
+                Method::POST,
+                &admin,
+                &format!("/api/admin/credentials/{credential}/validate"),
+                None,
+            )
+            .await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "PROVIDER_UNAVAILABLE", "{body}");
         assert!(

@@ -110,10 +110,12 @@ async fn member_walk_through_start_apply_stop_restores_the_firewall() {
             "createdAt",
             "expiresAt",
             "endedAt",
-            "resources"
+            "resources",
+            "stoppedBy"
         ])
     );
     assert_eq!(started["status"], "PENDING");
+    assert_eq!(started["stoppedBy"], Value::Null);
     assert_eq!(started["userId"], json!(user_id));
     assert_eq!(
         started["ipAddresses"],

@@ -215,6 +215,9 @@ async fn storm(pacing: Pacing, users: usize) -> Figures {
                     simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
                     aws: None,
                 }),
+                directory: Arc::new(entryguard::embedded::LocalDirectory::new(
+                    entryguard::embedded::Kv::in_memory(),
+                )),
             }
         })
         .collect();

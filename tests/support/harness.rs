@@ -78,6 +78,9 @@ impl Harness {
                 simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
                 aws: None,
             }),
+            directory: Arc::new(entryguard::embedded::LocalDirectory::new(
+                entryguard::embedded::Kv::in_memory(),
+            )),
         };
         Self {
             app,

@@ -19,7 +19,7 @@ use entryguard::app::App;
 use entryguard::domain::ids::{OrgId, UserId};
 use entryguard::domain::model::{Organization, User};
 use entryguard::domain::tier::Tier;
-use entryguard::embedded::SimCloud;
+use entryguard::embedded::{LocalDirectory, SimCloud};
 pub use entryguard_api::oidc::OidcConfig;
 use entryguard_local::{Backend, Config, Runner};
 
@@ -160,6 +160,8 @@ pub struct TestServer {
     pub base: String,
     pub app: App,
     pub sim: SimCloud,
+    /// The stand-in sign-in directory the runner invites people to.
+    pub directory: LocalDirectory,
     pub client: reqwest::Client,
     dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
@@ -219,6 +221,7 @@ impl TestServer {
         let runner = Runner::build(config).await.expect("runner builds");
         let app = runner.app.clone();
         let sim = runner.sim.clone();
+        let directory = runner.directory.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -234,6 +237,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             app,
             sim,
+            directory,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -254,6 +258,27 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A call whose 5xx answer is the point of the test (the other helpers refuse any 5xx):
+    /// (status, body).
+    pub async fn call_expecting_5xx(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.expect("the request is answered");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("a JSON body"))
     }
 
     /// Sends a prepared request and reads the answer (failing on any 5xx).

@@ -17,6 +17,7 @@ use entryguard::app::sessions::{SessionActionError, StartSessionError};
 use entryguard::app::tokens::TokenError;
 use entryguard::ports::secrets::SealError;
 use entryguard::ports::store::StoreError;
+use entryguard::ports::DirectoryError;
 
 use crate::oidc::OidcError;
 
@@ -73,6 +74,8 @@ error_codes! {
     RateLimited = "RATE_LIMITED",
     Unavailable = "UNAVAILABLE",
     ProviderUnavailable = "PROVIDER_UNAVAILABLE",
+    DirectoryUnavailable = "DIRECTORY_UNAVAILABLE",
+    DirectoryRefused = "DIRECTORY_REFUSED",
     Internal = "INTERNAL",
 }
 
@@ -334,6 +337,24 @@ impl From<AdminError> for ApiError {
             AdminError::Invalid { field, message } => Self::field(&field, message),
             AdminError::Store(e) => e.into(),
             AdminError::Sealing(e) => e.into(),
+            AdminError::Directory(ref d) => match d {
+                DirectoryError::Unavailable(_) => {
+                    tracing::warn!(error = %e, "sign-in directory unavailable");
+                    Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorCode::DirectoryUnavailable,
+                        "The sign-in directory is temporarily unavailable; nothing was changed. Try again.",
+                    )
+                }
+                DirectoryError::Rejected(_) => {
+                    tracing::error!(error = %e, "sign-in directory refused");
+                    Self::new(
+                        StatusCode::BAD_GATEWAY,
+                        ErrorCode::DirectoryRefused,
+                        "The sign-in directory refused the change; nothing was changed. An operator should check EntryGuard's permissions on the user pool.",
+                    )
+                }
+            },
             AdminError::NotStoppable(_) => Self::new(
                 StatusCode::CONFLICT,
                 ErrorCode::SessionNotStoppable,
@@ -448,6 +469,16 @@ mod tests {
                 AuthError::Suspended.into(),
                 StatusCode::FORBIDDEN,
                 "ORGANIZATION_SUSPENDED",
+            ),
+            (
+                AdminError::Directory(DirectoryError::Unavailable("x".into())).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DIRECTORY_UNAVAILABLE",
+            ),
+            (
+                AdminError::Directory(DirectoryError::Rejected("x".into())).into(),
+                StatusCode::BAD_GATEWAY,
+                "DIRECTORY_REFUSED",
             ),
             (
                 AdminError::PlanIsOperators {

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use entryguard::app::rate_limit::{Action, RateLimits};
 use entryguard::app::{App, Identity};
 use entryguard::domain::ids::OrgId;
-use entryguard::embedded::{OffsetClock, SimCloud};
+use entryguard::embedded::{LocalDirectory, OffsetClock, SimCloud};
 
 use crate::error::ApiError;
 use crate::routes::{admin, dev, live, sessions, tokens};
@@ -36,6 +36,8 @@ pub struct DevTools {
     /// Present with `--test-clock`.
     pub clock: Option<Arc<OffsetClock>>,
     pub sim: Option<SimCloud>,
+    /// The stand-in sign-in directory: who was invited and disabled.
+    pub directory: Option<LocalDirectory>,
 }
 
 #[derive(Clone)]
@@ -122,6 +124,7 @@ fn dev_routes() -> Router<ApiState> {
     Router::new()
         .route("/dev/login", post(dev::login))
         .route("/dev/users", get(dev::users))
+        .route("/dev/directory", get(dev::directory))
         .route("/dev/clock", post(dev::clock))
         .route("/dev/firewall", get(dev::firewall))
 }

@@ -48,6 +48,9 @@ async fn state() -> (ApiState, User) {
             simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
             aws: None,
         }),
+        directory: Arc::new(entryguard::embedded::LocalDirectory::new(
+            entryguard::embedded::Kv::in_memory(),
+        )),
     };
     let now = app.now();
     let org = Organization::new(

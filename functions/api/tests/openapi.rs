@@ -224,6 +224,9 @@ fn state() -> ApiState {
                 simulated: Some(Arc::new(SimulatedVerifier::new(sim))),
                 aws: None,
             }),
+            directory: Arc::new(entryguard::embedded::LocalDirectory::new(
+                entryguard::embedded::Kv::in_memory(),
+            )),
         },
         dev: None,
         entryguard_principal: "arn:aws:iam::000000000000:root".into(),

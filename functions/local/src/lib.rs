@@ -26,10 +26,10 @@ use entryguard::app::App;
 use entryguard::domain::ids::OrgId;
 use entryguard::domain::model::Email;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, OffsetClock, RandomIds, SimCloud,
-    SimulatedFirewall, SimulatedVerifier, SystemClock,
+    EmbeddedQueue, EmbeddedStore, Kv, LocalDirectory, LocalKeySealer, OffsetClock, RandomIds,
+    SimCloud, SimulatedFirewall, SimulatedVerifier, SystemClock,
 };
-use entryguard::ports::{Clock, IdSource};
+use entryguard::ports::{Clock, Directory, IdSource};
 use entryguard_api::headers::WebHeaders;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};
@@ -137,6 +137,8 @@ pub struct Runner {
     pub app: App,
     pub tasks: TaskSource,
     pub sim: SimCloud,
+    /// The stand-in sign-in directory.
+    pub directory: LocalDirectory,
     pub state: ApiState,
     pub config: Config,
 }
@@ -151,7 +153,16 @@ impl Runner {
             None => Arc::new(SystemClock),
         };
         let sim = SimCloud::new(kv.clone());
-        let (app, tasks) = build_app(&config.backend, &config.data_dir, kv, &sim, clock).await?;
+        let directory = LocalDirectory::new(kv.clone());
+        let (app, tasks) = build_app(
+            &config.backend,
+            &config.data_dir,
+            kv,
+            &sim,
+            clock,
+            Arc::new(directory.clone()),
+        )
+        .await?;
         let mut seeds = seed::read_seed_file(&config.data_dir)?;
         if let Some(org) = first_start(&app, &sim, &config.backend).await? {
             seeds.orgs.push(org);
@@ -163,6 +174,7 @@ impl Runner {
                 orgs: seeds.orgs,
                 clock: test_clock,
                 sim: Some(sim.clone()),
+                directory: Some(directory.clone()),
             })),
             entryguard_principal: config.entryguard_principal.clone(),
             oidc: match &config.oidc {
@@ -175,6 +187,7 @@ impl Runner {
             app,
             tasks,
             sim,
+            directory,
             state,
             config,
         })
@@ -244,6 +257,7 @@ async fn build_app(
     kv: Kv,
     sim: &SimCloud,
     clock: Arc<dyn Clock>,
+    directory: Arc<dyn Directory>,
 ) -> anyhow::Result<(App, TaskSource)> {
     let ids: Arc<dyn IdSource> = Arc::new(RandomIds);
     Ok(match backend {
@@ -263,6 +277,7 @@ async fn build_app(
                     simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
                     aws: None,
                 }),
+                directory,
             };
             (app, TaskSource::Embedded(queue))
         }
@@ -272,7 +287,9 @@ async fn build_app(
             } else {
                 entryguard_aws::connect_by_names(&aws.sdk, &aws.names).await?
             };
-            let app = backend.app(clock, ids, Some(sim.clone()));
+            let mut app = backend.app(clock, ids, Some(sim.clone()));
+            // No user pool runs locally: the stand-in records the invitations.
+            app.directory = directory;
             (app, TaskSource::Sqs(backend.queue))
         }
     })
@@ -282,29 +299,37 @@ async fn build_app(
 /// runner, without seeding or serving. The runner must not be running on it (its database
 /// allows one process at a time).
 pub async fn operator_app(backend: &Backend, data_dir: &std::path::Path) -> anyhow::Result<App> {
-    if let Backend::Aws(_) = backend {
+    let kv = match backend {
         // The operator of an AWS deployment has no data directory: nothing here touches the
         // simulated cloud.
-        let kv = Kv::in_memory();
-        let sim = SimCloud::new(kv.clone());
-        let (app, _) = build_app(backend, data_dir, kv, &sim, Arc::new(SystemClock)).await?;
-        return Ok(app);
-    }
-    let db = data_dir.join("entryguard.redb");
-    if !db.exists() {
-        anyhow::bail!(
-            "no EntryGuard data in {}: start the runner once, or name its --data-dir",
-            data_dir.display()
-        );
-    }
-    let kv = Kv::open(&db).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open {} ({e}); if the runner is using it, stop the runner first",
-            db.display()
-        )
-    })?;
+        Backend::Aws(_) => Kv::in_memory(),
+        Backend::Embedded => {
+            let db = data_dir.join("entryguard.redb");
+            if !db.exists() {
+                anyhow::bail!(
+                    "no EntryGuard data in {}: start the runner once, or name its --data-dir",
+                    data_dir.display()
+                );
+            }
+            Kv::open(&db).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open {} ({e}); if the runner is using it, stop the runner first",
+                    db.display()
+                )
+            })?
+        }
+    };
     let sim = SimCloud::new(kv.clone());
-    let (app, _) = build_app(backend, data_dir, kv, &sim, Arc::new(SystemClock)).await?;
+    let directory = Arc::new(LocalDirectory::new(kv.clone()));
+    let (app, _) = build_app(
+        backend,
+        data_dir,
+        kv,
+        &sim,
+        Arc::new(SystemClock),
+        directory,
+    )
+    .await?;
     Ok(app)
 }
 

@@ -3,6 +3,7 @@
 //! the table, queues and key.
 //! AWS types stay in this crate: everything it exposes to the use cases is a port.
 
+pub mod cognito;
 pub mod credentials;
 pub mod dynamo;
 pub mod ec2;
@@ -25,8 +26,9 @@ use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::App;
 use entryguard::embedded::{SimCloud, SimulatedFirewall, SimulatedVerifier};
-use entryguard::ports::{Clock, IdSource};
+use entryguard::ports::{Clock, Directory, IdSource};
 
+pub use cognito::{CognitoDirectory, NoDirectory};
 pub use credentials::{validate_credential, CredentialSource, StsVerifier};
 pub use dynamo::DynamoStore;
 pub use ec2::{CloudRule, Ec2Firewall};
@@ -40,6 +42,7 @@ pub use sqs::{process_batch, SqsQueue};
 pub mod sdk {
     pub use aws_config;
     pub use aws_credential_types;
+    pub use aws_sdk_cognitoidentityprovider as cognito;
     pub use aws_sdk_dynamodb as dynamodb;
     pub use aws_sdk_ec2 as ec2;
     pub use aws_sdk_kms as kms;
@@ -100,6 +103,8 @@ pub struct AwsBackend {
     /// Seals credential secrets under the deployment's KMS key.
     pub sealer: Arc<KmsSealer>,
     pub verifier: Arc<StsVerifier>,
+    /// The user pool people sign in with, when this host manages users (the API function).
+    pub directory: Arc<dyn Directory>,
 }
 
 impl AwsBackend {
@@ -130,6 +135,7 @@ impl AwsBackend {
             firewall,
             sealer,
             verifier,
+            directory: Arc::new(NoDirectory),
         }
     }
 
@@ -158,6 +164,7 @@ impl AwsBackend {
                 simulated: simulated.map(|sim| Arc::new(SimulatedVerifier::new(sim)) as _),
                 aws: Some(self.verifier.clone()),
             }),
+            directory: self.directory.clone(),
         }
     }
 }
@@ -185,7 +192,8 @@ pub enum EnvError {
 /// The Lambdas' configuration: `TABLE_NAME`, `QUEUE_URL` and `KMS_KEY_ID`, everything else
 /// from the function's environment (region, role). `EC2_RATE_SHARE` (default 1) is how many
 /// processes may call EC2 at once — the rule worker's maximum concurrency — so each keeps to its
-/// share of EC2's request limit.
+/// share of EC2's request limit. `USER_POOL_ID` (the API function only) is the user pool that
+/// people are invited to and disabled in.
 pub async fn connect_from_env() -> Result<AwsBackend, EnvError> {
     let var = |name: &'static str| std::env::var(name).map_err(|_| EnvError::Missing(name));
     let mut backend = connect(&ConnectOptions {
@@ -195,6 +203,12 @@ pub async fn connect_from_env() -> Result<AwsBackend, EnvError> {
         kms_key_id: var("KMS_KEY_ID")?,
     })
     .await;
+    if let Ok(pool) = std::env::var("USER_POOL_ID") {
+        backend.directory = Arc::new(CognitoDirectory::new(
+            aws_sdk_cognitoidentityprovider::Client::new(&backend.sdk),
+            pool,
+        ));
+    }
     let share = std::env::var("EC2_RATE_SHARE")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())

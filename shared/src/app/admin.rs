@@ -15,6 +15,7 @@ use crate::domain::model::{
 };
 use crate::domain::net::{PortRange, Region, SecurityGroupId};
 use crate::domain::tier::{Hours, Tier};
+use crate::ports::directory::DirectoryError;
 use crate::ports::secrets::{SealContext, SealError};
 use crate::ports::store::{CreateError, StoreError};
 
@@ -39,6 +40,9 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sealing(#[from] SealError),
+    /// The sign-in directory could not invite or disable the person; nothing was changed.
+    #[error("{0}; nothing was changed")]
+    Directory(#[from] DirectoryError),
     #[error("Only ACTIVE, PENDING or PARTIAL sessions can be stopped; this one is {0}")]
     NotStoppable(crate::domain::session::SessionStatus),
     #[error("The plan ({current}) is changed only by the operator of this EntryGuard deployment; ask them to upgrade or downgrade it")]
@@ -723,8 +727,18 @@ impl App {
             created_at: self.now(),
         };
         self.store.create_user(&user).await.map_err(create_error)?;
-        self.admin_change(who, format!("Created user {}", user.email))
-            .await;
+        // The user exists first, so the e-mail is theirs alone before anyone is invited; a
+        // failed invitation takes the user back.
+        if let Err(error) = self.directory.invite(&user.email).await {
+            tracing::warn!(%error, "invitation failed; the new user is taken back");
+            self.store.delete_user(user.id).await?;
+            return Err(error.into());
+        }
+        self.admin_change(
+            who,
+            format!("Created user {} and sent an invitation", user.email),
+        )
+        .await;
         Ok(UserView {
             user,
             role_ids: BTreeSet::new(),
@@ -739,6 +753,7 @@ impl App {
     ) -> Result<UserView, AdminError> {
         who.require_admin()?;
         let mut user = self.org_user(who, id).await?;
+        let old_email = user.email.clone();
         self.check_refs(who, patch.resource_ids.as_ref(), None)
             .await?;
         if id == who.user.id && patch.is_admin == Some(false) {
@@ -755,7 +770,25 @@ impl App {
         if let Some(r) = patch.resource_ids {
             user.resource_ids = r;
         }
-        self.store.update_user(&user).await.map_err(create_error)?;
+        let new_email = (user.email != old_email).then(|| user.email.clone());
+        if let Some(email) = &new_email {
+            self.directory.invite(email).await?;
+        }
+        if let Err(e) = self.store.update_user(&user).await {
+            if let Some(email) = &new_email {
+                if let Err(error) = self.directory.disable(email).await {
+                    tracing::error!(%error, "an invitation to an e-mail that was not saved could not be withdrawn");
+                }
+            }
+            return Err(create_error(e));
+        }
+        if new_email.is_some() {
+            // The old address no longer names anyone here, so it cannot sign in whatever the
+            // directory answers; a failure only leaves a dormant account to tidy up.
+            if let Err(error) = self.directory.disable(&old_email).await {
+                tracing::warn!(%error, "the old e-mail's sign-in could not be disabled");
+            }
+        }
         self.admin_change(who, format!("Updated user {}", user.email))
             .await;
         Ok(self
@@ -772,6 +805,8 @@ impl App {
             return Err(AdminError::Conflict("You cannot delete yourself".into()));
         }
         let user = self.org_user(who, id).await?;
+        // Sign-in goes first: if the directory cannot disable it, nothing is deleted.
+        self.directory.disable(&user.email).await?;
         for mut role in self.list_docs::<Role>(who.org.id).await? {
             if role.user_ids.remove(&id) {
                 self.put_doc(&role).await?;

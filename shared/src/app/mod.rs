@@ -23,7 +23,9 @@ use std::sync::Arc;
 use crate::domain::session::{Session, TransitionError};
 use crate::domain::{ids::SessionId, Timestamp};
 use crate::ports::store::{StoreError, UpdateError};
-use crate::ports::{Clock, CredentialVerifier, Firewall, IdSource, SecretSealer, Store, TaskQueue};
+use crate::ports::{
+    Clock, CredentialVerifier, Directory, Firewall, IdSource, SecretSealer, Store, TaskQueue,
+};
 
 pub use auth::Identity;
 
@@ -39,6 +41,8 @@ pub struct App {
     pub sealer: Arc<dyn SecretSealer>,
     /// Checks credentials with their cloud provider.
     pub verifier: Arc<dyn CredentialVerifier>,
+    /// The people's sign-in accounts, kept in step with the users.
+    pub directory: Arc<dyn Directory>,
 }
 
 /// Why a read-modify-write of a session did not happen.

@@ -1,6 +1,7 @@
 //! Embedded adapters: everything EntryGuard needs to run in one process without AWS.
 
 pub mod clock;
+pub mod directory;
 pub mod firewall;
 pub mod ids;
 pub mod kv;
@@ -10,6 +11,7 @@ pub mod store;
 pub mod verifier;
 
 pub use clock::{ManualClock, OffsetClock, SystemClock, TokioTimer};
+pub use directory::{Invitation, LocalDirectory};
 pub use firewall::{CallCounts, Fault, SimCloud, SimulatedFirewall};
 pub use ids::{RandomIds, SeededIds};
 pub use kv::Kv;

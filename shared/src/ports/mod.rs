@@ -2,6 +2,7 @@
 //! embedded backend; nothing here names a cloud type.
 
 pub mod clock;
+pub mod directory;
 pub mod firewall;
 pub mod ids;
 pub mod queue;
@@ -11,6 +12,7 @@ pub mod timer;
 pub mod verifier;
 
 pub use clock::Clock;
+pub use directory::{Directory, DirectoryError};
 pub use firewall::{Firewall, FirewallError};
 pub use ids::IdSource;
 pub use queue::{Task, TaskQueue};

@@ -219,6 +219,9 @@ impl World {
                 simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
                 aws: None,
             }),
+            directory: Arc::new(entryguard::embedded::LocalDirectory::new(
+                entryguard::embedded::Kv::in_memory(),
+            )),
         };
         let mut w = Self {
             exec: Executor::new(ctl.clone()),

@@ -145,6 +145,21 @@ impl From<SimGroup> for SimGroupDto {
     }
 }
 
+/// The stand-in directory's people: who was invited (and how often) and who is disabled.
+pub async fn directory(
+    State(s): State<ApiState>,
+) -> Result<Json<Vec<entryguard::embedded::Invitation>>, ApiError> {
+    let directory = dev(&s)?
+        .directory
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("Route"))?;
+    let people = directory.people().map_err(|e| {
+        tracing::error!(error = %e, "stand-in directory unreadable");
+        ApiError::internal()
+    })?;
+    Ok(Json(people))
+}
+
 pub async fn firewall(State(s): State<ApiState>) -> Result<Json<Vec<SimGroupDto>>, ApiError> {
     let sim = dev(&s)?
         .sim
