@@ -1499,3 +1499,35 @@ async fn users_are_invited_and_disabled_in_the_directory_or_nothing_changes() {
         "Created user renamed@example.com and sent an invitation"
     );
 }
+
+/// The development login's sign-up: a new organization on the Free plan with its first admin,
+/// an empty start with a hint, and no second organization for an address already taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_development_login_signs_up_a_new_organization() {
+    let s = TestServer::start().await;
+    let signup = |email: &str, name: &str| {
+        s.call(
+            Method::POST,
+            None,
+            "/api/dev/signup",
+            Some(json!({"email": email, "organizationName": name})),
+        )
+    };
+    let r = signup("founder@startup.example", "Startup").await;
+    let token = r.ok(201)["token"].as_str().unwrap().to_owned();
+    let me = s.get(Some(&token), "/api/me").await;
+    assert_eq!(me.ok(200)["organization"]["name"], "Startup");
+    assert_eq!(me.json["organization"]["tier"], "FREE");
+    assert_eq!(me.json["user"]["isAdmin"], true);
+    assert_eq!(me.json["resourceCount"], 0);
+    let log = s
+        .get(Some(&token), "/api/admin/audit-logs?type=admin.change")
+        .await;
+    assert_eq!(
+        log.ok(200)["items"][0]["message"],
+        "founder@startup.example signed up and created the organization 'Startup' on the Free plan"
+    );
+    for email in ["founder@startup.example", MEMBER] {
+        signup(email, "Again").await.err(409, "CONFLICT");
+    }
+}

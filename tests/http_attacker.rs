@@ -55,6 +55,11 @@ fn routes(v: &Victim) -> Vec<Route> {
         route(M::GET, "/api/sessions".into(), None),
         route(
             M::POST,
+            "/api/signup".into(),
+            Some(json!({"organizationName": "Mallory Inc"})),
+        ),
+        route(
+            M::POST,
             "/api/sessions".into(),
             Some(json!({"durationHours": 1})),
         ),

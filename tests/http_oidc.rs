@@ -184,3 +184,79 @@ async fn a_deleted_user_cannot_sign_in_with_a_still_valid_id_token() {
         .ok(204);
     me(&s, &member).await.err(401, "UNAUTHENTICATED");
 }
+
+/// Sign-up: a person the provider verified, who belongs to no organization, creates one on the
+/// Free plan and is its admin; nobody else can, and it is closed unless the operator opens it.
+#[tokio::test]
+async fn a_verified_newcomer_signs_up_once_on_the_free_plan() {
+    let issuer = Issuer::start().await;
+    let s = TestServer::start_with_oidc_signup(OidcConfig {
+        issuer: issuer.url.clone(),
+        audience: AUDIENCE.into(),
+    })
+    .await;
+    let founder = sign(
+        &issuer.claims("founder@startup.example", now(&s)),
+        Signer::Provider,
+    );
+    me(&s, &founder).await.err(401, "UNAUTHENTICATED");
+
+    let r = s
+        .post(
+            &founder,
+            "/api/signup",
+            json!({"organizationName": "Startup"}),
+        )
+        .await;
+    let created = r.ok(201);
+    assert_eq!(created["organization"]["name"], "Startup");
+    assert_eq!(created["organization"]["tier"], "FREE");
+    assert_eq!(created["user"]["isAdmin"], true);
+    let r = me(&s, &founder).await;
+    assert_eq!(r.ok(200)["user"]["email"], "founder@startup.example");
+    assert_eq!(r.json["maxConcurrentSessions"], 1);
+    assert_eq!(r.json["resourceCount"], 0);
+    let users = s.get(Some(&founder), "/api/admin/users").await;
+    assert_eq!(users.ok(200).as_array().unwrap().len(), 1);
+
+    // Nobody signs up twice, and a member of another organization cannot found a second one.
+    for email in ["founder@startup.example", MEMBER, ADMIN] {
+        let token = sign(&issuer.claims(email, now(&s)), Signer::Provider);
+        s.post(&token, "/api/signup", json!({"organizationName": "Again"}))
+            .await
+            .err(409, "CONFLICT");
+    }
+    // Only a verified ID token: not an unverified address, not EntryGuard's own tokens.
+    let mut unverified = issuer.claims("new@startup.example", now(&s));
+    unverified["email_verified"] = json!(false);
+    let unverified = sign(&unverified, Signer::Provider);
+    let api_token = s.login(MEMBER).await;
+    for token in [unverified.as_str(), api_token.as_str()] {
+        s.post(token, "/api/signup", json!({"organizationName": "Nope"}))
+            .await
+            .err(401, "UNAUTHENTICATED");
+    }
+    s.post(&founder, "/api/signup", json!({"organizationName": ""}))
+        .await
+        .field_err("organizationName");
+    let orgs = s.app.store.list_orgs().await.unwrap();
+    assert_eq!(orgs.len(), 2, "the demo organization and Startup only");
+}
+
+#[tokio::test]
+async fn sign_up_is_closed_unless_the_operator_opens_it() {
+    let issuer = Issuer::start().await;
+    let s = server(&issuer).await;
+    let newcomer = sign(
+        &issuer.claims("new@startup.example", now(&s)),
+        Signer::Provider,
+    );
+    s.post(
+        &newcomer,
+        "/api/signup",
+        json!({"organizationName": "Startup"}),
+    )
+    .await
+    .err(403, "FORBIDDEN");
+    assert_eq!(s.app.store.list_orgs().await.unwrap().len(), 1);
+}

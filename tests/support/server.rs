@@ -170,27 +170,39 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with(None, Backend::Embedded, None, test_limits()).await
+        Self::start_with(None, Backend::Embedded, None, test_limits(), false).await
+    }
+
+    /// A server that also accepts ID tokens from this OIDC provider, with sign-up open.
+    pub async fn start_with_oidc_signup(oidc: OidcConfig) -> Self {
+        Self::start_with(None, Backend::Embedded, Some(oidc), test_limits(), true).await
     }
 
     /// A server that also accepts ID tokens from this OIDC provider.
     pub async fn start_with_oidc(oidc: OidcConfig) -> Self {
-        Self::start_with(None, Backend::Embedded, Some(oidc), test_limits()).await
+        Self::start_with(None, Backend::Embedded, Some(oidc), test_limits(), false).await
     }
 
     /// A server that also serves a web app whose `index.html` is `index_html`.
     pub async fn start_with_web_app(index_html: &str) -> Self {
-        Self::start_with(Some(index_html), Backend::Embedded, None, test_limits()).await
+        Self::start_with(
+            Some(index_html),
+            Backend::Embedded,
+            None,
+            test_limits(),
+            false,
+        )
+        .await
     }
 
     /// A server on another backend (e.g. DynamoDB + SQS on moto).
     pub async fn start_on(backend: Backend) -> Self {
-        Self::start_with(None, backend, None, test_limits()).await
+        Self::start_with(None, backend, None, test_limits(), false).await
     }
 
     /// A server with these rate limits (the others have [`test_limits`]).
     pub async fn start_with_limits(limits: RateLimits) -> Self {
-        Self::start_with(None, Backend::Embedded, None, limits).await
+        Self::start_with(None, Backend::Embedded, None, limits, false).await
     }
 
     async fn start_with(
@@ -198,6 +210,7 @@ impl TestServer {
         backend: Backend,
         oidc: Option<OidcConfig>,
         rate_limits: RateLimits,
+        signup_open: bool,
     ) -> Self {
         let dir = std::env::temp_dir().join(format!("entryguard-http-{}", uuid::Uuid::new_v4()));
         let web_dir = dir.join("web");
@@ -217,6 +230,7 @@ impl TestServer {
             backend,
             rate_limits,
             web_connect_src: vec![],
+            signup_open,
         };
         let runner = Runner::build(config).await.expect("runner builds");
         let app = runner.app.clone();

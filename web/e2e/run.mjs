@@ -619,6 +619,36 @@ const tests = [
     },
   },
   {
+    name: 'a newcomer signs up, lands on an empty Free organization with first steps and invites a colleague',
+    async run({ ctx, runner }) {
+      const page = await newPage(ctx);
+      await page.goto(`${runner.base}/#/sessions`);
+      const form = page.getByRole('form', { name: 'Create an organization' });
+      await form.getByLabel('Your e-mail address').fill('founder@startup.example');
+      await form.getByLabel('Organization name').fill('Startup');
+      await shot(page, 'signup');
+      await form.getByRole('button', { name: 'Create' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Sessions' }).waitFor();
+      const steps = page.getByRole('note', { name: 'First steps' });
+      await steps.getByRole('link', { name: 'Add a credential' }).waitFor();
+      await page.getByText('Startup · Free').waitFor();
+      assert(await page.getByRole('button', { name: 'Start Session' }).isDisabled(), 'nothing to start yet');
+      await shot(page, 'signup-first-steps');
+
+      await goAdmin(page, 'Users');
+      await page.getByRole('button', { name: 'Add user' }).click();
+      const add = page.getByRole('form', { name: 'Add user' });
+      await add.getByLabel('E-mail').fill('colleague@startup.example');
+      await add.getByRole('button', { name: 'Add user' }).click();
+      await page.getByRole('cell', { name: 'colleague@startup.example', exact: true }).waitFor();
+      const people = await runner.api('GET', '/api/dev/directory');
+      const invited = people.find((p) => p.email === 'colleague@startup.example');
+      assert(invited && invited.enabled && invited.invitations === 1, `the stand-in directory recorded the invitation (${JSON.stringify(people)})`);
+      await shot(page, 'signup-invited');
+      await page.close();
+    },
+  },
+  {
     name: 'a 401 returns to the sign-in screen',
     async run({ ctx, runner }) {
       const page = await newPage(ctx);

@@ -16,6 +16,10 @@ function server(opts: { admin?: boolean; expireAfterLogin?: boolean } = {}) {
           { email: 'dev@example.com', isAdmin: false, organizationName: 'Demo Org' },
         ],
       };
+    if (method === 'POST' && path === '/api/dev/signup') {
+      token = `tok-admin-${(body as { email: string }).email}`;
+      return { status: 201, body: { token } };
+    }
     if (method === 'POST' && path === '/api/dev/login') {
       token = `tok-${(body as { email: string }).email}`;
       return { body: { token } };
@@ -24,6 +28,14 @@ function server(opts: { admin?: boolean; expireAfterLogin?: boolean } = {}) {
       return { status: 401, body: { error: { code: 'UNAUTHENTICATED', message: 'Your token has expired' } } };
     }
     if (method === 'GET' && path === '/api/me') {
+      if (token?.startsWith('tok-admin-'))
+        return {
+          body: me({
+            user: { id: 'u', email: token.slice('tok-admin-'.length), isAdmin: true },
+            organization: { id: 'o2', name: 'Startup', tier: 'FREE', status: 'ACTIVE' },
+            resourceCount: 0,
+          }),
+        };
       const admin = token?.includes('admin') ?? false;
       return { body: me({ user: { id: 'u', email: admin ? 'admin@example.com' : 'dev@example.com', isAdmin: admin } }) };
     }
@@ -84,6 +96,23 @@ describe('App (dev login)', () => {
     expect(link).toHaveAttribute('aria-current', 'page');
     expect(await screen.findByText('No API tokens yet')).toBeInTheDocument();
     expect(document.title).toBe('API tokens · EntryGuard');
+  });
+
+  it('creates an organization and lands on its first steps', async () => {
+    const user = userEvent.setup();
+    const f = server();
+    vi.stubGlobal('fetch', f);
+    render(<App config={devConfig} />);
+    const form = screen.getByRole('form', { name: 'Create an organization' });
+    await user.click(within(form).getByRole('button', { name: 'Create' }));
+    expect(screen.getByText('Enter your e-mail address and a name for the organization')).toBeInTheDocument();
+    await user.type(within(form).getByLabelText('Your e-mail address'), 'founder@startup.example');
+    await user.type(within(form).getByLabelText('Organization name'), 'Startup');
+    await user.click(within(form).getByRole('button', { name: 'Create' }));
+    const steps = await screen.findByRole('note', { name: 'First steps' });
+    expect(within(steps).getByRole('link', { name: 'Add a credential' })).toHaveAttribute('href', '#/admin/credentials');
+    const post = f.mock.calls.find(([u]) => String(u).endsWith('/api/dev/signup'))!;
+    expect(JSON.parse(String(post[1]!.body))).toEqual({ email: 'founder@startup.example', organizationName: 'Startup' });
   });
 
   it('signs in with a typed e-mail', async () => {

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use entryguard::app::admin::AdminError;
 use entryguard::app::auth::AuthError;
+use entryguard::app::bootstrap::SignUpError;
 use entryguard::app::credential_check::ValidateCredentialError;
 use entryguard::app::rate_limit::RateLimitError;
 use entryguard::app::sessions::{SessionActionError, StartSessionError};
@@ -200,6 +201,17 @@ impl From<StoreError> for ApiError {
                 "The service is temporarily unavailable; please try again",
             ),
             StoreError::Corrupt(_) => Self::internal(),
+        }
+    }
+}
+
+impl From<SignUpError> for ApiError {
+    fn from(e: SignUpError) -> Self {
+        match e {
+            SignUpError::AlreadyMember(_) => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
+            }
+            SignUpError::Store(e) => e.into(),
         }
     }
 }

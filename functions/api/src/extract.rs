@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use entryguard::app::Identity;
+use entryguard::domain::model::Email;
 use entryguard::domain::net::ClientIp;
 
 use crate::error::ApiError;
@@ -41,30 +42,75 @@ pub struct Caller(pub Identity);
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|t| !t.is_empty() && t.len() <= 4096)
-            .ok_or_else(ApiError::unauthenticated)?;
+        let token = bearer(parts)?;
         let ip = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-        let limit = state.limits.failed_auth_per_address;
-        if let Some(ip) = ip {
-            state.app.sign_in_allowed(limit, ip).await?;
-        }
-        match identify(state, token, ip).await {
-            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-                if let Some(ip) = ip {
-                    state.app.sign_in_failed(limit, ip, token).await;
-                }
-                Err(e)
+        counted(state, ip, token, identify(state, token, ip))
+            .await
+            .map(Caller)
+    }
+}
+
+/// A person an identity provider vouched for, who need not be an EntryGuard user yet: the
+/// caller of sign-up. Only ID tokens qualify; EntryGuard's own tokens belong to users already.
+pub struct VerifiedPerson {
+    pub email: Email,
+    pub ip: Option<ClientIp>,
+}
+
+impl FromRequestParts<ApiState> for VerifiedPerson {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        let ip = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+        let verify = async {
+            let oidc = state
+                .oidc
+                .as_ref()
+                .filter(|_| OidcVerifier::looks_like_jwt(token))
+                .ok_or_else(ApiError::unauthenticated)?;
+            let person = oidc.verify(token, state.app.now()).await?;
+            Ok(VerifiedPerson {
+                email: person.email,
+                ip,
+            })
+        };
+        counted(state, ip, token, verify).await
+    }
+}
+
+/// The bearer token of the request, if it has a plausible one.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty() && t.len() <= 4096)
+        .ok_or_else(ApiError::unauthenticated)
+}
+
+/// Runs `check` unless the address has failed too often, and counts its failure if it fails.
+async fn counted<T>(
+    state: &ApiState,
+    ip: Option<ClientIp>,
+    token: &str,
+    check: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let limit = state.limits.failed_auth_per_address;
+    if let Some(ip) = ip {
+        state.app.sign_in_allowed(limit, ip).await?;
+    }
+    match check.await {
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            if let Some(ip) = ip {
+                state.app.sign_in_failed(limit, ip, token).await;
             }
-            result => result.map(Caller),
+            Err(e)
         }
+        result => result,
     }
 }
 

@@ -24,7 +24,7 @@ use entryguard::domain::ids::OrgId;
 use entryguard::embedded::{LocalDirectory, OffsetClock, SimCloud};
 
 use crate::error::ApiError;
-use crate::routes::{admin, dev, live, sessions, tokens};
+use crate::routes::{admin, dev, live, sessions, signup, tokens};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -50,6 +50,8 @@ pub struct ApiState {
     pub oidc: Option<Arc<oidc::OidcVerifier>>,
     /// The application's rate limits (the documented defaults, or scaled up).
     pub limits: RateLimits,
+    /// Whether a person the identity provider vouches for may create an organization.
+    pub signup_open: bool,
 }
 
 impl ApiState {
@@ -93,6 +95,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(health))
         .routes(routes!(openapi::serve))
         .routes(routes!(sessions::me))
+        .routes(routes!(signup::sign_up))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(sessions::list, sessions::start))
@@ -125,6 +128,7 @@ fn dev_routes() -> Router<ApiState> {
         .route("/dev/login", post(dev::login))
         .route("/dev/users", get(dev::users))
         .route("/dev/directory", get(dev::directory))
+        .route("/dev/signup", post(dev::sign_up))
         .route("/dev/clock", post(dev::clock))
         .route("/dev/firewall", get(dev::firewall))
 }

@@ -12,6 +12,8 @@ use tracing_subscriber::EnvFilter;
 
 /// On a deployment without organizations, the first one is created with this administrator.
 const BOOTSTRAP_ADMIN_ENV: &str = "ENTRYGUARD_BOOTSTRAP_ADMIN";
+/// "true": people the user pool verified may create organizations (the stack's AllowSelfSignUp).
+const SIGNUP_ENV: &str = "ENTRYGUARD_SIGNUP";
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -45,6 +47,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         entryguard_principal: std::env::var("ENTRYGUARD_PRINCIPAL").unwrap_or_default(),
         oidc,
         limits: Default::default(),
+        signup_open: std::env::var(SIGNUP_ENV).is_ok_and(|v| v == "true"),
     };
     run_lambda(state).await
 }

@@ -120,6 +120,7 @@ async fn state() -> (ApiState, User) {
             entryguard_principal: "arn:aws:iam::123456789012:root".into(),
             oidc: None,
             limits: Default::default(),
+            signup_open: false,
         },
         admin,
     )

@@ -232,6 +232,7 @@ fn state() -> ApiState {
         entryguard_principal: "arn:aws:iam::000000000000:root".into(),
         oidc: None,
         limits: Default::default(),
+        signup_open: false,
     }
 }
 

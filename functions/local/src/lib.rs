@@ -63,6 +63,8 @@ pub struct Config {
     /// Origins the web app may fetch from besides its own and the OIDC issuer's (e.g. an
     /// identity provider's token endpoint on another host).
     pub web_connect_src: Vec<String>,
+    /// People the OIDC provider verified may create organizations (`POST /api/signup`).
+    pub signup_open: bool,
 }
 
 impl Config {
@@ -81,6 +83,7 @@ impl Config {
             backend: Backend::Embedded,
             rate_limits: Default::default(),
             web_connect_src: vec![],
+            signup_open: false,
         }
     }
 
@@ -182,6 +185,7 @@ impl Runner {
                 None => None,
             },
             limits: config.rate_limits,
+            signup_open: config.signup_open,
         };
         Ok(Self {
             app,

@@ -88,6 +88,10 @@ struct Args {
     /// (repeatable).
     #[arg(long = "web-connect-src", value_name = "ORIGIN", value_parser = parse_origin)]
     web_connect_src: Vec<String>,
+    /// With --oidc-issuer: people the provider verified may create an organization on the Free
+    /// plan (POST /api/signup). The development login always offers sign-up.
+    #[arg(long)]
+    allow_signup: bool,
 }
 
 fn parse_origin(raw: &str) -> Result<String, String> {
@@ -133,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|(issuer, audience)| OidcConfig { issuer, audience }),
         rate_limits: RateLimits::default().scaled(args.rate_limit_factor),
         web_connect_src: args.web_connect_src,
+        signup_open: args.allow_signup,
         backend: match args.backend {
             BackendKind::Embedded => Backend::Embedded,
             BackendKind::Aws => Backend::Aws(AwsConfig {

@@ -184,7 +184,27 @@ export function SessionsPage({ api }: { api: Api }) {
             )}
           </form>
         )}
-        {noResources && (
+        {noResources && me?.user.isAdmin && (
+          <div className="notice notice--info" role="note" aria-label="First steps">
+            <ServerIcon />
+            <div>
+              <strong>First steps</strong>
+              <ol className="first-steps">
+                <li>
+                  <a href="#/admin/credentials">Add a credential</a> — an IAM role EntryGuard may assume in your AWS account.
+                </li>
+                <li>
+                  <a href="#/admin/resources">Add a resource</a> — a security group and the ports to open.
+                </li>
+                <li>
+                  <a href="#/admin/roles">Create a role</a> linking people to resources, and <a href="#/admin/users">invite your team</a>.
+                </li>
+                <li>Start a session here.</li>
+              </ol>
+            </div>
+          </div>
+        )}
+        {noResources && !me?.user.isAdmin && (
           <div className="notice notice--warning">
             <ServerIcon />
             <div>

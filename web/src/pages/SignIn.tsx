@@ -20,6 +20,7 @@ export function DevSignIn({ api, onToken, notice }: { api: Api; onToken: (token:
   const [email, setEmail] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState<string | null>(null);
+  const [signUp, setSignUp] = useState({ email: '', organizationName: '' });
 
   useEffect(() => {
     api
@@ -41,6 +42,24 @@ export function DevSignIn({ api, onToken, notice }: { api: Api; onToken: (token:
     setPending(value);
     try {
       const { token } = await api.devLogin(value);
+      onToken(token);
+    } catch (e) {
+      setError(errorMessage(e));
+      setPending(null);
+    }
+  }
+
+  async function createOrganization() {
+    const address = signUp.email.trim();
+    const name = signUp.organizationName.trim();
+    if (!address || !name) {
+      setError('Enter your e-mail address and a name for the organization');
+      return;
+    }
+    setError(null);
+    setPending(address);
+    try {
+      const { token } = await api.devSignUp(address, name);
       onToken(token);
     } catch (e) {
       setError(errorMessage(e));
@@ -112,6 +131,46 @@ export function DevSignIn({ api, onToken, notice }: { api: Api; onToken: (token:
             />
             <button type="submit" className="btn btn--primary" disabled={pending !== null}>
               Sign in
+            </button>
+          </div>
+        </form>
+
+        <div className="divider">
+          <span>new here?</span>
+        </div>
+        <form
+          className="signin__form"
+          aria-label="Create an organization"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void createOrganization();
+          }}
+        >
+          <h2 className="signin__subtitle">Create an organization</h2>
+          <p className="muted">On the Free plan, with you as its administrator.</p>
+          <label htmlFor="signup-email" className="field__label">
+            Your e-mail address
+          </label>
+          <input
+            id="signup-email"
+            className="input"
+            type="email"
+            autoComplete="email"
+            value={signUp.email}
+            onChange={(e) => setSignUp((v) => ({ ...v, email: e.target.value }))}
+          />
+          <label htmlFor="signup-org" className="field__label">
+            Organization name
+          </label>
+          <div className="inline-form">
+            <input
+              id="signup-org"
+              className="input"
+              value={signUp.organizationName}
+              onChange={(e) => setSignUp((v) => ({ ...v, organizationName: e.target.value }))}
+            />
+            <button type="submit" className="btn btn--secondary" disabled={pending !== null}>
+              Create
             </button>
           </div>
         </form>

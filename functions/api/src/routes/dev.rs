@@ -46,6 +46,28 @@ pub async fn login(
     Ok(Json(TokenDto { token }))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignUpBody {
+    email: Email,
+    organization_name: entryguard::domain::model::Name,
+}
+
+/// The development login's sign-up: the e-mail stands in for one an identity provider
+/// verified; answers a sign-in token for the new administrator.
+pub async fn sign_up(
+    State(s): State<ApiState>,
+    ClientAddr(ip): ClientAddr,
+    JsonBody(body): JsonBody<SignUpBody>,
+) -> Result<(axum::http::StatusCode, Json<TokenDto>), ApiError> {
+    dev(&s)?;
+    s.app
+        .sign_up(&body.email, body.organization_name, Some(ip))
+        .await?;
+    let token = s.app.dev_login(&body.email, Some(ip)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(TokenDto { token })))
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DevUserDto {
