@@ -17,7 +17,7 @@ import { RolesPage } from './pages/admin/Roles';
 import { UsersPage } from './pages/admin/Users';
 import { SessionsPage } from './pages/Sessions';
 import { TokensPage } from './pages/Tokens';
-import { DevSignIn, OidcSignIn } from './pages/SignIn';
+import { DevSignIn, NewcomerSignUp, OidcSignIn } from './pages/SignIn';
 
 const EXPIRED_NOTICE = 'Your sign-in has expired. Please sign in again.';
 
@@ -28,6 +28,8 @@ export function App({ config }: { config: AppConfig }) {
   const [completing, setCompleting] = useState(
     () => config.auth.mode === 'oidc' && isCallback(window.location.href),
   );
+  // A sign-in the identity provider verified but no organization knows yet.
+  const [newcomer, setNewcomer] = useState<string | null>(null);
 
   const signOut = useCallback((message: string | null = null) => {
     tokenStore.clear();
@@ -60,16 +62,38 @@ export function App({ config }: { config: AppConfig }) {
     completionStarted.current = true;
     const auth = config.auth;
     completeLogin(auth, window.location.href)
-      .then(acceptToken)
+      .then(async (t) => {
+        try {
+          await new Api({ baseUrl: config.apiBaseUrl, getToken: () => t }).me();
+          acceptToken(t);
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 401) setNewcomer(t);
+          else throw e;
+        }
+      })
       .catch((e) => setCallbackError(errorMessage(e)))
       .finally(() => {
         const u = new URL(window.location.href);
         window.history.replaceState(null, '', u.pathname + u.hash);
         setCompleting(false);
       });
-  }, [completing, config.auth, acceptToken]);
+  }, [completing, config.auth, config.apiBaseUrl, acceptToken]);
 
   if (completing) return <FullPageLoading label="Completing sign-in…" />;
+
+  if (newcomer) {
+    const token = newcomer;
+    return (
+      <NewcomerSignUp
+        api={new Api({ baseUrl: config.apiBaseUrl, getToken: () => token })}
+        onCreated={() => {
+          setNewcomer(null);
+          acceptToken(token);
+        }}
+        onCancel={() => setNewcomer(null)}
+      />
+    );
+  }
 
   if (!token) {
     if (config.auth.mode === 'oidc') {

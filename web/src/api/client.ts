@@ -111,6 +111,10 @@ export class Api {
   devLogin(email: string) {
     return this.request<{ token: string }>('POST', '/api/dev/login', { email });
   }
+  /** Sign-up with the identity provider's token: a new organization on the Free plan. */
+  signUp(organizationName: string) {
+    return this.request<{ organization: Organization; user: Me['user'] }>('POST', '/api/signup', { organizationName });
+  }
   /** The development login's sign-up: a new organization on the Free plan, with this admin. */
   devSignUp(email: string, organizationName: string) {
     return this.request<{ token: string }>('POST', '/api/dev/signup', { email, organizationName });

@@ -213,3 +213,59 @@ export function OidcSignIn({ onSignIn, error, notice }: { onSignIn: () => Promis
     </main>
   );
 }
+
+/** After a sign-in with the identity provider that no organization knows: create one (where
+ * the operator opened sign-up) or go back and ask to be invited. */
+export function NewcomerSignUp({ api, onCreated, onCancel }: { api: Api; onCreated: () => void; onCancel: () => void }) {
+  const [name, setName] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [pending, setPending] = useState(false);
+
+  async function create() {
+    if (!name.trim()) {
+      setError('Enter a name for the organization');
+      return;
+    }
+    setError(null);
+    setPending(true);
+    try {
+      await api.signUp(name.trim());
+      onCreated();
+    } catch (e) {
+      setError(errorMessage(e));
+      setPending(false);
+    }
+  }
+
+  return (
+    <main className="signin">
+      <div className="signin__card">
+        <Brand />
+        <h1 className="signin__title">Welcome to EntryGuard</h1>
+        <p className="muted">No organization knows your address yet. Ask an administrator of yours to invite you, or create an organization on the Free plan and become its administrator.</p>
+        {error && <Alert kind="error">{error}</Alert>}
+        <form
+          className="signin__form"
+          aria-label="Create an organization"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void create();
+          }}
+        >
+          <label htmlFor="newcomer-org" className="field__label">
+            Organization name
+          </label>
+          <div className="inline-form">
+            <input id="newcomer-org" className="input" value={name} onChange={(e) => setName(e.target.value)} />
+            <button type="submit" className="btn btn--primary" disabled={pending}>
+              {pending && <Spinner />} Create
+            </button>
+          </div>
+        </form>
+        <button type="button" className="btn btn--ghost" onClick={onCancel}>
+          Back to sign-in
+        </button>
+      </div>
+    </main>
+  );
+}
