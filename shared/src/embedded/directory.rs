@@ -103,7 +103,7 @@ impl LocalDirectory {
 #[async_trait]
 impl Directory for LocalDirectory {
     async fn invite(&self, email: &Email) -> Result<(), DirectoryError> {
-        tracing::info!(%email, "invitation recorded by the local directory");
+        tracing::debug!("invitation recorded by the local directory");
         self.update(email, |p| {
             p.invitations += 1;
             p.enabled = true;

@@ -131,6 +131,7 @@ pub struct RevokedDto {
     request_body(content = Option<RevokeAllBody>, description = "Optional: with one, the sessions that reach its resource; without one, every live session"),
     responses(
         (status = 200, description = "How many sessions were stopped", body = RevokedDto),
+        (status = 404, description = "NOT_FOUND: the resource is not the organization's", body = ErrorBody),
     ))]
 pub async fn revoke_all(
     State(s): State<ApiState>,
