@@ -60,6 +60,7 @@ async fn tasks_go_out_in_batches_and_retries_come_back() {
         .iter()
         .map(|m| match serde_json::from_str::<Task>(&m.body).unwrap() {
             Task::ReconcileEntry { entry, .. } => entry,
+            other => panic!("not sent: {other:?}"),
         })
         .collect();
     assert_eq!(bodies, (0..23).collect());
@@ -283,18 +284,23 @@ async fn the_sweeper_handler_expires_sessions_on_the_schedule_fixture() {
         .unwrap();
     s.fx.settle(&s.app, StdDuration::from_secs(60)).await;
     let event = fixture("schedule-sweep.json");
+    let options = entryguard_expiry_sweeper::options_for(StdDuration::from_secs(55));
     let summary = entryguard_expiry_sweeper::handle_schedule(
         &s.app,
         serde_json::from_value(event.clone()).expect("the fixture is an EventBridge event"),
+        options,
     )
     .await
     .unwrap();
     assert_eq!(summary.expired, 0);
     s.clock.advance(Duration::hours(1));
-    let summary =
-        entryguard_expiry_sweeper::handle_schedule(&s.app, serde_json::from_value(event).unwrap())
-            .await
-            .unwrap();
+    let summary = entryguard_expiry_sweeper::handle_schedule(
+        &s.app,
+        serde_json::from_value(event).unwrap(),
+        options,
+    )
+    .await
+    .unwrap();
     assert_eq!((summary.due, summary.expired), (1, 1));
     s.fx.settle(&s.app, StdDuration::from_secs(60)).await;
     let stored = s.app.store.get_session(session.id).await.unwrap().unwrap();

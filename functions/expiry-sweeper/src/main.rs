@@ -26,8 +26,16 @@ async fn main() -> Result<(), Error> {
             async move {
                 // A failed sweep fails the invocation, so it shows in the function's error metric;
                 // the next minute's sweep picks up where this one stopped.
+                let remaining = std::time::Duration::from_millis(event.context.deadline)
+                    .saturating_sub(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default(),
+                    );
+                let options = entryguard_expiry_sweeper::options_for(remaining);
                 let summary: SweepSummary =
-                    entryguard_expiry_sweeper::handle_schedule(&app, event.payload).await?;
+                    entryguard_expiry_sweeper::handle_schedule(&app, event.payload, options)
+                        .await?;
                 Ok::<SweepSummary, Error>(summary)
             }
         },

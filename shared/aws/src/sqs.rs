@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
-use entryguard::ports::queue::{DeadLetter, QueueError, Redelivery, Task, TaskQueue};
+use entryguard::ports::queue::{DeadLetter, QueueError, Redelivery, Task, TaskQueue, MAX_DELAY};
 
 use crate::sdk_error::{facts, is_server_code, is_throttling_code, ErrorFacts, Stage};
 
@@ -226,13 +226,18 @@ impl SqsQueue {
         }
     }
 
-    async fn send_batch(&self, bodies: &[(String, String)]) -> Result<Vec<String>, QueueError> {
+    /// Sends `(batch entry id, body, delay in seconds)` entries; answers the ids to send again.
+    async fn send_batch(
+        &self,
+        bodies: &[(String, String, i32)],
+    ) -> Result<Vec<String>, QueueError> {
         let entries = bodies
             .iter()
-            .map(|(id, body)| {
+            .map(|(id, body, delay)| {
                 SendMessageBatchRequestEntry::builder()
                     .id(id)
                     .message_body(body)
+                    .set_delay_seconds((*delay > 0).then_some(*delay))
                     .build()
                     .map_err(|e| QueueError::Unavailable(e.to_string()))
             })
@@ -269,19 +274,26 @@ impl SqsQueue {
 #[async_trait]
 impl TaskQueue for SqsQueue {
     async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
+        self.enqueue_delayed(tasks.into_iter().map(|t| (t, Duration::ZERO)).collect())
+            .await
+    }
+
+    async fn enqueue_delayed(&self, tasks: Vec<(Task, Duration)>) -> Result<(), QueueError> {
         for chunk in tasks.chunks(BATCH_SIZE) {
             let mut pending = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, task)| {
+                .map(|(i, (task, delay))| {
+                    // SQS counts whole seconds: round up, so a message is never early.
+                    let secs = delay.min(&MAX_DELAY).as_secs_f64().ceil() as i32;
                     serde_json::to_string(task)
-                        .map(|body| (i.to_string(), body))
+                        .map(|body| (i.to_string(), body, secs))
                         .map_err(|e| QueueError::Unavailable(e.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             for attempt in 1..=SEND_ATTEMPTS {
                 let failed = self.send_batch(&pending).await?;
-                pending.retain(|(id, _)| failed.contains(id));
+                pending.retain(|(id, _, _)| failed.contains(id));
                 if pending.is_empty() {
                     break;
                 }

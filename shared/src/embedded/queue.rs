@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use super::kv::{self, Kv};
 use crate::domain::Timestamp;
-use crate::ports::queue::{DeadLetter, QueueError, Task, TaskQueue, MAX_RECEIVE_COUNT};
+use crate::ports::queue::{DeadLetter, QueueError, Task, TaskQueue, MAX_DELAY, MAX_RECEIVE_COUNT};
 use crate::ports::store::StoreError;
 use crate::ports::{Clock, IdSource};
 
@@ -178,16 +178,31 @@ impl EmbeddedQueue {
 #[async_trait]
 impl TaskQueue for EmbeddedQueue {
     async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
+        self.enqueue_delayed(
+            tasks
+                .into_iter()
+                .map(|t| (t, std::time::Duration::ZERO))
+                .collect(),
+        )
+        .await
+    }
+
+    async fn enqueue_delayed(
+        &self,
+        tasks: Vec<(Task, std::time::Duration)>,
+    ) -> Result<(), QueueError> {
         if tasks.is_empty() {
             return Ok(());
         }
         let now = self.clock.now();
         let messages: Vec<Message> = tasks
             .into_iter()
-            .map(|task| Message {
+            .map(|(task, delay)| Message {
                 id: self.ids.uuid().to_string(),
                 task,
-                visible_at: now,
+                // Persisted with the message, so a restart keeps the delay.
+                visible_at: now
+                    + Duration::from_std(delay.min(MAX_DELAY)).unwrap_or(Duration::zero()),
                 receive_count: 0,
             })
             .collect();
@@ -272,6 +287,35 @@ mod tests {
         assert_eq!(q.len().unwrap(), 1);
         q.ack(&again[0].receipt).unwrap();
         assert!(q.is_empty().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_delayed_message_waits_its_delay_capped_at_the_sqs_limit() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc.timestamp_opt(0, 0).unwrap()));
+        let q = EmbeddedQueue::new(Kv::in_memory(), clock.clone(), Arc::new(SeededIds::new(3)));
+        q.enqueue_delayed(vec![
+            (task(1), std::time::Duration::from_secs(5)),
+            (task(2), std::time::Duration::from_secs(5000)),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            q.next_visible_at().unwrap(),
+            Some(chrono::Utc.timestamp_opt(5, 0).unwrap())
+        );
+        clock.advance(Duration::seconds(4));
+        assert!(q.receive(10, Duration::seconds(60)).unwrap().is_empty());
+        clock.advance(Duration::seconds(1));
+        let got = q.receive(10, Duration::seconds(60)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].task, task(1));
+        q.ack(&got[0].receipt).unwrap();
+        clock.advance(Duration::seconds(894));
+        assert!(q.receive(10, Duration::seconds(60)).unwrap().is_empty());
+        clock.advance(Duration::seconds(1));
+        let capped = q.receive(10, Duration::seconds(60)).unwrap();
+        assert_eq!(capped.len(), 1, "a longer delay is cut to 900 s");
+        assert_eq!(capped[0].task, task(2));
     }
 
     #[tokio::test]

@@ -951,9 +951,7 @@ impl World {
             }
         }
         for letter in self.queue.dead_letters(1000).await.unwrap() {
-            let Some(entryguard::ports::queue::Task::ReconcileEntry { session_id, .. }) =
-                letter.task
-            else {
+            let Some(session_id) = letter.task.as_ref().map(|t| t.session_id()) else {
                 continue;
             };
             let id = session_id.to_string();
