@@ -110,6 +110,19 @@ impl SqsQueue {
         &self.url
     }
 
+    /// The cheapest call that opens a connection to the queue's endpoint and resolves the
+    /// credentials: reading the queue's ARN.
+    pub async fn warm_up(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
+    }
+
     /// The dead-letter queue's URL: named by the task queue's redrive policy, so nothing has
     /// to be configured twice.
     pub async fn dead_letter_url(&self) -> Result<&str, QueueError> {

@@ -69,6 +69,13 @@ impl DynamoStore {
         &self.table
     }
 
+    /// The cheapest call that opens a connection to the table's endpoint and resolves the
+    /// credentials: a read of an item that does not exist (half a read unit).
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        self.get(keys::run("warm-up"), keys::RUN_SK).await?;
+        Ok(())
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, DynamoError> {
         let out = self
             .client
