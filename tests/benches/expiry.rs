@@ -352,6 +352,8 @@ async fn storm_embedded() {
     );
 }
 
+const MOTO_USERS: usize = 100;
+
 /// Scenario 3: the sweep itself on DynamoDB (moto).
 async fn storm_moto(n: usize) {
     let fx = AwsFixture::start("eg-bench-expiry").await;
@@ -365,22 +367,28 @@ async fn storm_moto(n: usize) {
         created_at: now,
     };
     app.store.put_org(&org).await.unwrap();
-    let user = User {
-        id: UserId::from_uuid(uuid::Uuid::new_v4()),
-        org_id: org.id,
-        email: "moto@example.com".parse().unwrap(),
-        is_admin: false,
-        resource_ids: BTreeSet::new(),
-        created_at: now,
-    };
-    app.store.create_user(&user).await.unwrap();
+    // Many users: every start also counts the user's live sessions, one item per user, and
+    // concurrent transactions on one item would only measure moto's conflicts.
+    let mut users = Vec::new();
+    for u in 0..MOTO_USERS {
+        let user = User {
+            id: UserId::from_uuid(uuid::Uuid::new_v4()),
+            org_id: org.id,
+            email: format!("moto{u}@example.com").parse().unwrap(),
+            is_admin: false,
+            resource_ids: BTreeSet::new(),
+            created_at: now,
+        };
+        app.store.create_user(&user).await.unwrap();
+        users.push(user.id);
+    }
     let setup = Instant::now();
     let sessions: Vec<Session> = (0..n)
         .map(|k| {
             Session::new(
                 SessionId::from_uuid(uuid::Uuid::new_v4()),
                 org.id,
-                user.id,
+                users[k % users.len()],
                 format!("198.18.{}.{}", k / 250, k % 250 + 1)
                     .parse()
                     .unwrap(),
