@@ -135,7 +135,8 @@ pub mod keys {
             .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
             });
-        (hash % u64::from(RULE_SHARDS)) as u32
+        // The high half: FNV's low bits depend only on the low bits of each byte.
+        ((hash >> 32) % u64::from(RULE_SHARDS)) as u32
     }
     /// The GSI1 partition listing the rule records of one shard.
     pub fn rules(shard: u32) -> String {
