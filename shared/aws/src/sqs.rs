@@ -23,6 +23,8 @@ use crate::sdk_error::{facts, is_server_code, is_throttling_code, ErrorFacts, St
 pub const BATCH_SIZE: usize = 10;
 /// SQS refuses visibility timeouts over twelve hours.
 const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+/// Batches sent at once by one enqueue.
+const SEND_CONCURRENCY: usize = 8;
 /// A batch entry failing for SQS's own reasons is sent again this many times.
 const SEND_ATTEMPTS: usize = 3;
 /// SQS's answers to acting on a receipt that has become stale: the message was received again
@@ -284,6 +286,37 @@ impl SqsQueue {
     }
 }
 
+impl SqsQueue {
+    /// Sends up to ten tasks in one batch, sending again the ones SQS failed for its own reasons.
+    async fn send_chunk(&self, chunk: &[(Task, Duration)]) -> Result<(), QueueError> {
+        let mut pending = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (task, delay))| {
+                // SQS counts whole seconds: round up, so a message is never early.
+                let secs = delay.min(&MAX_DELAY).as_secs_f64().ceil() as i32;
+                serde_json::to_string(task)
+                    .map(|body| (i.to_string(), body, secs))
+                    .map_err(|e| QueueError::Unavailable(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for attempt in 1..=SEND_ATTEMPTS {
+            let failed = self.send_batch(&pending).await?;
+            pending.retain(|(id, _, _)| failed.contains(id));
+            if pending.is_empty() {
+                break;
+            }
+            if attempt == SEND_ATTEMPTS {
+                return Err(QueueError::Unavailable(format!(
+                    "SQS did not accept {} task(s) after {SEND_ATTEMPTS} attempts",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl TaskQueue for SqsQueue {
     async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
@@ -292,30 +325,15 @@ impl TaskQueue for SqsQueue {
     }
 
     async fn enqueue_delayed(&self, tasks: Vec<(Task, Duration)>) -> Result<(), QueueError> {
-        for chunk in tasks.chunks(BATCH_SIZE) {
-            let mut pending = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (task, delay))| {
-                    // SQS counts whole seconds: round up, so a message is never early.
-                    let secs = delay.min(&MAX_DELAY).as_secs_f64().ceil() as i32;
-                    serde_json::to_string(task)
-                        .map(|body| (i.to_string(), body, secs))
-                        .map_err(|e| QueueError::Unavailable(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            for attempt in 1..=SEND_ATTEMPTS {
-                let failed = self.send_batch(&pending).await?;
-                pending.retain(|(id, _, _)| failed.contains(id));
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == SEND_ATTEMPTS {
-                    return Err(QueueError::Unavailable(format!(
-                        "SQS did not accept {} task(s) after {SEND_ATTEMPTS} attempts",
-                        pending.len()
-                    )));
-                }
+        // Batches go out a few at once: a sweep may schedule thousands of checks.
+        let chunks: Vec<&[(Task, Duration)]> = tasks.chunks(BATCH_SIZE).collect();
+        for wave in chunks.chunks(SEND_CONCURRENCY) {
+            let mut sends = Vec::with_capacity(wave.len());
+            for chunk in wave {
+                sends.push(self.send_chunk(chunk));
+            }
+            for sent in join_all(sends).await {
+                sent?;
             }
         }
         Ok(())
