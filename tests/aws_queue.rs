@@ -60,6 +60,7 @@ async fn tasks_go_out_in_batches_and_retries_come_back() {
         .iter()
         .map(|m| match serde_json::from_str::<Task>(&m.body).unwrap() {
             Task::ReconcileEntry { entry, .. } => entry,
+            other => panic!("not sent: {other:?}"),
         })
         .collect();
     assert_eq!(bodies, (0..23).collect());
@@ -269,6 +270,34 @@ async fn the_rule_worker_handler_applies_the_fixture_batch() {
     }
 }
 
+#[tokio::test]
+async fn delayed_tasks_stay_hidden_for_their_delay() {
+    let fx = AwsFixture::start("eg-queue-delay").await;
+    let queue = &fx.backend.queue;
+    let check = Task::CheckSession {
+        session_id: SessionId::from_uuid(uuid::Uuid::from_u128(5)),
+        at: Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
+    };
+    // More than one batch, each message with its own delay (a fraction rounds up).
+    let mut tasks: Vec<(Task, StdDuration)> = (0..12)
+        .map(|n| (task(n), StdDuration::from_millis(1500)))
+        .collect();
+    tasks.push((check.clone(), StdDuration::ZERO));
+    queue.enqueue_delayed(tasks).await.unwrap();
+    let now = queue.receive(10, StdDuration::ZERO).await.unwrap();
+    let bodies: Vec<Task> = now
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![check],
+        "only the undelayed task is visible at once"
+    );
+    tokio::time::sleep(StdDuration::from_millis(2100)).await;
+    assert_eq!(receive_all(queue, 12).await.len(), 12);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_handler_expires_sessions_on_the_schedule_fixture() {
     let (s, groups) = setup("eg-handler-sweep").await;
@@ -283,18 +312,23 @@ async fn the_sweeper_handler_expires_sessions_on_the_schedule_fixture() {
         .unwrap();
     s.fx.settle(&s.app, StdDuration::from_secs(60)).await;
     let event = fixture("schedule-sweep.json");
+    let options = entryguard_expiry_sweeper::options_for(StdDuration::from_secs(55));
     let summary = entryguard_expiry_sweeper::handle_schedule(
         &s.app,
         serde_json::from_value(event.clone()).expect("the fixture is an EventBridge event"),
+        options,
     )
     .await
     .unwrap();
     assert_eq!(summary.expired, 0);
     s.clock.advance(Duration::hours(1));
-    let summary =
-        entryguard_expiry_sweeper::handle_schedule(&s.app, serde_json::from_value(event).unwrap())
-            .await
-            .unwrap();
+    let summary = entryguard_expiry_sweeper::handle_schedule(
+        &s.app,
+        serde_json::from_value(event).unwrap(),
+        options,
+    )
+    .await
+    .unwrap();
     assert_eq!((summary.due, summary.expired), (1, 1));
     s.fx.settle(&s.app, StdDuration::from_secs(60)).await;
     let stored = s.app.store.get_session(session.id).await.unwrap().unwrap();

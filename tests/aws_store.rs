@@ -90,6 +90,11 @@ async fn provisioning_is_idempotent_and_builds_the_documented_schema() {
                 vec![schema::GSI1_PK.to_owned(), schema::GSI1_SK.to_owned()],
                 Some(ProjectionType::All)
             ),
+            (
+                schema::UNHELD_INDEX.to_owned(),
+                vec![schema::UNHELD_PK.to_owned(), schema::UNHELD_SK.to_owned()],
+                Some(ProjectionType::All)
+            ),
         ]
     );
     let ttl = ddb
@@ -280,4 +285,136 @@ async fn ttls_and_the_credential_index() {
         None
     );
     let _: Arc<dyn Store> = store;
+}
+
+/// A deployment from before the shards and the unheld index: re-provisioning adds the index,
+/// and sessions and rules written to the old single partitions are still found.
+#[tokio::test]
+async fn a_table_from_before_the_shards_keeps_working() {
+    use entryguard::domain::net::PortRange;
+    use entryguard::domain::rule::{CloudState, GroupRef, IngressRule, RuleKey};
+    use entryguard_aws::dynamo::items;
+    use entryguard_aws::sdk::dynamodb::types::{
+        DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
+    };
+
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let names = ResourceNames::with_prefix("eg-legacy");
+    let provisioned = entryguard_aws::provision(&sdk, &names).await.unwrap();
+    let ddb = entryguard_aws::sdk::dynamodb::Client::new(&sdk);
+    ddb.update_table()
+        .table_name(&names.table)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name(schema::UNHELD_INDEX)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let index_names = |t: &entryguard_aws::sdk::dynamodb::types::TableDescription| {
+        t.global_secondary_indexes()
+            .iter()
+            .filter_map(|i| i.index_name().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let before = ddb
+        .describe_table()
+        .table_name(&names.table)
+        .send()
+        .await
+        .unwrap();
+    assert!(!index_names(before.table().unwrap()).contains(&schema::UNHELD_INDEX.to_owned()));
+    entryguard_aws::provision(&sdk, &names).await.unwrap();
+    let after = ddb
+        .describe_table()
+        .table_name(&names.table)
+        .send()
+        .await
+        .unwrap();
+    assert!(index_names(after.table().unwrap()).contains(&schema::UNHELD_INDEX.to_owned()));
+
+    let backend = AwsBackend::new(
+        &sdk,
+        &names.table,
+        &provisioned.queue_url,
+        &provisioned.kms_key_id,
+    );
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+    let session = Session::new(
+        SessionId::from_uuid(Uuid::new_v4()),
+        OrgId::from_uuid(Uuid::new_v4()),
+        UserId::from_uuid(Uuid::new_v4()),
+        "203.0.113.9".parse().unwrap(),
+        t0,
+        Hours::new(1).unwrap(),
+        Vec::new(),
+    );
+    let mut item = items::session_item(&session).unwrap();
+    item.insert(
+        schema::DUE_PK.to_owned(),
+        AttributeValue::S(schema::DUE_PARTITION.to_owned()),
+    );
+    ddb.put_item()
+        .table_name(&names.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    let due = backend
+        .store
+        .due_sessions(t0 + Duration::hours(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(due, vec![session.id], "the old partition is still read");
+
+    let key = RuleKey {
+        region: "eu-west-1".parse().unwrap(),
+        security_group_id: "sg-0123456789abcdef0".parse().unwrap(),
+        rule: IngressRule {
+            ports: PortRange::tcp(22),
+            cidr: "203.0.113.9/32".parse().unwrap(),
+        },
+    };
+    let group = GroupRef {
+        credential_id: CredentialId::from_uuid(Uuid::new_v4()),
+        provider: Provider::Aws,
+        region: key.region.clone(),
+        security_group_id: key.security_group_id.clone(),
+    };
+    let mut rule = items::key(items::keys::rule(&key), items::keys::RULE_SK);
+    rule.insert(items::RULE_KEY.to_owned(), items::encode(&key).unwrap());
+    rule.insert(items::GROUP.to_owned(), items::encode(&group).unwrap());
+    rule.insert(
+        items::CLOUD.to_owned(),
+        items::encode(&CloudState::Present).unwrap(),
+    );
+    rule.insert(items::HOLDER_COUNT.to_owned(), items::n(0));
+    rule.insert(
+        schema::GSI1_PK.to_owned(),
+        AttributeValue::S(items::keys::RULES.to_owned()),
+    );
+    rule.insert(
+        schema::GSI1_SK.to_owned(),
+        AttributeValue::S(key.storage_key()),
+    );
+    ddb.put_item()
+        .table_name(&names.table)
+        .set_item(Some(rule))
+        .send()
+        .await
+        .unwrap();
+    let listed = backend.store.list_rules().await.unwrap();
+    assert_eq!(listed.len(), 1, "the old rule partition is still read");
+    assert_eq!(listed[0].key, key);
+    assert!(
+        backend.store.unheld_rules().await.unwrap().is_empty(),
+        "an old record is not in the unheld index: reconciliation's full pass covers it"
+    );
 }

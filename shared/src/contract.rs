@@ -21,7 +21,8 @@ use crate::domain::tier::{Hours, Tier};
 use crate::domain::Timestamp;
 use crate::embedded::kv::time_key;
 use crate::ports::store::{
-    CreateError, CreateSessionError, DocKind, PersonalToken, Store, TokenRecord, UpdateError,
+    CreateError, CreateSessionError, DocKind, DueEntry, PersonalToken, Store, TokenRecord,
+    UpdateError,
 };
 
 /// Runs every check against `store`, which must start empty.
@@ -37,9 +38,11 @@ pub async fn run_store_contract(store: Arc<dyn Store>) {
     released_slots_saturate_at_zero(s).await;
     user_sessions_newest_first(s).await;
     due_sessions(s).await;
+    due_pages(s).await;
     rule_holders(s).await;
     rule_leases(s).await;
     observed_rules(s).await;
+    unheld_index(s).await;
     claimed_runs(s).await;
     rate_counters(store.clone()).await;
     audit_log(s).await;
@@ -712,6 +715,49 @@ async fn due_sessions(s: &dyn Store) {
     );
 }
 
+async fn due_pages(s: &dyn Store) {
+    // A year before the other checks' sessions, so only these are ever in range.
+    let base = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap();
+    let at = |secs: i64| base + Duration::seconds(secs);
+    let u = user(OrgId::from_uuid(id()), "pages@example.com");
+    let mut expected = Vec::new();
+    // Pairs of sessions share a due time: pages must split such pairs correctly too.
+    for i in 0..25 {
+        let x = session(&u, at(i / 2), 1);
+        s.create_session(&x, None).await.unwrap();
+        expected.push(DueEntry {
+            at: x.next_check_at().unwrap(),
+            session_id: x.id,
+        });
+    }
+    expected.sort();
+    let upto = at(3600);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.due_page(upto, after, 7).await.unwrap();
+        assert!(page.len() <= 7);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().copied();
+        seen.extend(page);
+    }
+    assert_eq!(seen, expected, "every entry once, in index order");
+    let cut = expected[9].at;
+    let firsts = s.due_page(cut, None, 100).await.unwrap();
+    assert!(
+        firsts.len() >= 10 && firsts.iter().all(|e| e.at <= cut),
+        "only entries due by `upto`"
+    );
+    assert!(s
+        .due_page(upto, expected.last().copied(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.due_page(upto, None, 0).await.unwrap().is_empty());
+}
+
 fn rule_key(sg: u32, port: u16) -> RuleKey {
     RuleKey {
         region: region(),
@@ -930,6 +976,87 @@ async fn observed_rules(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(s.get_rule(&k).await.unwrap(), None, "idle once revoked");
+}
+
+async fn unheld_index(s: &dyn Store) {
+    let (k, k2) = (rule_key(7, 22), rule_key(7, 443));
+    let ks = [k.clone(), k2.clone()];
+    let unheld = || unheld_of(s, &ks);
+    assert!(unheld().await.is_empty());
+    s.rule_add_holder(&k, &group(7), &holder(1)).await.unwrap();
+    s.rule_add_holder(&k, &group(7), &holder(2)).await.unwrap();
+    assert!(unheld().await.is_empty(), "a held rule is not in the index");
+    granted(
+        s.rule_lease(&k, "w1", t0(), t0() + Duration::seconds(60))
+            .await
+            .unwrap(),
+    );
+    s.rule_release_lease(&k, "w1", CloudState::Present)
+        .await
+        .unwrap();
+    s.rule_remove_holder(&k, &holder(1)).await.unwrap();
+    assert!(unheld().await.is_empty(), "one holder is left");
+    s.rule_remove_holder(&k, &holder(2)).await.unwrap();
+    assert_eq!(
+        unheld().await,
+        vec![(k.clone(), 0, CloudState::Present)],
+        "the last holder gone, the rule still in the cloud"
+    );
+    s.rule_remove_holder(&k, &holder(2)).await.unwrap();
+    assert_eq!(
+        unheld().await.len(),
+        1,
+        "a repeated removal changes nothing"
+    );
+    s.rule_add_holder(&k, &group(7), &holder(3)).await.unwrap();
+    assert!(unheld().await.is_empty(), "held again");
+    s.rule_remove_holder(&k, &holder(3)).await.unwrap();
+    assert_eq!(unheld().await.len(), 1);
+    granted(
+        s.rule_lease(&k, "w2", t0(), t0() + Duration::seconds(60))
+            .await
+            .unwrap(),
+    );
+    s.rule_release_lease(&k, "w2", CloudState::Absent)
+        .await
+        .unwrap();
+    assert!(unheld().await.is_empty(), "revoked and forgotten");
+
+    s.rule_observed(&k2, &group(7)).await.unwrap();
+    assert_eq!(
+        unheld().await,
+        vec![(k2.clone(), 0, CloudState::Unknown)],
+        "a rule seen in the cloud without a record is unheld"
+    );
+    s.rule_add_holder(&k2, &group(7), &holder(4)).await.unwrap();
+    s.rule_observed(&k2, &group(7)).await.unwrap();
+    assert!(
+        unheld().await.is_empty(),
+        "observing a held rule keeps it held"
+    );
+    s.rule_remove_holder(&k2, &holder(4)).await.unwrap();
+    granted(
+        s.rule_lease(&k2, "w3", t0(), t0() + Duration::seconds(60))
+            .await
+            .unwrap(),
+    );
+    s.rule_release_lease(&k2, "w3", CloudState::Absent)
+        .await
+        .unwrap();
+    assert!(unheld().await.is_empty());
+    assert_eq!(s.get_rule(&k2).await.unwrap(), None);
+}
+
+/// The unheld index's records among `keys`: key, holder count, cloud state.
+async fn unheld_of(s: &dyn Store, keys: &[RuleKey]) -> Vec<(RuleKey, usize, CloudState)> {
+    s.unheld_rules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every record reads"))
+        .filter(|r| keys.contains(&r.key))
+        .map(|r| (r.key.clone(), r.count(), r.cloud))
+        .collect()
 }
 
 async fn claimed_runs(s: &dyn Store) {

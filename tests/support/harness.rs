@@ -28,6 +28,8 @@ pub struct Harness {
     pub sim: SimCloud,
     pub clock: Arc<ManualClock>,
     pub store: Arc<EmbeddedStore>,
+    /// The database under the store and queue, for tests that plant records by hand.
+    pub kv: Kv,
 }
 
 /// An organization with an admin and a simulated credential.
@@ -63,7 +65,7 @@ impl Harness {
         let ids = Arc::new(SeededIds::new(seed));
         let sim = SimCloud::new(kv.clone());
         let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
-        let store = Arc::new(EmbeddedStore::new(kv));
+        let store = Arc::new(EmbeddedStore::new(kv.clone()));
         let app = App {
             store: store.clone(),
             queue: Arc::new(queue.clone()),
@@ -88,6 +90,7 @@ impl Harness {
             sim,
             clock,
             store,
+            kv,
         }
     }
 

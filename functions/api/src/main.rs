@@ -25,6 +25,14 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_ansi(false)
         .init();
     let backend = entryguard_aws::connect_from_env().await?;
+    // During init, before the first request waits for them.
+    backend
+        .warm(entryguard_aws::Services {
+            dynamodb: true,
+            sqs: true,
+            sts: false,
+        })
+        .await;
     let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
     if let Some(admin) = std::env::var(BOOTSTRAP_ADMIN_ENV)
         .ok()
@@ -35,7 +43,14 @@ async fn main() -> Result<(), lambda_http::Error> {
             .await?;
     }
     let oidc = match OidcConfig::from_env()? {
-        Some(config) => Some(Arc::new(OidcVerifier::new(config)?)),
+        Some(config) => {
+            let verifier = OidcVerifier::new(config)?;
+            if let Err(error) = verifier.prefetch().await {
+                // The first sign-in fetches them instead.
+                tracing::warn!(%error, "could not read the identity provider's keys at start");
+            }
+            Some(Arc::new(verifier))
+        }
         None => {
             tracing::warn!("no OIDC issuer configured: only API tokens are accepted");
             None

@@ -134,6 +134,17 @@ impl OidcVerifier {
         })
     }
 
+    /// Reads the provider's keys now — during a Lambda's init — instead of on the first
+    /// signed-in request, which would otherwise wait for two HTTPS round trips to the provider.
+    pub async fn prefetch(&self) -> Result<(), OidcError> {
+        let mut keys = self.keys.lock().await;
+        *self.last_refresh.lock().expect("refresh lock") = Some(Instant::now());
+        let set = self.fetch_keys().await?;
+        tracing::info!(keys = set.keys.len(), "read the identity provider's keys");
+        *keys = Some(set);
+        Ok(())
+    }
+
     pub fn config(&self) -> &OidcConfig {
         &self.config
     }

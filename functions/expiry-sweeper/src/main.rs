@@ -19,6 +19,14 @@ async fn main() -> Result<(), Error> {
         .with_ansi(false)
         .init();
     let backend = entryguard_aws::connect_from_env().await?;
+    // During init, before the first event waits for them.
+    backend
+        .warm(entryguard_aws::Services {
+            dynamodb: true,
+            sqs: true,
+            sts: true,
+        })
+        .await;
     let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
@@ -26,8 +34,16 @@ async fn main() -> Result<(), Error> {
             async move {
                 // A failed sweep fails the invocation, so it shows in the function's error metric;
                 // the next minute's sweep picks up where this one stopped.
+                let remaining = std::time::Duration::from_millis(event.context.deadline)
+                    .saturating_sub(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default(),
+                    );
+                let options = entryguard_expiry_sweeper::options_for(remaining);
                 let summary: SweepSummary =
-                    entryguard_expiry_sweeper::handle_schedule(&app, event.payload).await?;
+                    entryguard_expiry_sweeper::handle_schedule(&app, event.payload, options)
+                        .await?;
                 Ok::<SweepSummary, Error>(summary)
             }
         },

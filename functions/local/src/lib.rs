@@ -418,9 +418,12 @@ async fn first_start(
 async fn sweeper_loop(app: App, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let options = entryguard::app::sweeper::SweepOptions::every(
+        chrono::Duration::from_std(every).unwrap_or(chrono::Duration::seconds(60)),
+    );
     loop {
         ticker.tick().await;
-        if let Err(error) = app.sweep().await {
+        if let Err(error) = app.sweep_with(options).await {
             tracing::error!(%error, "sweep failed; retrying at the next interval");
         }
     }

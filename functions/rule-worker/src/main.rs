@@ -18,6 +18,14 @@ async fn main() -> Result<(), Error> {
         .with_ansi(false)
         .init();
     let backend = entryguard_aws::connect_from_env().await?;
+    // During init, before the first event waits for them.
+    backend
+        .warm(entryguard_aws::Services {
+            dynamodb: true,
+            sqs: true,
+            sts: true,
+        })
+        .await;
     let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
     let queue = backend.queue.clone();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -12,6 +12,7 @@ pub mod provision;
 pub mod schema;
 pub mod sdk_error;
 pub mod sqs;
+pub mod warm;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use kms::KmsSealer;
 pub use provision::{provision, ProvisionError, Provisioned};
 pub use schema::ResourceNames;
 pub use sqs::{process_batch, SqsQueue};
+pub use warm::{Services, Warmed};
 
 /// The SDK crates, for hosts and tests that need to talk to AWS beyond the ports (e.g. to set
 /// up fixtures in an emulator).
@@ -71,7 +73,26 @@ fn timeouts() -> TimeoutConfig {
 }
 
 pub async fn sdk_config(opts: &SdkOptions) -> SdkConfig {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    // The SDK's default HTTPS client (hyper 1, rustls on aws-lc, proxies from the
+    // environment), built once here. Left to the SDK, every service client — and every
+    // customer credential's EC2 and STS client — gets a connection pool of its own and pays
+    // its own TLS handshakes; this way they share one pool (per timeout setting), so the
+    // connections warmed during a Lambda's init are the ones later calls use.
+    let https = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .timeout_config(timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(3));
     if let Some(url) = &opts.endpoint_url {

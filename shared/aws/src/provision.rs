@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType,
-    SseSpecification, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    Projection, ProjectionType, ScalarAttributeType, SseSpecification, TableStatus,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use thiserror::Error;
@@ -17,6 +18,7 @@ use thiserror::Error;
 use crate::schema::{
     ResourceNames, DLQ_RETENTION_SECS, DUE_INDEX, DUE_PK, DUE_SK, GSI1, GSI1_PK, GSI1_SK,
     MAX_RECEIVE_COUNT, PK, QUEUE_RETENTION_SECS, QUEUE_VISIBILITY_TIMEOUT_SECS, SK, TTL_ATTRIBUTE,
+    UNHELD_INDEX, UNHELD_PK, UNHELD_SK,
 };
 use crate::sdk_error::{facts, ErrorFacts};
 
@@ -87,6 +89,14 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, ProvisionError> {
         .map_err(unexpected)
 }
 
+fn string_attribute(name: &str) -> Result<AttributeDefinition, ProvisionError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(unexpected)
+}
+
 fn index(
     name: &str,
     pk: &str,
@@ -109,7 +119,44 @@ pub async fn ensure_table(
     table: &str,
 ) -> Result<bool, ProvisionError> {
     let created = match client.describe_table().table_name(table).send().await {
-        Ok(_) => false,
+        Ok(out) => {
+            let has_unheld = out
+                .table()
+                .map(|t| t.global_secondary_indexes())
+                .unwrap_or_default()
+                .iter()
+                .any(|i| i.index_name() == Some(UNHELD_INDEX));
+            if !has_unheld {
+                // A table made before the unheld index: add it (the rules already stored are
+                // covered by reconciliation's full pass meanwhile).
+                client
+                    .update_table()
+                    .table_name(table)
+                    .attribute_definitions(string_attribute(UNHELD_PK)?)
+                    .attribute_definitions(string_attribute(UNHELD_SK)?)
+                    .global_secondary_index_updates(
+                        GlobalSecondaryIndexUpdate::builder()
+                            .create(
+                                CreateGlobalSecondaryIndexAction::builder()
+                                    .index_name(UNHELD_INDEX)
+                                    .key_schema(key(UNHELD_PK, KeyType::Hash)?)
+                                    .key_schema(key(UNHELD_SK, KeyType::Range)?)
+                                    .projection(
+                                        Projection::builder()
+                                            .projection_type(ProjectionType::All)
+                                            .build(),
+                                    )
+                                    .build()
+                                    .map_err(unexpected)?,
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(aws("add the unheld-rules index"))?;
+            }
+            false
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -127,15 +174,17 @@ pub async fn ensure_table(
                     DUE_SK,
                     ProjectionType::KeysOnly,
                 )?)
+                .global_secondary_indexes(index(
+                    UNHELD_INDEX,
+                    UNHELD_PK,
+                    UNHELD_SK,
+                    ProjectionType::All,
+                )?)
                 .sse_specification(SseSpecification::builder().enabled(true).build());
-            for name in [PK, SK, GSI1_PK, GSI1_SK, DUE_PK, DUE_SK] {
-                create = create.attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name(name)
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .map_err(unexpected)?,
-                );
+            for name in [
+                PK, SK, GSI1_PK, GSI1_SK, DUE_PK, DUE_SK, UNHELD_PK, UNHELD_SK,
+            ] {
+                create = create.attribute_definitions(string_attribute(name)?);
             }
             create.send().await.map_err(aws("create the table"))?;
             true

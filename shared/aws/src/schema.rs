@@ -19,9 +19,23 @@ pub const GSI1_SK: &str = "gsi1sk";
 pub const DUE_INDEX: &str = "due";
 pub const DUE_PK: &str = "duePk";
 pub const DUE_SK: &str = "dueSk";
-/// The single partition of the due index. One partition takes about 1,000 writes a second,
-/// far above the rate sessions change at; shard the value if that ever stops being true.
+/// The due index's partition before it was sharded; still read, so sessions written before
+/// the change are not missed.
 pub const DUE_PARTITION: &str = "DUE";
+/// The due index is spread over this many partitions (`DUE#0` … `DUE#7`, by session id): one
+/// partition takes about 1,000 writes a second, and a storm of starts or an expiry wave writes
+/// every session's index entry. The sweeper reads them all in parallel.
+pub const DUE_SHARDS: u32 = 8;
+
+/// The index of rule records that have no holder. Sparse: `unheldPk` is set only while a rule
+/// has no holder, so the sweeper's orphan pass reads the few rules it may act on, not every
+/// rule. Partitioned like the rule list (`UNHELD#0` … `UNHELD#7`, by rule).
+pub const UNHELD_INDEX: &str = "unheld";
+pub const UNHELD_PK: &str = "unheldPk";
+pub const UNHELD_SK: &str = "unheldSk";
+/// Rule records are spread over this many partitions of the general index (`RULES#n`) and of
+/// the unheld index, so adding holders in a storm does not load one partition.
+pub const RULE_SHARDS: u32 = 8;
 
 /// Epoch seconds after which DynamoDB may delete the item (audit events, ended sessions, tokens).
 pub const TTL_ATTRIBUTE: &str = "ttl";
@@ -90,10 +104,12 @@ mod tests {
                 "infra/template.yaml does not contain `{needle}`"
             )
         };
-        for attribute in [PK, SK, GSI1_PK, GSI1_SK, DUE_PK, DUE_SK] {
+        for attribute in [
+            PK, SK, GSI1_PK, GSI1_SK, DUE_PK, DUE_SK, UNHELD_PK, UNHELD_SK,
+        ] {
             has(&format!("AttributeName: {attribute}"));
         }
-        for index in [GSI1, DUE_INDEX] {
+        for index in [GSI1, DUE_INDEX, UNHELD_INDEX] {
             has(&format!("IndexName: {index}"));
         }
         has(&format!("AttributeName: {TTL_ATTRIBUTE}"));
@@ -120,6 +136,16 @@ mod tests {
             .nth(1)
             .and_then(|s| s.split_whitespace().next());
         assert_eq!(projection, Some("KEYS_ONLY"));
+        // The unheld index carries whole records: the orphan pass reads nothing else.
+        let unheld = template
+            .split("IndexName: ")
+            .find(|s| s.starts_with(UNHELD_INDEX))
+            .expect("the unheld index is declared");
+        let projection = unheld
+            .split("ProjectionType: ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next());
+        assert_eq!(projection, Some("ALL"));
     }
 
     #[test]

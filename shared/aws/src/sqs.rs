@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
-use entryguard::ports::queue::{DeadLetter, QueueError, Redelivery, Task, TaskQueue};
+use entryguard::ports::queue::{DeadLetter, QueueError, Redelivery, Task, TaskQueue, MAX_DELAY};
 
 use crate::sdk_error::{facts, is_server_code, is_throttling_code, ErrorFacts, Stage};
 
@@ -23,6 +23,8 @@ use crate::sdk_error::{facts, is_server_code, is_throttling_code, ErrorFacts, St
 pub const BATCH_SIZE: usize = 10;
 /// SQS refuses visibility timeouts over twelve hours.
 const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+/// Batches sent at once by one enqueue.
+const SEND_CONCURRENCY: usize = 8;
 /// A batch entry failing for SQS's own reasons is sent again this many times.
 const SEND_ATTEMPTS: usize = 3;
 /// SQS's answers to acting on a receipt that has become stale: the message was received again
@@ -108,6 +110,19 @@ impl SqsQueue {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The cheapest call that opens a connection to the queue's endpoint and resolves the
+    /// credentials: reading the queue's ARN.
+    pub async fn warm_up(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
     }
 
     /// The dead-letter queue's URL: named by the task queue's redrive policy, so nothing has
@@ -226,13 +241,18 @@ impl SqsQueue {
         }
     }
 
-    async fn send_batch(&self, bodies: &[(String, String)]) -> Result<Vec<String>, QueueError> {
+    /// Sends `(batch entry id, body, delay in seconds)` entries; answers the ids to send again.
+    async fn send_batch(
+        &self,
+        bodies: &[(String, String, i32)],
+    ) -> Result<Vec<String>, QueueError> {
         let entries = bodies
             .iter()
-            .map(|(id, body)| {
+            .map(|(id, body, delay)| {
                 SendMessageBatchRequestEntry::builder()
                     .id(id)
                     .message_body(body)
+                    .set_delay_seconds((*delay > 0).then_some(*delay))
                     .build()
                     .map_err(|e| QueueError::Unavailable(e.to_string()))
             })
@@ -266,31 +286,54 @@ impl SqsQueue {
     }
 }
 
+impl SqsQueue {
+    /// Sends up to ten tasks in one batch, sending again the ones SQS failed for its own reasons.
+    async fn send_chunk(&self, chunk: &[(Task, Duration)]) -> Result<(), QueueError> {
+        let mut pending = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (task, delay))| {
+                // SQS counts whole seconds: round up, so a message is never early.
+                let secs = delay.min(&MAX_DELAY).as_secs_f64().ceil() as i32;
+                serde_json::to_string(task)
+                    .map(|body| (i.to_string(), body, secs))
+                    .map_err(|e| QueueError::Unavailable(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for attempt in 1..=SEND_ATTEMPTS {
+            let failed = self.send_batch(&pending).await?;
+            pending.retain(|(id, _, _)| failed.contains(id));
+            if pending.is_empty() {
+                break;
+            }
+            if attempt == SEND_ATTEMPTS {
+                return Err(QueueError::Unavailable(format!(
+                    "SQS did not accept {} task(s) after {SEND_ATTEMPTS} attempts",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl TaskQueue for SqsQueue {
     async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
-        for chunk in tasks.chunks(BATCH_SIZE) {
-            let mut pending = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, task)| {
-                    serde_json::to_string(task)
-                        .map(|body| (i.to_string(), body))
-                        .map_err(|e| QueueError::Unavailable(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            for attempt in 1..=SEND_ATTEMPTS {
-                let failed = self.send_batch(&pending).await?;
-                pending.retain(|(id, _)| failed.contains(id));
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == SEND_ATTEMPTS {
-                    return Err(QueueError::Unavailable(format!(
-                        "SQS did not accept {} task(s) after {SEND_ATTEMPTS} attempts",
-                        pending.len()
-                    )));
-                }
+        self.enqueue_delayed(tasks.into_iter().map(|t| (t, Duration::ZERO)).collect())
+            .await
+    }
+
+    async fn enqueue_delayed(&self, tasks: Vec<(Task, Duration)>) -> Result<(), QueueError> {
+        // Batches go out a few at once: a sweep may schedule thousands of checks.
+        let chunks: Vec<&[(Task, Duration)]> = tasks.chunks(BATCH_SIZE).collect();
+        for wave in chunks.chunks(SEND_CONCURRENCY) {
+            let mut sends = Vec::with_capacity(wave.len());
+            for chunk in wave {
+                sends.push(self.send_chunk(chunk));
+            }
+            for sent in join_all(sends).await {
+                sent?;
             }
         }
         Ok(())

@@ -853,11 +853,10 @@ impl App {
             .map_err(queue_error)?;
         let mut out = Redriven::default();
         for letter in &letters {
-            let Some(crate::ports::queue::Task::ReconcileEntry { session_id, .. }) = &letter.task
-            else {
+            let Some(session_id) = letter.task.as_ref().map(|t| t.session_id()) else {
                 continue;
             };
-            match self.store.get_session(*session_id).await? {
+            match self.store.get_session(session_id).await? {
                 Some(s) if s.org_id == who.org.id => {}
                 _ => continue,
             }

@@ -127,6 +127,12 @@ impl App {
             stale_holders: self.release_stale_holders().await?,
             ..Default::default()
         };
+        // The minute sweep reads only the unheld index; this reads every record, so an unheld
+        // rule missing from the index (a record older than the index) is revoked here.
+        let everything = self.store.list_rules().await?.into_iter().map(Ok).collect();
+        report.orphans_removed += self
+            .revoke_orphans(everything, chrono::DateTime::<chrono::Utc>::MAX_UTC)
+            .await;
         let directory = Directory::load(self).await?;
         let records = self.store.list_rules().await?;
         // The groups to look at: every resource's, and every group a rule record names (a

@@ -67,6 +67,35 @@ impl App {
             Task::ReconcileEntry { session_id, entry } => {
                 self.reconcile_entry(*session_id, *entry).await
             }
+            Task::CheckSession { session_id, at } => self.scheduled_check(*session_id, *at).await,
+        }
+    }
+
+    /// A check the sweeper scheduled for `at`. Early (a queue's delay is rounded, clocks
+    /// differ a little): comes back at `at`. On time: does what a sweep would, which is nothing
+    /// if the session was extended, stopped or already handled meanwhile.
+    async fn scheduled_check(&self, id: SessionId, at: crate::domain::Timestamp) -> Outcome {
+        if let Ok(early) = (at - self.now()).to_std() {
+            if !early.is_zero() {
+                // Whole seconds, rounded up: SQS would make a shorter wait no wait at all.
+                let secs = early.as_secs() + u64::from(early.subsec_nanos() > 0);
+                return Outcome::RetryAfter(
+                    Duration::from_secs(secs).min(crate::ports::queue::MAX_DELAY),
+                );
+            }
+        }
+        match self.check_session(id).await {
+            Ok(_) => Outcome::Done,
+            // A record that cannot be handled: the sweep skips and reports it; retrying here
+            // would only fill the dead-letter queue.
+            Err(StoreError::Corrupt(error)) => {
+                tracing::error!(%error, session_id = %id, "scheduled check of a session whose record cannot be handled");
+                Outcome::Done
+            }
+            Err(error) => {
+                tracing::warn!(%error, session_id = %id, "scheduled check failed; will retry");
+                Outcome::RetryAfter(STORE_RETRY_DELAY)
+            }
         }
     }
 

@@ -68,6 +68,28 @@ impl RuleKey {
             self.rule.cidr
         )
     }
+
+    /// Reads a storage key back, so a record whose value cannot be read still says which rule
+    /// (and so which group and organization) it was about.
+    pub fn from_storage_key(raw: &str) -> Option<Self> {
+        let parts: Vec<&str> = raw.split('|').collect();
+        let [region, group, protocol, from, to, cidr] = parts.as_slice() else {
+            return None;
+        };
+        let protocol = match *protocol {
+            "tcp" => super::net::Protocol::Tcp,
+            "udp" => super::net::Protocol::Udp,
+            _ => return None,
+        };
+        Some(Self {
+            region: region.parse().ok()?,
+            security_group_id: group.parse().ok()?,
+            rule: IngressRule {
+                ports: PortRange::new(protocol, from.parse().ok()?, to.parse().ok()?).ok()?,
+                cidr: cidr.parse().ok()?,
+            },
+        })
+    }
 }
 
 impl fmt::Display for RuleKey {
@@ -84,6 +106,25 @@ impl fmt::Display for RuleKey {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct HolderId(String);
+
+#[cfg(test)]
+mod storage_key_tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_key_reads_back() {
+        let key = RuleKey {
+            region: "eu-west-1".parse().unwrap(),
+            security_group_id: "sg-0123456789abcdef0".parse().unwrap(),
+            rule: IngressRule {
+                ports: PortRange::new(super::super::net::Protocol::Udp, 1000, 2000).unwrap(),
+                cidr: "2001:db8::1/128".parse().unwrap(),
+            },
+        };
+        assert_eq!(RuleKey::from_storage_key(&key.storage_key()), Some(key));
+        assert_eq!(RuleKey::from_storage_key("eu-west-1|sg-1|tcp|22"), None);
+    }
+}
 
 impl HolderId {
     pub fn new(session: SessionId, entry: u32) -> Self {

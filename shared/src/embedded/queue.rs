@@ -1,5 +1,7 @@
 //! The embedded work queue: messages persisted in the embedded database, with delays,
-//! visibility timeouts and receive counts like SQS, so a restart loses no work.
+//! visibility timeouts and receive counts like SQS, so a restart loses no work. Messages are
+//! indexed by the time they become visible, so a receive reads what it returns, not the whole
+//! queue: ten thousand waiting messages cost no more per receive than ten.
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use tokio::sync::Notify;
 
 use super::kv::{self, Kv};
 use crate::domain::Timestamp;
-use crate::ports::queue::{DeadLetter, QueueError, Task, TaskQueue, MAX_RECEIVE_COUNT};
+use crate::ports::queue::{DeadLetter, QueueError, Task, TaskQueue, MAX_DELAY, MAX_RECEIVE_COUNT};
 use crate::ports::store::StoreError;
 use crate::ports::{Clock, IdSource};
 
@@ -47,18 +49,69 @@ fn dead_key(id: &str) -> String {
     format!("dlq/{id}")
 }
 
+/// The visibility index: `qvis/<visible at>/<id>`, soonest first.
+fn visible_key(at: Timestamp, id: &str) -> String {
+    format!("qvis/{}/{id}", kv::time_key(at))
+}
+
+/// Set once the visibility index covers every message (databases from before it get it on
+/// first open).
+const INDEXED: &str = "qvis-built";
+
+/// Writes a message and its index entry; `was` is the visibility it had, if it was stored.
+fn put_message(
+    t: &mut kv::KvTable<'_>,
+    m: &Message,
+    was: Option<Timestamp>,
+) -> Result<(), StoreError> {
+    if let Some(at) = was {
+        kv::delete(t, &visible_key(at, &m.id))?;
+    }
+    kv::put(t, &visible_key(m.visible_at, &m.id), &m.id)?;
+    kv::put(t, &key(&m.id), m)
+}
+
+fn delete_message(t: &mut kv::KvTable<'_>, m: &Message) -> Result<(), StoreError> {
+    kv::delete(t, &visible_key(m.visible_at, &m.id))?;
+    kv::delete(t, &key(&m.id)).map(|_| ())
+}
+
 fn queue_error(e: StoreError) -> QueueError {
     QueueError::Unavailable(e.to_string())
 }
 
 impl EmbeddedQueue {
     pub fn new(kv: Kv, clock: Arc<dyn Clock>, ids: Arc<dyn IdSource>) -> Self {
+        if let Err(error) = Self::index_existing(&kv) {
+            tracing::error!(%error, "could not index the queue's messages");
+        }
         Self {
             kv,
             clock,
             ids,
             notify: Arc::new(Notify::new()),
         }
+    }
+
+    /// Indexes the messages of a database written before the visibility index existed.
+    fn index_existing(kv: &Kv) -> Result<(), StoreError> {
+        kv.write(|t| {
+            if kv::get::<bool>(t, INDEXED)?.is_some() {
+                return Ok(());
+            }
+            let all: Vec<(String, Message)> = kv::scan_range(
+                t,
+                "queue/",
+                "queue/",
+                &kv::prefix_end("queue/"),
+                false,
+                usize::MAX,
+            )?;
+            for (_, m) in all {
+                kv::put(t, &visible_key(m.visible_at, &m.id), &m.id)?;
+            }
+            kv::put(t, INDEXED, &true)
+        })
     }
 
     /// Resolves when something may have been enqueued since the last call.
@@ -71,39 +124,44 @@ impl EmbeddedQueue {
     /// SQS's redrive policy does.
     pub fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
         let now = self.clock.now();
+        let upper = format!("qvis/{}~", kv::time_key(now));
         self.kv
             .write(|t| {
-                let mut visible: Vec<(String, Message)> = kv::scan_range(
-                    t,
-                    "queue/",
-                    "queue/",
-                    &kv::prefix_end("queue/"),
-                    false,
-                    usize::MAX,
-                )?
-                .into_iter()
-                .filter(|(_, m): &(String, Message)| m.visible_at <= now)
-                .collect();
-                visible.sort_by_key(|(_, m)| m.visible_at);
-                let mut out = Vec::with_capacity(max.min(visible.len()));
-                for (k, mut m) in visible {
-                    if out.len() >= max {
+                let mut out = Vec::with_capacity(max);
+                let mut from = "qvis/".to_owned();
+                // Read the index in chunks: messages moved to the dead-letter queue do not
+                // count towards `max`, so one chunk may not be enough.
+                'chunks: while out.len() < max {
+                    let chunk: Vec<(String, String)> =
+                        kv::scan_range(t, "qvis/", &from, &upper, false, max.max(16))?;
+                    if chunk.is_empty() {
                         break;
                     }
-                    if m.receive_count >= MAX_RECEIVE_COUNT {
-                        kv::delete(t, &k)?;
-                        kv::put(t, &dead_key(&m.id), &m)?;
-                        tracing::error!(message_id = %m.id, task = ?m.task, "a task failed too often and went to the dead-letter queue");
-                        continue;
+                    for (index_key, id) in chunk {
+                        from = format!("{index_key}\u{0}");
+                        let Some(mut m) = kv::get::<Message>(t, &key(&id))? else {
+                            kv::delete(t, &index_key)?;
+                            continue;
+                        };
+                        if m.receive_count >= MAX_RECEIVE_COUNT {
+                            delete_message(t, &m)?;
+                            kv::put(t, &dead_key(&m.id), &m)?;
+                            tracing::error!(message_id = %m.id, task = ?m.task, "a task failed too often and went to the dead-letter queue");
+                            continue;
+                        }
+                        let was = m.visible_at;
+                        m.receive_count += 1;
+                        m.visible_at = now + visibility;
+                        put_message(t, &m, Some(was))?;
+                        out.push(Delivery {
+                            receipt: format!("{}:{}", m.id, m.receive_count),
+                            task: m.task,
+                            receive_count: m.receive_count,
+                        });
+                        if out.len() >= max {
+                            break 'chunks;
+                        }
                     }
-                    m.receive_count += 1;
-                    m.visible_at = now + visibility;
-                    kv::put(t, &k, &m)?;
-                    out.push(Delivery {
-                        receipt: format!("{}:{}", m.id, m.receive_count),
-                        task: m.task,
-                        receive_count: m.receive_count,
-                    });
                 }
                 Ok(out)
             })
@@ -113,14 +171,14 @@ impl EmbeddedQueue {
     fn with_receipt(
         &self,
         receipt: &str,
-        f: impl FnOnce(&mut kv::KvTable<'_>, String, Message) -> Result<(), StoreError>,
+        f: impl FnOnce(&mut kv::KvTable<'_>, Message) -> Result<(), StoreError>,
     ) -> Result<(), QueueError> {
         let Some((id, count)) = receipt.rsplit_once(':') else {
             return Ok(());
         };
         self.kv
             .write(|t| match kv::get::<Message>(t, &key(id))? {
-                Some(m) if m.receive_count.to_string() == count => f(t, key(id), m),
+                Some(m) if m.receive_count.to_string() == count => f(t, m),
                 _ => Ok(()),
             })
             .map_err(queue_error)
@@ -128,15 +186,16 @@ impl EmbeddedQueue {
 
     /// Deletes a processed message.
     pub fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        self.with_receipt(receipt, |t, k, _| kv::delete(t, &k).map(|_| ()))
+        self.with_receipt(receipt, |t, m| delete_message(t, &m))
     }
 
     /// Makes a message visible again after `delay` (SQS: ChangeMessageVisibility).
     pub fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
         let at = self.clock.now() + delay;
-        self.with_receipt(receipt, |t, k, mut m| {
+        self.with_receipt(receipt, |t, mut m| {
+            let was = m.visible_at;
             m.visible_at = at;
-            kv::put(t, &k, &m)
+            put_message(t, &m, Some(was))
         })?;
         self.notify.notify_one();
         Ok(())
@@ -144,13 +203,21 @@ impl EmbeddedQueue {
 
     /// When the next hidden message becomes visible, if any message is waiting.
     pub fn next_visible_at(&self) -> Result<Option<Timestamp>, QueueError> {
-        Ok(self
+        let first = self
             .kv
-            .scan::<Message>("queue/", false, usize::MAX)
-            .map_err(queue_error)?
-            .into_iter()
-            .map(|(_, m)| m.visible_at)
-            .min())
+            .scan::<String>("qvis/", false, 1)
+            .map_err(queue_error)?;
+        let Some((index_key, _)) = first.first() else {
+            return Ok(None);
+        };
+        let time = index_key
+            .strip_prefix("qvis/")
+            .and_then(|rest| rest.rsplit_once('/'))
+            .map(|(time, _)| time)
+            .unwrap_or_default();
+        chrono::DateTime::parse_from_rfc3339(time)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .map_err(|e| QueueError::Unavailable(format!("queue index key {index_key}: {e}")))
     }
 
     pub fn len(&self) -> Result<usize, QueueError> {
@@ -178,23 +245,38 @@ impl EmbeddedQueue {
 #[async_trait]
 impl TaskQueue for EmbeddedQueue {
     async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
+        self.enqueue_delayed(
+            tasks
+                .into_iter()
+                .map(|t| (t, std::time::Duration::ZERO))
+                .collect(),
+        )
+        .await
+    }
+
+    async fn enqueue_delayed(
+        &self,
+        tasks: Vec<(Task, std::time::Duration)>,
+    ) -> Result<(), QueueError> {
         if tasks.is_empty() {
             return Ok(());
         }
         let now = self.clock.now();
         let messages: Vec<Message> = tasks
             .into_iter()
-            .map(|task| Message {
+            .map(|(task, delay)| Message {
                 id: self.ids.uuid().to_string(),
                 task,
-                visible_at: now,
+                // Persisted with the message, so a restart keeps the delay.
+                visible_at: now
+                    + Duration::from_std(delay.min(MAX_DELAY)).unwrap_or(Duration::zero()),
                 receive_count: 0,
             })
             .collect();
         self.kv
             .write(|t| {
                 for m in &messages {
-                    kv::put(t, &key(&m.id), m)?;
+                    put_message(t, m, None)?;
                 }
                 Ok(())
             })
@@ -228,7 +310,7 @@ impl TaskQueue for EmbeddedQueue {
                 kv::delete(t, &dead_key(&m.id))?;
                 m.receive_count = 0;
                 m.visible_at = now;
-                kv::put(t, &key(&m.id), &m)
+                put_message(t, &m, None)
             })
             .map_err(queue_error)?;
         self.notify.notify_one();
@@ -272,6 +354,58 @@ mod tests {
         assert_eq!(q.len().unwrap(), 1);
         q.ack(&again[0].receipt).unwrap();
         assert!(q.is_empty().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_delayed_message_waits_its_delay_capped_at_the_sqs_limit() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc.timestamp_opt(0, 0).unwrap()));
+        let q = EmbeddedQueue::new(Kv::in_memory(), clock.clone(), Arc::new(SeededIds::new(3)));
+        q.enqueue_delayed(vec![
+            (task(1), std::time::Duration::from_secs(5)),
+            (task(2), std::time::Duration::from_secs(5000)),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            q.next_visible_at().unwrap(),
+            Some(chrono::Utc.timestamp_opt(5, 0).unwrap())
+        );
+        clock.advance(Duration::seconds(4));
+        assert!(q.receive(10, Duration::seconds(60)).unwrap().is_empty());
+        clock.advance(Duration::seconds(1));
+        let got = q.receive(10, Duration::seconds(60)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].task, task(1));
+        q.ack(&got[0].receipt).unwrap();
+        clock.advance(Duration::seconds(894));
+        assert!(q.receive(10, Duration::seconds(60)).unwrap().is_empty());
+        clock.advance(Duration::seconds(1));
+        let capped = q.receive(10, Duration::seconds(60)).unwrap();
+        assert_eq!(capped.len(), 1, "a longer delay is cut to 900 s");
+        assert_eq!(capped[0].task, task(2));
+    }
+
+    #[tokio::test]
+    async fn messages_stored_before_the_visibility_index_are_indexed_on_open() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc.timestamp_opt(0, 0).unwrap()));
+        let kv = Kv::in_memory();
+        let old = Message {
+            id: "old".into(),
+            task: task(7),
+            visible_at: clock.now(),
+            receive_count: 0,
+        };
+        kv.write(|t| kv::put(t, &key(&old.id), &old)).unwrap();
+        let q = EmbeddedQueue::new(kv.clone(), clock.clone(), Arc::new(SeededIds::new(4)));
+        assert_eq!(q.next_visible_at().unwrap(), Some(old.visible_at));
+        let got = q.receive(10, Duration::seconds(60)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].task, task(7));
+        // Opening again does not index twice.
+        let again = EmbeddedQueue::new(kv, clock.clone(), Arc::new(SeededIds::new(5)));
+        assert!(again.receive(10, Duration::seconds(60)).unwrap().is_empty());
+        clock.advance(Duration::seconds(60));
+        assert_eq!(again.receive(10, Duration::seconds(60)).unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -13,8 +13,8 @@ use crate::domain::rule::{CloudState, GroupRef, HolderId, Lease, LeaseGrant, Rul
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
 use crate::ports::store::{
-    CreateError, CreateSessionError, DocKind, PersonalToken, Store, StoreError, TokenRecord,
-    UpdateError,
+    BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, PersonalToken, Store,
+    StoreError, TokenRecord, UpdateError,
 };
 
 #[derive(Clone)]
@@ -98,6 +98,40 @@ fn rate_end_key(counter: &WindowCounter) -> String {
 /// Ended counters forgotten per counted event: more than are created per event, so they never
 /// pile up, and few enough that no single request pays for a long cleanup.
 const RATE_CLEANUP_BATCH: usize = 8;
+/// The sparse index of rule records without holders: the sweeper's orphan pass reads only these.
+fn unheld_key(key: &RuleKey) -> String {
+    format!("unheld/{}", key.storage_key())
+}
+
+/// Writes a rule record and keeps the unheld index in step with it.
+fn put_rule(t: &mut KvTable<'_>, state: &RuleState) -> Result<(), StoreError> {
+    if state.holders.is_empty() {
+        kv::put(t, &unheld_key(&state.key), &state.key.storage_key())?;
+    } else {
+        kv::delete(t, &unheld_key(&state.key))?;
+    }
+    kv::put(t, &rule_key(&state.key), state)
+}
+
+fn delete_rule(t: &mut KvTable<'_>, key: &RuleKey) -> Result<(), StoreError> {
+    kv::delete(t, &unheld_key(key))?;
+    kv::delete(t, &rule_key(key)).map(|_| ())
+}
+
+/// Reads a due-index key (`due/<time>/<session>`) back into its entry.
+fn due_entry(key: &str) -> Result<DueEntry, StoreError> {
+    let bad = || StoreError::Corrupt(format!("due index key {key}"));
+    let (time, id) = key
+        .strip_prefix("due/")
+        .and_then(|rest| rest.rsplit_once('/'))
+        .ok_or_else(bad)?;
+    Ok(DueEntry {
+        at: chrono::DateTime::parse_from_rfc3339(time)
+            .map_err(|_| bad())?
+            .with_timezone(&chrono::Utc),
+        session_id: id.parse().map_err(|_| bad())?,
+    })
+}
 fn audit_prefix(org: OrgId) -> String {
     format!("audit/{org}/")
 }
@@ -395,6 +429,29 @@ impl Store for EmbeddedStore {
         })
     }
 
+    async fn due_page(
+        &self,
+        upto: Timestamp,
+        after: Option<DueEntry>,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Just past the previous page's last key: keys are unique, so nothing sorts between.
+        let from = match after {
+            Some(e) => format!("{}\u{0}", due_key(e.at, e.session_id)),
+            None => "due/".to_owned(),
+        };
+        let to = format!("due/{}~", time_key(upto));
+        self.kv.read(|t| {
+            kv::scan_range::<SessionId>(t, "due/", &from, &to, false, limit)?
+                .into_iter()
+                .map(|(k, _)| due_entry(&k))
+                .collect()
+        })
+    }
+
     async fn live_session_count(&self, user: UserId) -> Result<u32, StoreError> {
         Ok(self.kv.get(&live_key(user))?.unwrap_or(0))
     }
@@ -409,7 +466,7 @@ impl Store for EmbeddedStore {
             let mut state = kv::get::<RuleState>(t, &rule_key(key))?
                 .unwrap_or_else(|| RuleState::new(key.clone(), group.clone()));
             if state.holders.insert(holder.clone()) {
-                kv::put(t, &rule_key(key), &state)?;
+                put_rule(t, &state)?;
             }
             Ok(state)
         })
@@ -426,9 +483,9 @@ impl Store for EmbeddedStore {
             };
             if state.holders.remove(holder) {
                 if state.is_idle() {
-                    kv::delete(t, &rule_key(key))?;
+                    delete_rule(t, key)?;
                 } else {
-                    kv::put(t, &rule_key(key), &state)?;
+                    put_rule(t, &state)?;
                 }
             }
             Ok(Some(state))
@@ -457,7 +514,7 @@ impl Store for EmbeddedStore {
                 owner: owner.to_owned(),
                 until,
             });
-            kv::put(t, &rule_key(key), &state)?;
+            put_rule(t, &state)?;
             Ok(LeaseGrant::Granted {
                 state: Box::new(state),
                 stale,
@@ -481,9 +538,9 @@ impl Store for EmbeddedStore {
             state.lease = None;
             state.cloud = cloud;
             if state.is_idle() {
-                kv::delete(t, &rule_key(key))?;
+                delete_rule(t, key)?;
             } else {
-                kv::put(t, &rule_key(key), &state)?;
+                put_rule(t, &state)?;
             }
             Ok(())
         })
@@ -500,7 +557,7 @@ impl Store for EmbeddedStore {
             }
             let mut state = RuleState::new(key.clone(), group.clone());
             state.cloud = CloudState::Unknown;
-            kv::put(t, &rule_key(key), &state)?;
+            put_rule(t, &state)?;
             Ok(state)
         })
     }
@@ -568,6 +625,26 @@ impl Store for EmbeddedStore {
 
     async fn event_count(&self, counter: &WindowCounter) -> Result<u32, StoreError> {
         Ok(self.kv.get(&rate_key(counter))?.unwrap_or(0))
+    }
+
+    async fn unheld_rules(&self) -> Result<Vec<Result<RuleState, BadRecord>>, StoreError> {
+        let index = self.kv.scan::<String>("unheld/", false, usize::MAX)?;
+        let mut out = Vec::with_capacity(index.len());
+        for (_, storage_key) in index {
+            let key = format!("rule/{storage_key}");
+            match self.kv.get::<RuleState>(&key) {
+                Ok(Some(state)) => out.push(Ok(state)),
+                // Forgotten since the index was read.
+                Ok(None) => {}
+                Err(StoreError::Corrupt(error)) => out.push(Err(BadRecord {
+                    key,
+                    rule: RuleKey::from_storage_key(&storage_key),
+                    error,
+                })),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::ids::SessionId;
+use crate::domain::Timestamp;
 
 /// A unit of work for the rule worker. It names an entry, not an action: the worker reads the
 /// entry and does whatever brings it to its goal, so duplicates and reordering are harmless.
@@ -11,7 +12,29 @@ use crate::domain::ids::SessionId;
 pub enum Task {
     #[serde(rename_all = "camelCase")]
     ReconcileEntry { session_id: SessionId, entry: u32 },
+    /// Check the session at `at` — expire it or resend its stalled work — as a sweep would.
+    /// Sent by the sweeper, delayed to that second, for sessions due before its next run; a
+    /// session changed meanwhile (extended, stopped, ended) is left alone.
+    #[serde(rename_all = "camelCase")]
+    CheckSession {
+        session_id: SessionId,
+        at: Timestamp,
+    },
 }
+
+impl Task {
+    pub fn session_id(&self) -> SessionId {
+        match self {
+            Task::ReconcileEntry { session_id, .. } | Task::CheckSession { session_id, .. } => {
+                *session_id
+            }
+        }
+    }
+}
+
+/// The longest a message can be delayed (SQS's `DelaySeconds` limit; the embedded queue keeps
+/// to it too).
+pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// Receives before a task is set aside in the dead-letter queue (SQS's redrive policy). High
 /// because a lease-busy retry also counts as a receive, on top of the three scheduled retries
@@ -40,6 +63,12 @@ pub enum QueueError {
 #[async_trait]
 pub trait TaskQueue: Send + Sync {
     async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError>;
+    /// Sends each task to become visible only after its delay (at most `MAX_DELAY`; longer
+    /// delays are cut to it).
+    async fn enqueue_delayed(
+        &self,
+        tasks: Vec<(Task, std::time::Duration)>,
+    ) -> Result<(), QueueError>;
     /// Up to `max` dead letters, left in the dead-letter queue.
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError>;
     /// Moves a dead letter back onto the work queue. Sending twice is harmless (tasks are

@@ -88,6 +88,25 @@ pub struct PersonalToken {
     pub name: Name,
 }
 
+/// One place in the due index: a session and the time of its next check. Ordered as the index
+/// is (time, then session), so the last one of a page is where the next page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DueEntry {
+    pub at: Timestamp,
+    pub session_id: SessionId,
+}
+
+/// A stored record that could not be read. Listings return it in place of the record, so one
+/// bad record never hides the others from the sweeper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    /// The record's storage key, for the operators.
+    pub key: String,
+    /// The rule the key names, when the key itself is readable.
+    pub rule: Option<RuleKey>,
+    pub error: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     // Organizations.
@@ -181,6 +200,16 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<SessionId>, StoreError>;
+    /// One page of the due index: entries whose check is at or before `upto`, strictly after
+    /// `after` (the last entry of the previous page), in index order. Paging by position, not by
+    /// re-reading from the start, so sessions that stay due (an unreadable one) cannot hold up
+    /// the ones behind them.
+    async fn due_page(
+        &self,
+        upto: Timestamp,
+        after: Option<DueEntry>,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError>;
     /// The user's live-session count (for diagnostics and tests).
     async fn live_session_count(&self, user: UserId) -> Result<u32, StoreError>;
 
@@ -221,6 +250,10 @@ pub trait Store: Send + Sync {
         -> Result<RuleState, StoreError>;
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError>;
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError>;
+    /// The rule records that have no holder (a sparse index: a held rule is not in it), so the
+    /// sweeper's orphan pass reads what it may act on, not every rule. A record that cannot be
+    /// read comes back as a `BadRecord`.
+    async fn unheld_rules(&self) -> Result<Vec<Result<RuleState, BadRecord>>, StoreError>;
 
     // Periodic jobs and one-off notices.
     /// Claims the run of `job` at `now` if its last claimed run was at least `every` ago (or

@@ -20,7 +20,8 @@ use entryguard::domain::Timestamp;
 use entryguard::ports::firewall::{Firewall, FirewallError};
 use entryguard::ports::queue::{DeadLetter, QueueError, Task, TaskQueue};
 use entryguard::ports::store::{
-    CreateError, CreateSessionError, DocKind, Store, StoreError, TokenRecord, UpdateError,
+    BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, Store, StoreError, TokenRecord,
+    UpdateError,
 };
 use entryguard::ports::Clock;
 
@@ -238,6 +239,14 @@ impl Store for FaultyStore {
     ) -> Result<Vec<SessionId>, StoreError> {
         call!(self, true, self.inner.due_sessions(now, limit).await)
     }
+    async fn due_page(
+        &self,
+        upto: Timestamp,
+        after: Option<DueEntry>,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
+        call!(self, true, self.inner.due_page(upto, after, limit).await)
+    }
     async fn live_session_count(&self, user: UserId) -> Result<u32, StoreError> {
         call!(self, true, self.inner.live_session_count(user).await)
     }
@@ -316,6 +325,9 @@ impl Store for FaultyStore {
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError> {
         call!(self, true, self.inner.list_rules().await)
     }
+    async fn unheld_rules(&self) -> Result<Vec<Result<RuleState, BadRecord>>, StoreError> {
+        call!(self, true, self.inner.unheld_rules().await)
+    }
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         call!(self, true, self.inner.append_audit(event).await)
     }
@@ -360,6 +372,12 @@ macro_rules! queue_call {
 impl TaskQueue for FaultyQueue {
     async fn enqueue(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
         queue_call!(self, self.inner.enqueue(tasks).await)
+    }
+    async fn enqueue_delayed(
+        &self,
+        tasks: Vec<(Task, std::time::Duration)>,
+    ) -> Result<(), QueueError> {
+        queue_call!(self, self.inner.enqueue_delayed(tasks).await)
     }
     async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
         queue_call!(self, self.inner.dead_letters(max).await)

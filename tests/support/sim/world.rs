@@ -71,6 +71,8 @@ pub struct Stats {
     pub throttled: u64,
     pub dead_letters: u64,
     pub paced: u64,
+    /// Session checks delivered out of turn (early, late, for a changed session).
+    pub stray_checks: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -86,6 +88,7 @@ impl std::ops::AddAssign for Stats {
         self.throttled += o.throttled;
         self.dead_letters += o.dead_letters;
         self.paced += o.paced;
+        self.stray_checks += o.stray_checks;
     }
 }
 
@@ -601,8 +604,37 @@ impl World {
                     self.out_of_band();
                 }
             }
-            _ => self.spawn_redrive(),
+            _ => {
+                if self.ctl.chance(0.5) {
+                    self.spawn_redrive();
+                } else {
+                    self.spawn_stray_check().await;
+                }
+            }
         }
+    }
+
+    /// A session check the sweeper might have scheduled, delivered at the wrong moment: early,
+    /// late, after the session was extended or ended, or twice. It must change nothing a
+    /// sweep at that moment would not.
+    async fn spawn_stray_check(&mut self) {
+        let user = self.ctl.below(3) as usize;
+        let nth = self.ctl.below(4);
+        let Some(s) = self.user_session(user, nth).await else {
+            return;
+        };
+        self.stats.stray_checks += 1;
+        let base = s.next_check_at().unwrap_or(s.expires_at);
+        let at = base + Duration::seconds(self.ctl.below(181) as i64 - 90);
+        let task = entryguard::ports::queue::Task::CheckSession {
+            session_id: s.id,
+            at,
+        };
+        let app = self.app.clone();
+        self.spawn(format!("stray check({}, at {at})", s.id), async move {
+            let _ = app.process_task(&task).await;
+            Done::Other
+        });
     }
 
     fn spawn_redrive(&mut self) {
@@ -954,9 +986,7 @@ impl World {
             }
         }
         for letter in self.queue.dead_letters(1000).await.unwrap() {
-            let Some(entryguard::ports::queue::Task::ReconcileEntry { session_id, .. }) =
-                letter.task
-            else {
+            let Some(session_id) = letter.task.as_ref().map(|t| t.session_id()) else {
                 continue;
             };
             let id = session_id.to_string();

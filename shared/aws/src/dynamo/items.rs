@@ -18,7 +18,7 @@ use entryguard::ports::store::{DocKind, PersonalToken, TokenRecord};
 
 use super::error::DynamoError;
 use crate::schema::{
-    AUDIT_RETENTION_DAYS, DUE_PARTITION, DUE_PK, DUE_SK, GSI1_PK, GSI1_SK, ITEM_TYPE, PK,
+    AUDIT_RETENTION_DAYS, DUE_PK, DUE_SHARDS, DUE_SK, GSI1_PK, GSI1_SK, ITEM_TYPE, PK, RULE_SHARDS,
     SESSION_RETENTION_DAYS, SK, TOKEN_GRACE_DAYS, TTL_ATTRIBUTE,
 };
 
@@ -64,7 +64,8 @@ pub mod keys {
     pub const RUN_SK: &str = "RUN";
     /// The GSI1 partition listing every organization.
     pub const ORGS: &str = "ORGS";
-    /// The GSI1 partition listing every rule record.
+    /// The GSI1 partition that listed every rule record before the list was sharded (still
+    /// read, for records written before).
     pub const RULES: &str = "RULES";
     pub const SESSION_PREFIX: &str = "SESSION#";
 
@@ -124,6 +125,34 @@ pub mod keys {
     pub fn due(at: Timestamp, id: SessionId) -> String {
         format!("{}#{id}", time_key(at))
     }
+    /// The due-index partition of a session: its id spreads sessions evenly over the shards.
+    pub fn due_shard(id: SessionId) -> String {
+        due_partition((id.as_uuid().as_u128() % u128::from(DUE_SHARDS)) as u32)
+    }
+    pub fn due_partition(shard: u32) -> String {
+        format!("DUE#{shard}")
+    }
+    /// Which of the rule partitions a rule belongs to: a fixed hash (FNV-1a) of its key, the
+    /// same in every process and release.
+    pub fn rule_shard(key: &RuleKey) -> u32 {
+        let hash = key
+            .storage_key()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        // The high half: FNV's low bits depend only on the low bits of each byte.
+        ((hash >> 32) % u64::from(RULE_SHARDS)) as u32
+    }
+    /// The GSI1 partition listing the rule records of one shard.
+    pub fn rules(shard: u32) -> String {
+        format!("RULES#{shard}")
+    }
+    /// The unheld index's partition for one shard.
+    pub fn unheld(shard: u32) -> String {
+        format!("UNHELD#{shard}")
+    }
+    pub const RULE_PREFIX: &str = "RULE#";
     /// Also the audit list's cursor, as in the embedded store.
     pub fn audit_sk(e: &AuditEvent) -> String {
         format!("{}/{}", time_key(e.time), e.id)
@@ -289,7 +318,7 @@ pub fn session_item(session: &Session) -> Result<Item, DynamoError> {
     item.insert(GSI1_SK.into(), s(keys::session_order(session)));
     match session.next_check_at() {
         Some(at) => {
-            item.insert(DUE_PK.into(), s(DUE_PARTITION));
+            item.insert(DUE_PK.into(), s(keys::due_shard(session.id)));
             item.insert(DUE_SK.into(), s(keys::due(at, session.id)));
         }
         None => {
@@ -310,6 +339,18 @@ pub fn session_item(session: &Session) -> Result<Item, DynamoError> {
         )));
     }
     Ok(item)
+}
+
+/// The due-index entry an index item stands for (its sort key is `<time>#<session>`).
+pub fn due_entry_of(item: &Item) -> Result<entryguard::ports::store::DueEntry, DynamoError> {
+    let raw = string(item, DUE_SK)?;
+    let (time, _) = raw
+        .rsplit_once('#')
+        .ok_or_else(|| DynamoError::Corrupt(format!("'{raw}' is not a due key")))?;
+    Ok(entryguard::ports::store::DueEntry {
+        at: parse_time(time)?,
+        session_id: session_id_of(item)?,
+    })
 }
 
 pub fn session_id_of(item: &Item) -> Result<SessionId, DynamoError> {
@@ -443,7 +484,8 @@ mod tests {
         assert_eq!(session_id_of(&item).unwrap(), s.id);
         assert_eq!(number(&item, VERSION).unwrap(), Some(0));
         // Live: in the due index, no TTL yet.
-        assert_eq!(item.get(DUE_PK), Some(&s_(DUE_PARTITION)));
+        assert_eq!(item.get(DUE_PK), Some(&s_(&keys::due_shard(s.id))));
+        assert_eq!(due_entry_of(&item).unwrap().at, s.next_check_at().unwrap());
         assert!(!item.contains_key(TTL_ATTRIBUTE));
     }
 
@@ -495,5 +537,24 @@ mod tests {
         assert!(keys::due(a, id) < keys::due(b, id0));
         assert!(keys::due(a, id) < format!("{}~", time_key(a)));
         assert_eq!(parse_time(&time_key(b)).unwrap(), b);
+    }
+
+    #[test]
+    fn shards_are_fixed_and_spread() {
+        let shards: std::collections::BTreeSet<u32> = (0..200u16)
+            .map(|port| {
+                keys::rule_shard(&RuleKey {
+                    region: "eu-west-1".parse().unwrap(),
+                    security_group_id: "sg-0123456789abcdef0".parse().unwrap(),
+                    rule: entryguard::domain::rule::IngressRule {
+                        ports: PortRange::tcp(port + 1),
+                        cidr: "203.0.113.7/32".parse().unwrap(),
+                    },
+                })
+            })
+            .collect();
+        assert_eq!(shards.len(), RULE_SHARDS as usize, "every shard is used");
+        let id = SessionId::from_uuid(Uuid::from_u128(13));
+        assert_eq!(keys::due_shard(id), "DUE#5");
     }
 }

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
+use futures::future::join_all;
 use rand::Rng;
 use uuid::Uuid;
 
@@ -24,12 +25,16 @@ use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
 use entryguard::embedded::kv::time_key;
 use entryguard::ports::store::{
-    CreateError, CreateSessionError, DocKind, Store, StoreError, TokenRecord, UpdateError,
+    BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, Store, StoreError, TokenRecord,
+    UpdateError,
 };
 
 use super::error::{from_sdk, from_transact, DynamoError};
 use super::items::{self, keys, n, s, Item};
-use crate::schema::{DUE_INDEX, DUE_PARTITION, DUE_PK, DUE_SK, GSI1, GSI1_PK, GSI1_SK, PK, SK};
+use crate::schema::{
+    DUE_INDEX, DUE_PARTITION, DUE_PK, DUE_SHARDS, DUE_SK, GSI1, GSI1_PK, GSI1_SK, PK, RULE_SHARDS,
+    SK, UNHELD_INDEX, UNHELD_PK, UNHELD_SK,
+};
 
 /// Transactions that lose a race with another transaction on the same item are tried again
 /// this many times before the store reports itself unavailable.
@@ -63,6 +68,13 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The cheapest call that opens a connection to the table's endpoint and resolves the
+    /// credentials: a read of an item that does not exist (half a read unit).
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        self.get(keys::run("warm-up"), keys::RUN_SK).await?;
+        Ok(())
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, DynamoError> {
@@ -761,26 +773,67 @@ impl Store for DynamoStore {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<SessionId>, StoreError> {
+        Ok(self
+            .due_page(now, None, limit)
+            .await?
+            .into_iter()
+            .map(|e| e.session_id)
+            .collect())
+    }
+
+    async fn due_page(
+        &self,
+        upto: Timestamp,
+        after: Option<DueEntry>,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        // Every key of a check at or before `now` sorts below `<now>~`.
-        let q = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("#pk = :due AND #sk <= :upper")
-            .expression_attribute_names("#pk", DUE_PK)
-            .expression_attribute_names("#sk", DUE_SK)
-            .expression_attribute_values(":due", s(DUE_PARTITION))
-            .expression_attribute_values(":upper", s(format!("{}~", time_key(now))))
-            .scan_index_forward(true);
-        self.query(q, limit)
-            .await?
-            .iter()
-            .map(|item| items::session_id_of(item).map_err(StoreError::from))
-            .collect()
+        // Every key of a check at or before `upto` sorts below `<upto>~`.
+        let upper = format!("{}~", time_key(upto));
+        let lower = after.map(|e| keys::due(e.at, e.session_id));
+        if lower.as_ref().is_some_and(|l| *l >= upper) {
+            return Ok(Vec::new());
+        }
+        // Each shard in parallel, from just where the last page ended; the first `limit` of
+        // their merge is the page (every shard's own first `limit` covers it).
+        let partitions = (0..DUE_SHARDS)
+            .map(keys::due_partition)
+            .chain([DUE_PARTITION.to_owned()]);
+        let queries = partitions.map(|partition| {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(DUE_INDEX)
+                .expression_attribute_names("#pk", DUE_PK)
+                .expression_attribute_names("#sk", DUE_SK)
+                .expression_attribute_values(":due", s(partition))
+                .expression_attribute_values(":upper", s(upper.clone()))
+                .scan_index_forward(true);
+            q = match &lower {
+                // BETWEEN is inclusive: the previous page's last entry is dropped below.
+                Some(lower) => q
+                    .key_condition_expression("#pk = :due AND #sk BETWEEN :lower AND :upper")
+                    .expression_attribute_values(":lower", s(lower.clone())),
+                None => q.key_condition_expression("#pk = :due AND #sk <= :upper"),
+            };
+            self.query(q, limit + 1)
+        });
+        let mut entries = Vec::new();
+        for found in join_all(queries).await {
+            for item in found? {
+                let entry = items::due_entry_of(&item)?;
+                if Some(entry) != after {
+                    entries.push(entry);
+                }
+            }
+        }
+        entries.sort();
+        entries.dedup();
+        entries.truncate(limit);
+        Ok(entries)
     }
 
     async fn live_session_count(&self, user: UserId) -> Result<u32, StoreError> {
@@ -806,7 +859,7 @@ impl Store for DynamoStore {
                 .update_expression(
                     "SET #key = if_not_exists(#key, :key), #group = if_not_exists(#group, :group), \
                      #cloud = if_not_exists(#cloud, :absent), #type = :type, #g1pk = :rules, \
-                     #g1sk = :order ADD #holders :holder, #count :one",
+                     #g1sk = :order ADD #holders :holder, #count :one REMOVE #upk, #usk",
                 )
                 // A holder already present is a no-op: the count must not move.
                 .condition_expression("NOT contains(#holders, :h)")
@@ -818,11 +871,13 @@ impl Store for DynamoStore {
                 .expression_attribute_names("#g1sk", GSI1_SK)
                 .expression_attribute_names("#holders", items::HOLDERS)
                 .expression_attribute_names("#count", items::HOLDER_COUNT)
+                .expression_attribute_names("#upk", UNHELD_PK)
+                .expression_attribute_names("#usk", UNHELD_SK)
                 .expression_attribute_values(":key", items::encode(key)?)
                 .expression_attribute_values(":group", items::encode(group)?)
                 .expression_attribute_values(":absent", items::encode(&CloudState::Absent)?)
                 .expression_attribute_values(":type", s("RULE"))
-                .expression_attribute_values(":rules", s(keys::RULES))
+                .expression_attribute_values(":rules", s(keys::rules(keys::rule_shard(key))))
                 .expression_attribute_values(":order", s(key.storage_key()))
                 .expression_attribute_values(
                     ":holder",
@@ -855,37 +910,62 @@ impl Store for DynamoStore {
         key: &RuleKey,
         holder: &HolderId,
     ) -> Result<Option<RuleState>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&*self.table)
-            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
-            .update_expression("DELETE #holders :holder ADD #count :minus")
-            .condition_expression("contains(#holders, :h)")
-            .expression_attribute_names("#holders", items::HOLDERS)
-            .expression_attribute_names("#count", items::HOLDER_COUNT)
-            .expression_attribute_values(
-                ":holder",
-                AttributeValue::Ss(vec![holder.as_str().to_owned()]),
-            )
-            .expression_attribute_values(":h", s(holder.as_str()))
-            .expression_attribute_values(":minus", n(-1))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(from_sdk);
-        match result {
-            Ok(out) => {
-                let state = items::rule_state(&out.attributes.unwrap_or_default())?;
-                if state.is_idle() {
-                    self.forget_if_idle(key).await?;
+        // The last holder's removal also puts the record into the unheld index, in the same
+        // write: a condition on the count picks the form, and a lost race tries again.
+        for _ in 0..RMW_ATTEMPTS {
+            for last in [true, false] {
+                let mut update = self
+                    .client
+                    .update_item()
+                    .table_name(&*self.table)
+                    .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
+                    .expression_attribute_names("#holders", items::HOLDERS)
+                    .expression_attribute_names("#count", items::HOLDER_COUNT)
+                    .expression_attribute_values(
+                        ":holder",
+                        AttributeValue::Ss(vec![holder.as_str().to_owned()]),
+                    )
+                    .expression_attribute_values(":h", s(holder.as_str()))
+                    .expression_attribute_values(":minus", n(-1))
+                    .expression_attribute_values(":one", n(1))
+                    .return_values(ReturnValue::AllNew);
+                update = if last {
+                    update
+                        .update_expression(
+                            "DELETE #holders :holder ADD #count :minus SET #upk = :upk, #usk = :usk",
+                        )
+                        .condition_expression("contains(#holders, :h) AND #count = :one")
+                        .expression_attribute_names("#upk", UNHELD_PK)
+                        .expression_attribute_names("#usk", UNHELD_SK)
+                        .expression_attribute_values(":upk", s(keys::unheld(keys::rule_shard(key))))
+                        .expression_attribute_values(":usk", s(key.storage_key()))
+                } else {
+                    update
+                        .update_expression("DELETE #holders :holder ADD #count :minus")
+                        .condition_expression("contains(#holders, :h) AND #count > :one")
+                };
+                match update.send().await.map_err(from_sdk) {
+                    Ok(out) => {
+                        let state = items::rule_state(&out.attributes.unwrap_or_default())?;
+                        if state.is_idle() {
+                            self.forget_if_idle(key).await?;
+                        }
+                        return Ok(Some(state));
+                    }
+                    Err(DynamoError::ConditionFailed) => {}
+                    Err(e) => return Err(e.into()),
                 }
-                Ok(Some(state))
             }
-            // Not a holder, or no record at all: nothing changes.
-            Err(DynamoError::ConditionFailed) => Ok(self.get_rule_item(key).await?),
-            Err(e) => Err(e.into()),
+            // Neither form applied: not a holder (nothing changes), or the count moved between
+            // the two attempts.
+            match self.get_rule_item(key).await? {
+                Some(state) if state.holders.contains(holder) => continue,
+                other => return Ok(other),
+            }
         }
+        Err(StoreError::Unavailable(format!(
+            "rule {key} kept changing under {RMW_ATTEMPTS} attempts"
+        )))
     }
 
     async fn rule_lease(
@@ -976,36 +1056,47 @@ impl Store for DynamoStore {
         key: &RuleKey,
         group: &GroupRef,
     ) -> Result<RuleState, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&*self.table)
-            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
-            // Every attribute only if missing: an existing record stays exactly as it is.
-            .update_expression(
-                "SET #key = if_not_exists(#key, :key), #group = if_not_exists(#group, :group), \
-                 #cloud = if_not_exists(#cloud, :unknown), #count = if_not_exists(#count, :zero), \
-                 #type = :type, #g1pk = :rules, #g1sk = :order",
-            )
-            .expression_attribute_names("#key", items::RULE_KEY)
-            .expression_attribute_names("#group", items::GROUP)
-            .expression_attribute_names("#cloud", items::CLOUD)
-            .expression_attribute_names("#count", items::HOLDER_COUNT)
-            .expression_attribute_names("#type", crate::schema::ITEM_TYPE)
-            .expression_attribute_names("#g1pk", GSI1_PK)
-            .expression_attribute_names("#g1sk", GSI1_SK)
-            .expression_attribute_values(":key", items::encode(key)?)
-            .expression_attribute_values(":group", items::encode(group)?)
-            .expression_attribute_values(":unknown", items::encode(&CloudState::Unknown)?)
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":type", s("RULE"))
-            .expression_attribute_values(":rules", s(keys::RULES))
-            .expression_attribute_values(":order", s(key.storage_key()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        Ok(items::rule_state(&out.attributes.unwrap_or_default())?)
+        for _ in 0..RMW_ATTEMPTS {
+            // A new record has no holder, so it goes into the unheld index; an existing record
+            // stays exactly as it is.
+            let shard = keys::rule_shard(key);
+            let mut item = items::key(keys::rule(key), keys::RULE_SK);
+            item.insert(items::RULE_KEY.to_owned(), items::encode(key)?);
+            item.insert(items::GROUP.to_owned(), items::encode(group)?);
+            item.insert(
+                items::CLOUD.to_owned(),
+                items::encode(&CloudState::Unknown)?,
+            );
+            item.insert(items::HOLDER_COUNT.to_owned(), n(0));
+            item.insert(crate::schema::ITEM_TYPE.to_owned(), s("RULE"));
+            item.insert(GSI1_PK.to_owned(), s(keys::rules(shard)));
+            item.insert(GSI1_SK.to_owned(), s(key.storage_key()));
+            item.insert(UNHELD_PK.to_owned(), s(keys::unheld(shard)));
+            item.insert(UNHELD_SK.to_owned(), s(key.storage_key()));
+            let created = self
+                .client
+                .put_item()
+                .table_name(&*self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .send()
+                .await
+                .map_err(from_sdk);
+            match created {
+                Ok(_) => return Ok(items::rule_state(&item)?),
+                Err(DynamoError::ConditionFailed) => {
+                    if let Some(state) = self.get_rule_item(key).await? {
+                        return Ok(state);
+                    }
+                    // Forgotten between our write and our read: create it.
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "rule {key} kept changing under {RMW_ATTEMPTS} attempts"
+        )))
     }
 
     async fn claim_run(
@@ -1101,11 +1192,47 @@ impl Store for DynamoStore {
     }
 
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError> {
-        self.query(self.gsi1(keys::RULES.to_owned()), usize::MAX)
-            .await?
-            .iter()
-            .map(|item| items::rule_state(item).map_err(StoreError::from))
-            .collect()
+        let partitions = (0..RULE_SHARDS)
+            .map(keys::rules)
+            .chain([keys::RULES.to_owned()]);
+        let pages = join_all(partitions.map(|p| self.query(self.gsi1(p), usize::MAX))).await;
+        let mut out = Vec::new();
+        for found in pages {
+            for item in found? {
+                out.push(items::rule_state(&item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn unheld_rules(&self) -> Result<Vec<Result<RuleState, BadRecord>>, StoreError> {
+        let queries = (0..RULE_SHARDS).map(|shard| {
+            let q = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(UNHELD_INDEX)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", UNHELD_PK)
+                .expression_attribute_values(":pk", s(keys::unheld(shard)));
+            self.query(q, usize::MAX)
+        });
+        let mut out = Vec::new();
+        for found in join_all(queries).await {
+            for item in found? {
+                out.push(items::rule_state(&item).map_err(|e| {
+                    let key = items::string(&item, PK).unwrap_or("?").to_owned();
+                    BadRecord {
+                        rule: key
+                            .strip_prefix(keys::RULE_PREFIX)
+                            .and_then(RuleKey::from_storage_key),
+                        key,
+                        error: e.to_string(),
+                    }
+                }));
+            }
+        }
+        Ok(out)
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
