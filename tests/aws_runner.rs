@@ -86,6 +86,37 @@ async fn the_walk_through_runs_on_dynamodb_and_sqs() {
         .await;
 }
 
+/// The admin connects the moto account (an access-key credential), adds a resource on `sg`
+/// opening `port`, and adds eng@corp.example with direct access to it.
+async fn connect_account_for_an_engineer(s: &TestServer, admin: &str, sg: &str, port: u16) {
+    let credential = s
+        .post(
+            admin,
+            "/api/admin/credentials",
+            json!({"name": "prod", "provider": "aws", "region": REGION,
+                   "accessKeyId": "AKIAMOTOTEST0000", "secretAccessKey": "moto-secret"}),
+        )
+        .await;
+    let credential_id = credential.ok(201)["id"].as_str().unwrap().to_owned();
+    let resource = s
+        .post(
+            admin,
+            "/api/admin/resources",
+            json!({"name": "service", "credentialId": credential_id,
+                   "securityGroupId": sg, "region": REGION,
+                   "ports": [{"protocol": "tcp", "fromPort": port, "toPort": port}]}),
+        )
+        .await;
+    let resource_id = resource.ok(201)["id"].as_str().unwrap().to_owned();
+    s.post(
+        admin,
+        "/api/admin/users",
+        json!({"email": "eng@corp.example", "isAdmin": false, "resourceIds": [resource_id]}),
+    )
+    .await
+    .ok(201);
+}
+
 /// `--backend aws --bootstrap-admin EMAIL` on a provisioned account: one organization with that
 /// admin and nothing else; the admin connects an AWS account and a member's session opens and
 /// closes a real (emulated) security-group rule.
@@ -119,32 +150,7 @@ async fn a_bootstrapped_admin_connects_an_account_and_a_member_gets_access() {
     let users = s.get(Some(&admin), "/api/admin/users").await;
     assert_eq!(users.ok(200).as_array().unwrap().len(), 1);
 
-    let credential = s
-        .post(
-            &admin,
-            "/api/admin/credentials",
-            json!({"name": "prod", "provider": "aws", "region": REGION,
-                   "accessKeyId": "AKIAMOTOTEST0000", "secretAccessKey": "moto-secret"}),
-        )
-        .await;
-    let credential_id = credential.ok(201)["id"].as_str().unwrap().to_owned();
-    let resource = s
-        .post(
-            &admin,
-            "/api/admin/resources",
-            json!({"name": "web", "credentialId": credential_id,
-                   "securityGroupId": sg.to_string(), "region": REGION,
-                   "ports": [{"protocol": "tcp", "fromPort": 22, "toPort": 22}]}),
-        )
-        .await;
-    let resource_id = resource.ok(201)["id"].as_str().unwrap().to_owned();
-    s.post(
-        &admin,
-        "/api/admin/users",
-        json!({"email": "eng@corp.example", "isAdmin": false, "resourceIds": [resource_id]}),
-    )
-    .await
-    .ok(201);
+    connect_account_for_an_engineer(&s, &admin, &sg.to_string(), 22).await;
 
     let eng = s.login("eng@corp.example").await;
     let session = s.settled_session(&eng, 2, "ACTIVE").await;
@@ -194,32 +200,7 @@ async fn the_operator_suspends_an_organization_on_dynamodb() {
     });
     let s = TestServer::start_on(backend.clone()).await;
     let admin = s.login("boss@corp.example").await;
-    let credential = s
-        .post(
-            &admin,
-            "/api/admin/credentials",
-            json!({"name": "prod", "provider": "aws", "region": REGION,
-                   "accessKeyId": "AKIAMOTOTEST0000", "secretAccessKey": "moto-secret"}),
-        )
-        .await;
-    let credential_id = credential.ok(201)["id"].as_str().unwrap().to_owned();
-    let resource = s
-        .post(
-            &admin,
-            "/api/admin/resources",
-            json!({"name": "db", "credentialId": credential_id,
-                   "securityGroupId": sg.to_string(), "region": REGION,
-                   "ports": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432}]}),
-        )
-        .await;
-    let resource_id = resource.ok(201)["id"].as_str().unwrap().to_owned();
-    s.post(
-        &admin,
-        "/api/admin/users",
-        json!({"email": "eng@corp.example", "isAdmin": false, "resourceIds": [resource_id]}),
-    )
-    .await
-    .ok(201);
+    connect_account_for_an_engineer(&s, &admin, &sg.to_string(), 5432).await;
     let eng = s.login("eng@corp.example").await;
     let session = s.settled_session(&eng, 2, "ACTIVE").await;
     assert_eq!(fx.rules(&sg).await.len(), 1);

@@ -86,20 +86,20 @@ impl App {
         Ok(out)
     }
 
-    /// Sets the plan. Sessions already running keep the limits they started under; new starts
-    /// and extensions follow the new plan.
-    pub async fn operator_set_plan(
+    /// Applies the operator's `change` and, if it changed anything, records `describe(before,
+    /// after)` in the organization's audit log.
+    async fn operator_change(
         &self,
         id: OrgId,
-        tier: Tier,
-        operator: &str,
+        change: impl Fn(&mut Organization),
+        describe: impl FnOnce(&Organization, &Organization) -> String,
     ) -> Result<Organization, OperatorError> {
         let (before, after) = self
             .mutate_org(
                 id,
                 || OperatorError::NotFound(id),
                 |org| {
-                    org.tier = tier;
+                    change(org);
                     Ok(())
                 },
             )
@@ -110,13 +110,31 @@ impl App {
         self.audit(Audit::system(
             id,
             AuditType::AdminChange,
-            format!(
-                "The operator ({operator}) changed the plan from {} to {}",
-                before.tier, after.tier
-            ),
+            describe(&before, &after),
         ))
         .await;
         Ok(after)
+    }
+
+    /// Sets the plan. Sessions already running keep the limits they started under; new starts
+    /// and extensions follow the new plan.
+    pub async fn operator_set_plan(
+        &self,
+        id: OrgId,
+        tier: Tier,
+        operator: &str,
+    ) -> Result<Organization, OperatorError> {
+        self.operator_change(
+            id,
+            |org| org.tier = tier,
+            |before, after| {
+                format!(
+                    "The operator ({operator}) changed the plan from {} to {}",
+                    before.tier, after.tier
+                )
+            },
+        )
+        .await
     }
 
     /// Suspends the organization and ends every live session of its users. Running it again
@@ -127,24 +145,12 @@ impl App {
         operator: &str,
         reason: &str,
     ) -> Result<Suspended, OperatorError> {
-        let (_, changed) = self
-            .mutate_org(
-                id,
-                || OperatorError::NotFound(id),
-                |org| {
-                    org.status = OrgStatus::Suspended;
-                    Ok(())
-                },
-            )
-            .await?;
-        if changed.is_some() {
-            self.audit(Audit::system(
-                id,
-                AuditType::AdminChange,
-                format!("The operator ({operator}) suspended the organization: {reason}"),
-            ))
-            .await;
-        }
+        self.operator_change(
+            id,
+            |org| org.status = OrgStatus::Suspended,
+            |_, _| format!("The operator ({operator}) suspended the organization: {reason}"),
+        )
+        .await?;
         let sessions_stopped = self.stop_live_sessions_of_org(id).await?;
         if sessions_stopped > 0 {
             self.audit(Audit::system(
@@ -164,26 +170,12 @@ impl App {
         id: OrgId,
         operator: &str,
     ) -> Result<Organization, OperatorError> {
-        let (before, after) = self
-            .mutate_org(
-                id,
-                || OperatorError::NotFound(id),
-                |org| {
-                    org.status = OrgStatus::Active;
-                    Ok(())
-                },
-            )
-            .await?;
-        let Some(after) = after else {
-            return Ok(before);
-        };
-        self.audit(Audit::system(
+        self.operator_change(
             id,
-            AuditType::AdminChange,
-            format!("The operator ({operator}) resumed the organization"),
-        ))
-        .await;
-        Ok(after)
+            |org| org.status = OrgStatus::Active,
+            |_, _| format!("The operator ({operator}) resumed the organization"),
+        )
+        .await
     }
 
     async fn stop_live_sessions_of_org(&self, id: OrgId) -> Result<usize, StoreError> {
