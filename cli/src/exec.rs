@@ -8,7 +8,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::client::Client;
 use crate::error::{exit, CliError};
-use crate::types::SessionStatus;
+use crate::types::{wire, SessionStatus};
 use crate::{watch, Out};
 
 pub async fn run(
@@ -128,7 +128,7 @@ async fn run_and_stop(
 
 async fn stop(client: &Client, id: &str, out: &Out) {
     match client.stop(id).await {
-        Ok(s) => out.note(&format!("Session {} stopped ({:?})", s.id, s.status)),
+        Ok(s) => out.note(&format!("Session {} stopped ({})", s.id, wire(&s.status))),
         Err(e) => eprintln!("entryguard: could not stop session {id}: {e}"),
     }
 }

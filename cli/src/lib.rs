@@ -86,9 +86,9 @@ async fn dispatch(global: &Global, command: Command, out: &Out) -> Result<u8, Cl
             if !wait {
                 out.result(&session, || {
                     format!(
-                        "Started session {} ({:?}, until {})",
+                        "Started session {} ({}, until {})",
                         session.id,
-                        session.status,
+                        types::wire(&session.status),
                         local(session.expires_at)
                     )
                 });
@@ -124,7 +124,7 @@ async fn dispatch(global: &Global, command: Command, out: &Out) -> Result<u8, Cl
                 } else {
                     stopped
                         .iter()
-                        .map(|s| format!("Stopped session {} ({:?})", s.id, s.status))
+                        .map(|s| format!("Stopped session {} ({})", s.id, types::wire(&s.status)))
                         .collect::<Vec<_>>()
                         .join("\n")
                 }
@@ -325,10 +325,10 @@ async fn status(global: &Global, all: bool, out: &Out) -> Result<u8, CliError> {
     let view = StatusView { me, sessions };
     out.result(&view, || {
         let mut text = format!(
-            "{} — {} ({:?} plan), {} resource(s)",
+            "{} — {} ({} plan), {} resource(s)",
             view.me.user.email,
             view.me.organization.name,
-            view.me.organization.tier,
+            types::wire(&view.me.organization.tier),
             view.me.resource_count
         );
         if view.sessions.is_empty() {
@@ -347,7 +347,7 @@ async fn status(global: &Global, all: bool, out: &Out) -> Result<u8, CliError> {
             text.push_str(&format!(
                 "\n{}  {:<9}  until {}  {}/{} open",
                 s.id,
-                format!("{:?}", s.status).to_uppercase(),
+                types::wire(&s.status),
                 local(s.expires_at),
                 open,
                 s.resources.len()

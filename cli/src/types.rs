@@ -112,3 +112,11 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub fields: std::collections::BTreeMap<String, String>,
 }
+
+/// A status as the API spells it (`ACTIVE`, `APPLIED`): what people see in the web app too.
+pub fn wire<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}

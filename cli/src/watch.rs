@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::error::CliError;
-use crate::types::{EntryStatus, Session, SessionStatus};
+use crate::types::{wire, EntryStatus, Session, SessionStatus};
 
 const POLL: Duration = Duration::from_millis(400);
 
@@ -40,11 +40,11 @@ pub async fn until_settled(
                         .unwrap_or_default();
                     let _ = writeln!(
                         err,
-                        "  {} {} ({}) {:?}{reason}",
+                        "  {} {} ({}) {}{reason}",
                         mark(e.status),
                         e.resource_name,
                         e.ip,
-                        e.status
+                        wire(&e.status)
                     );
                 }
             }
