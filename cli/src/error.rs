@@ -1,6 +1,6 @@
 //! What can go wrong, and the exit code each failure gives.
 
-use crate::types::{ErrorDetail, Session};
+use crate::types::{ErrorDetail, Session, SessionExt};
 
 /// The documented exit codes (README, "Command line").
 pub mod exit {

@@ -8,7 +8,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::client::Client;
 use crate::error::{exit, CliError};
-use crate::types::{wire, SessionStatus};
+use crate::types::{wire, SessionExt, SessionStatus};
 use crate::{watch, Out};
 
 pub async fn run(

@@ -19,7 +19,7 @@ use args::{Cli, Command, Global};
 use client::Client;
 use config::{Profile, Profiles};
 use error::{exit, CliError};
-use types::{Me, Session, SessionStatus};
+use types::{Me, Session, SessionExt, SessionStatus};
 
 /// Runs a parsed command line; returns the process's exit code.
 pub async fn run(cli: Cli) -> u8 {
@@ -320,7 +320,7 @@ async fn status(global: &Global, all: bool, out: &Out) -> Result<u8, CliError> {
     let me = client.me().await?;
     let mut sessions = client.sessions().await?;
     if !all {
-        sessions.retain(Session::is_live);
+        sessions.retain(|s| s.is_live());
     }
     let view = StatusView { me, sessions };
     out.result(&view, || {
@@ -368,7 +368,7 @@ async fn status(global: &Global, all: bool, out: &Out) -> Result<u8, CliError> {
 
 async fn live(client: &Client) -> Result<Vec<Session>, CliError> {
     let mut sessions = client.sessions().await?;
-    sessions.retain(Session::is_live);
+    sessions.retain(|s| s.is_live());
     Ok(sessions)
 }
 
