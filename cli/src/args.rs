@@ -103,3 +103,38 @@ pub struct WaitOpts {
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub timeout: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_the_man_page_come_from_the_definition() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "entryguard", &mut script);
+            let script = String::from_utf8(script).unwrap();
+            for sub in ["login", "start", "exec", "extend"] {
+                assert!(script.contains(sub), "{shell:?} completion lacks {sub}");
+            }
+        }
+        let mut man = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut man)
+            .unwrap();
+        let man = String::from_utf8(man).unwrap();
+        assert!(man.contains(".TH entryguard 1"), "{man}");
+        assert!(man.contains("exec"), "{man}");
+    }
+}

@@ -200,6 +200,10 @@ async fn login_profiles_and_logout() {
         "{}",
         stderr(&out)
     );
+    let out = e.run(&["start", "--hours", "two"]).await;
+    assert_eq!(out.status.code(), Some(2), "a bad command line");
+    let out = e.run(&["stop", "some-id", "--all"]).await;
+    assert_eq!(out.status.code(), Some(2), "an id and --all");
 
     // A wrong token is refused at login and nothing is stored.
     let out = e
