@@ -8,6 +8,7 @@ pub mod domain;
 pub mod embedded;
 pub mod pacing;
 pub mod ports;
+pub mod wire;
 
 pub use chrono;
 pub use ipnet;
