@@ -2,8 +2,10 @@
 
 pub mod harness;
 pub mod iam;
+pub mod lambda_runtime;
 pub mod logs;
 pub mod moto;
 pub mod oidc;
 pub mod server;
 pub mod sim;
+pub mod template;

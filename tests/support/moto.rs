@@ -180,6 +180,8 @@ pub struct AwsFixture {
     pub names: entryguard_aws::ResourceNames,
     pub sdk: SdkConfig,
     pub ec2: entryguard_aws::sdk::ec2::Client,
+    /// The provisioned KMS key (what the template's `KMS_KEY_ID` names).
+    pub kms_key_id: String,
     vpc_id: String,
     // Last, so the server outlives the clients above while they drop.
     pub moto: Moto,
@@ -215,6 +217,7 @@ impl AwsFixture {
             names,
             sdk,
             ec2,
+            kms_key_id: provisioned.kms_key_id.clone(),
             vpc_id,
             moto,
         }

@@ -2,6 +2,7 @@
 //! by the local runner alike.
 
 pub mod dto;
+pub mod environment;
 pub mod error;
 pub mod extract;
 pub mod headers;

@@ -10,10 +10,7 @@ use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::ApiState;
 use tracing_subscriber::EnvFilter;
 
-/// On a deployment without organizations, the first one is created with this administrator.
-const BOOTSTRAP_ADMIN_ENV: &str = "ENTRYGUARD_BOOTSTRAP_ADMIN";
-/// "true": people the user pool verified may create organizations (the stack's AllowSelfSignUp).
-const SIGNUP_ENV: &str = "ENTRYGUARD_SIGNUP";
+use entryguard_api::environment::{BOOTSTRAP_ADMIN_ENV, PRINCIPAL_ENV, SIGNUP_ENV};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -59,7 +56,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = ApiState {
         app,
         dev: None,
-        entryguard_principal: std::env::var("ENTRYGUARD_PRINCIPAL").unwrap_or_default(),
+        entryguard_principal: std::env::var(PRINCIPAL_ENV).unwrap_or_default(),
         oidc,
         limits: Default::default(),
         signup_open: std::env::var(SIGNUP_ENV).is_ok_and(|v| v == "true"),

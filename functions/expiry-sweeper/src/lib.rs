@@ -1,5 +1,15 @@
 //! The expiry sweeper's handler, run by a one-minute EventBridge schedule.
 
+/// Every variable the expiry sweeper binary reads; infra/template.yaml must set exactly these for it
+/// (a test runs the binary with the template's environment and compares the names).
+pub const ENVIRONMENT: &[&str] = &[
+    entryguard_aws::env_names::TABLE_NAME,
+    entryguard_aws::env_names::QUEUE_URL,
+    entryguard_aws::env_names::KMS_KEY_ID,
+    entryguard_aws::env_names::EC2_RATE_SHARE,
+    entryguard_aws::env_names::RUST_LOG,
+];
+
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::Serialize;
 

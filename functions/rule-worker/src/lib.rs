@@ -2,6 +2,16 @@
 //! retry get their visibility set to the retry delay first, so SQS redelivers them on the
 //! product's schedule; messages that keep failing end in the dead-letter queue.
 
+/// Every variable the rule worker binary reads; infra/template.yaml must set exactly these for it
+/// (a test runs the binary with the template's environment and compares the names).
+pub const ENVIRONMENT: &[&str] = &[
+    entryguard_aws::env_names::TABLE_NAME,
+    entryguard_aws::env_names::QUEUE_URL,
+    entryguard_aws::env_names::KMS_KEY_ID,
+    entryguard_aws::env_names::EC2_RATE_SHARE,
+    entryguard_aws::env_names::RUST_LOG,
+];
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 

@@ -204,6 +204,18 @@ pub async fn connect(opts: &ConnectOptions) -> AwsBackend {
     AwsBackend::new(&sdk, &opts.table_name, &opts.queue_url, &opts.kms_key_id)
 }
 
+/// The environment variables `connect_from_env` reads. Each function's crate lists the ones its
+/// deployment sets (`ENVIRONMENT`); a test compares those lists with infra/template.yaml.
+pub mod env_names {
+    pub const TABLE_NAME: &str = "TABLE_NAME";
+    pub const QUEUE_URL: &str = "QUEUE_URL";
+    pub const KMS_KEY_ID: &str = "KMS_KEY_ID";
+    pub const USER_POOL_ID: &str = "USER_POOL_ID";
+    pub const EC2_RATE_SHARE: &str = "EC2_RATE_SHARE";
+    /// Read by tracing's `EnvFilter::from_default_env` in every main.
+    pub const RUST_LOG: &str = "RUST_LOG";
+}
+
 #[derive(Debug, Error)]
 pub enum EnvError {
     #[error("environment variable {0} is not set")]
@@ -219,18 +231,18 @@ pub async fn connect_from_env() -> Result<AwsBackend, EnvError> {
     let var = |name: &'static str| std::env::var(name).map_err(|_| EnvError::Missing(name));
     let mut backend = connect(&ConnectOptions {
         sdk: SdkOptions::default(),
-        table_name: var("TABLE_NAME")?,
-        queue_url: var("QUEUE_URL")?,
-        kms_key_id: var("KMS_KEY_ID")?,
+        table_name: var(env_names::TABLE_NAME)?,
+        queue_url: var(env_names::QUEUE_URL)?,
+        kms_key_id: var(env_names::KMS_KEY_ID)?,
     })
     .await;
-    if let Ok(pool) = std::env::var("USER_POOL_ID") {
+    if let Ok(pool) = std::env::var(env_names::USER_POOL_ID) {
         backend.directory = Arc::new(CognitoDirectory::new(
             aws_sdk_cognitoidentityprovider::Client::new(&backend.sdk),
             pool,
         ));
     }
-    let share = std::env::var("EC2_RATE_SHARE")
+    let share = std::env::var(env_names::EC2_RATE_SHARE)
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(1);
