@@ -74,10 +74,7 @@ async fn start_applies_every_resource_then_stop_cancels_and_restores_groups() {
 #[tokio::test]
 async fn sweeper_expires_due_sessions_only() {
     let h = Harness::new(2);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let short = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(1))
@@ -106,10 +103,7 @@ async fn sweeper_expires_due_sessions_only() {
 #[tokio::test]
 async fn stopping_a_pending_session_before_the_worker_runs_cancels_at_once() {
     let h = Harness::new(3);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(2))
@@ -125,10 +119,7 @@ async fn stopping_a_pending_session_before_the_worker_runs_cancels_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_a_pending_session_undoes_rules_applied_after_the_stop() {
     let h = Harness::new(4);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     h.sim.set_latency(StdDuration::from_millis(500));
     let s = h
         .app
@@ -166,10 +157,7 @@ async fn stopping_a_pending_session_undoes_rules_applied_after_the_stop() {
 #[tokio::test]
 async fn two_sessions_from_one_ip_share_the_rule_until_the_last_ends() {
     let h = Harness::new(5);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let one = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(2))
@@ -329,10 +317,7 @@ async fn permanent_errors_fail_at_once_with_messages_a_person_understands() {
 #[tokio::test]
 async fn a_spent_cloud_budget_delays_a_change_to_the_next_minute_without_failing_it() {
     let h = Harness::new(12);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(2))
@@ -366,10 +351,7 @@ async fn a_spent_cloud_budget_delays_a_change_to_the_next_minute_without_failing
 #[tokio::test]
 async fn transient_errors_retry_after_30s_1min_2min_then_fail() {
     let h = Harness::new(9);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (f, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     h.sim.inject(Fault {
         group: None,
         op: Some(Operation::Authorize),
@@ -430,10 +412,7 @@ async fn transient_errors_retry_after_30s_1min_2min_then_fail() {
 #[tokio::test]
 async fn transient_errors_that_clear_end_active() {
     let h = Harness::new(10);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     h.sim.inject(Fault {
         group: None,
         op: None,
@@ -466,10 +445,7 @@ async fn transient_errors_that_clear_end_active() {
 #[tokio::test]
 async fn extend_adds_hours_within_the_maximum_only() {
     let h = Harness::new(11);
-    let f = h.org(Tier::Free).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (f, dev) = h.member_with_ssh_on_group_1(Tier::Free).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(2))
@@ -622,10 +598,7 @@ async fn the_concurrent_session_limit_holds_under_simultaneous_starts() {
 #[tokio::test]
 async fn a_lost_message_is_resent_by_the_sweeper() {
     let h = Harness::new(15);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(2))
@@ -648,10 +621,7 @@ async fn a_lost_message_is_resent_by_the_sweeper() {
 #[tokio::test]
 async fn duplicate_deliveries_do_not_double_count() {
     let h = Harness::new(16);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(2))
@@ -679,10 +649,7 @@ async fn duplicate_deliveries_do_not_double_count() {
 #[tokio::test]
 async fn the_audit_log_records_the_session_story() {
     let h = Harness::new(17);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (f, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     // Events are ordered by time; the manual clock moves between steps as real time would.
     let s = h
         .app
@@ -726,10 +693,7 @@ async fn the_audit_log_records_the_session_story() {
 #[tokio::test]
 async fn a_rule_whose_removal_failed_is_revoked_by_a_later_sweep() {
     let h = Harness::new(18);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(2))
@@ -767,10 +731,7 @@ async fn a_rule_whose_removal_failed_is_revoked_by_a_later_sweep() {
 #[tokio::test]
 async fn a_suspended_organization_starts_nothing_and_its_live_sessions_end() {
     let h = Harness::new(41);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (f, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let before = h.rules(1);
     let live = h
         .app
@@ -846,10 +807,7 @@ async fn a_suspended_organization_starts_nothing_and_its_live_sessions_end() {
 #[tokio::test]
 async fn a_start_that_races_a_suspension_takes_itself_back() {
     let h = Harness::new(42);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (f, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let before = h.rules(1);
     // `dev` was authenticated while the organization was active; the suspension lands before
     // the session is written.
@@ -873,10 +831,7 @@ async fn a_start_that_races_a_suspension_takes_itself_back() {
 #[tokio::test]
 async fn the_operator_sets_plans_and_running_sessions_keep_going() {
     let h = Harness::new(43);
-    let f = h.org(Tier::Starter).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (f, dev) = h.member_with_ssh_on_group_1(Tier::Starter).await;
     let mut dev = dev;
     let long = h
         .app

@@ -40,10 +40,7 @@ async fn alerts(h: &Harness, f: &OrgFixture) -> Vec<String> {
 #[tokio::test]
 async fn a_bad_record_is_skipped_and_reported_once_while_the_other_sessions_expire() {
     let h = Harness::new(41);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (f, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let mut sessions = Vec::new();
     for n in 1..=3 {
         let s = h
@@ -118,10 +115,7 @@ async fn a_bad_record_is_skipped_and_reported_once_while_the_other_sessions_expi
 #[tokio::test]
 async fn one_sweep_expires_more_than_a_page_of_due_sessions() {
     let h = Harness::new(42);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let count = 2 * SWEEP_PAGE + 50;
     for n in 0..count {
         h.app
@@ -149,10 +143,7 @@ async fn one_sweep_expires_more_than_a_page_of_due_sessions() {
 #[tokio::test]
 async fn a_sweep_whose_time_is_up_leaves_the_rest_to_the_next_run() {
     let h = Harness::new(43);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(1))
@@ -173,10 +164,7 @@ async fn a_sweep_whose_time_is_up_leaves_the_rest_to_the_next_run() {
 #[tokio::test]
 async fn a_session_expires_on_its_second_without_waiting_for_the_next_sweep() {
     let h = Harness::new(44);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(1))
@@ -201,10 +189,7 @@ async fn a_session_expires_on_its_second_without_waiting_for_the_next_sweep() {
 #[tokio::test]
 async fn a_session_extended_after_its_check_was_scheduled_does_not_end() {
     let h = Harness::new(45);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(1))
@@ -227,10 +212,7 @@ async fn a_session_extended_after_its_check_was_scheduled_does_not_end() {
 #[tokio::test]
 async fn an_early_check_comes_back_on_its_second() {
     let h = Harness::new(46);
-    let f = h.org(Tier::Team).await;
-    let dev = h.member(&f, "dev").await;
-    let a = h.resource(&f, 1, &[22], true).await;
-    h.role(&f, &[&dev], &[&a], None).await;
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
     let s = h
         .app
         .start_session(&dev, ip("203.0.113.7"), hours(1))

@@ -131,6 +131,16 @@ impl Harness {
         }
     }
 
+    /// The common scenario: an organization on `tier` whose member "dev" reaches one resource
+    /// (SSH on simulated group 1) through a role.
+    pub async fn member_with_ssh_on_group_1(&self, tier: Tier) -> (OrgFixture, Identity) {
+        let f = self.org(tier).await;
+        let dev = self.member(&f, "dev").await;
+        let a = self.resource(&f, 1, &[22], true).await;
+        self.role(&f, &[&dev], &[&a], None).await;
+        (f, dev)
+    }
+
     pub async fn member(&self, f: &OrgFixture, name: &str) -> Identity {
         let user = User {
             id: UserId::from_uuid(self.app.ids.uuid()),
