@@ -1,23 +1,14 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Api, ApiError, errorMessage } from './api/client';
-import type { Me, Organization } from './api/types';
+import type { Me } from './api/types';
 import { beginLogin, completeLogin, isCallback } from './auth/oidc';
 import { tokenStore } from './auth/token';
 import { Layout } from './components/Layout';
 import { Alert, Loading } from './components/ui';
 import type { AppConfig } from './config';
-import { useRoute, type Route } from './lib/router';
-import { AuditLogsPage } from './pages/admin/AuditLogs';
-import { CredentialsPage } from './pages/admin/Credentials';
-import { IamPolicyPage } from './pages/admin/IamPolicy';
-import { LiveAccessPage } from './pages/admin/LiveAccess';
-import { OrganizationPage } from './pages/admin/Organization';
-import { ResourcesPage } from './pages/admin/Resources';
-import { RolesPage } from './pages/admin/Roles';
-import { UsersPage } from './pages/admin/Users';
-import { SessionsPage } from './pages/Sessions';
-import { TokensPage } from './pages/Tokens';
+import { HashRouter, Navigate, Route, Routes } from 'react-router';
 import { DevSignIn, NewcomerSignUp, OidcSignIn } from './pages/SignIn';
+import { HOME_PATH, PAGES, type PageContext, type PageRoute } from './routes';
 
 const EXPIRED_NOTICE = 'Your sign-in has expired. Please sign in again.';
 
@@ -125,7 +116,6 @@ function FullPageLoading({ label }: { label: string }) {
 function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
   const [me, setMe] = useState<Me | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [route] = useRoute();
 
   useEffect(() => {
     api
@@ -135,10 +125,6 @@ function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
         if (!(e instanceof ApiError && e.status === 401)) setError(errorMessage(e));
       });
   }, [api]);
-
-  useEffect(() => {
-    document.title = `${TITLES[route]} · EntryGuard`;
-  }, [route]);
 
   if (error) {
     return (
@@ -154,52 +140,30 @@ function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
   }
   if (!me) return <FullPageLoading label="Loading EntryGuard…" />;
 
-  const isAdminRoute = route.startsWith('admin/');
+  const ctx: PageContext = {
+    api,
+    onOrganizationChange: (organization) => setMe((m) => (m ? { ...m, organization } : m)),
+  };
   return (
-    <Layout me={me} route={route} onSignOut={onSignOut}>
-      {isAdminRoute && !me.user.isAdmin ? (
-        <Alert kind="error">This page is for administrators of your organization.</Alert>
-      ) : (
-        <Page route={route} api={api} onOrganizationChange={(organization) => setMe((m) => (m ? { ...m, organization } : m))} />
-      )}
-    </Layout>
+    <HashRouter>
+      <Layout me={me} onSignOut={onSignOut}>
+        <Routes>
+          {PAGES.map((page) => (
+            <Route key={page.path} path={`/${page.path}`} element={<Page page={page} me={me} ctx={ctx} />} />
+          ))}
+          <Route path="*" element={<Navigate to={`/${HOME_PATH}`} replace />} />
+        </Routes>
+      </Layout>
+    </HashRouter>
   );
 }
 
-const TITLES: Record<Route, string> = {
-  sessions: 'Sessions',
-  tokens: 'API tokens',
-  'admin/live-access': 'Live access',
-  'admin/credentials': 'Credentials',
-  'admin/resources': 'Resources',
-  'admin/roles': 'Roles',
-  'admin/users': 'Users',
-  'admin/iam-policy': 'IAM Policy',
-  'admin/audit-logs': 'Audit Logs',
-  'admin/organization': 'Organization',
-};
-
-function Page({ route, api, onOrganizationChange }: { route: Route; api: Api; onOrganizationChange: (o: Organization) => void }) {
-  switch (route) {
-    case 'sessions':
-      return <SessionsPage api={api} />;
-    case 'tokens':
-      return <TokensPage api={api} />;
-    case 'admin/live-access':
-      return <LiveAccessPage api={api} />;
-    case 'admin/credentials':
-      return <CredentialsPage api={api} />;
-    case 'admin/resources':
-      return <ResourcesPage api={api} />;
-    case 'admin/roles':
-      return <RolesPage api={api} />;
-    case 'admin/users':
-      return <UsersPage api={api} />;
-    case 'admin/iam-policy':
-      return <IamPolicyPage api={api} />;
-    case 'admin/audit-logs':
-      return <AuditLogsPage api={api} />;
-    case 'admin/organization':
-      return <OrganizationPage api={api} onSaved={onOrganizationChange} />;
+function Page({ page, me, ctx }: { page: PageRoute; me: Me; ctx: PageContext }) {
+  useEffect(() => {
+    document.title = `${page.title} · EntryGuard`;
+  }, [page.title]);
+  if (page.section === 'admin' && !me.user.isAdmin) {
+    return <Alert kind="error">This page is for administrators of your organization.</Alert>;
   }
+  return page.render(ctx);
 }
