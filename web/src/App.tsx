@@ -6,6 +6,8 @@ import { tokenStore } from './auth/token';
 import { Layout } from './components/Layout';
 import { Alert, Loading } from './components/ui';
 import type { AppConfig } from './config';
+import { Queries } from './lib/queries';
+import { useQueryClient, useQuery } from '@tanstack/react-query';
 import { HashRouter, Navigate, Route, Routes } from 'react-router';
 import { DevSignIn, NewcomerSignUp, OidcSignIn } from './pages/SignIn';
 import { HOME_PATH, PAGES, type PageContext, type PageRoute } from './routes';
@@ -114,17 +116,20 @@ function FullPageLoading({ label }: { label: string }) {
 }
 
 function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
-  const [me, setMe] = useState<Me | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  return (
+    <Queries>
+      <SignedIn api={api} onSignOut={onSignOut} />
+    </Queries>
+  );
+}
 
-  useEffect(() => {
-    api
-      .me()
-      .then(setMe)
-      .catch((e) => {
-        if (!(e instanceof ApiError && e.status === 401)) setError(errorMessage(e));
-      });
-  }, [api]);
+function SignedIn({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
+  const client = useQueryClient();
+  const meQuery = useQuery({ queryKey: ['me'], queryFn: () => api.me() });
+  const me = meQuery.data ?? null;
+  // A 401 already returned to the sign-in screen.
+  const failure = meQuery.error;
+  const error = failure && !(failure instanceof ApiError && failure.status === 401) ? errorMessage(failure) : null;
 
   if (error) {
     return (
@@ -142,7 +147,7 @@ function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
 
   const ctx: PageContext = {
     api,
-    onOrganizationChange: (organization) => setMe((m) => (m ? { ...m, organization } : m)),
+    onOrganizationChange: (organization) => client.setQueryData<Me>(['me'], (m) => (m ? { ...m, organization } : m)),
   };
   return (
     <HashRouter>

@@ -15,7 +15,7 @@ import {
 } from '../components/ui';
 import { copyText } from '../lib/clipboard';
 import { DAY, formatDate, formatDateTime, formatRelativeCoarse } from '../lib/time';
-import { useLoad } from '../lib/useLoad';
+import { useLoad } from '../lib/queries';
 import { hasErrors, type Errors } from '../lib/validation';
 
 /** The API's limit (docs/api.md, TOKEN_LIMIT_REACHED). */
@@ -58,7 +58,7 @@ function When({ iso, now }: { iso: string; now: number }) {
 }
 
 export function TokensPage({ api }: { api: Api }) {
-  const tokens = useLoad(() => api.listTokens(), [api]);
+  const tokens = useLoad(['tokens'], () => api.listTokens());
   const [created, setCreated] = useState<CreatedApiToken | null>(null);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const [revoking, setRevoking] = useState<Record<string, boolean>>({});

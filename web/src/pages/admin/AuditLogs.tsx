@@ -5,7 +5,7 @@ import { ListIcon } from '../../components/Icons';
 import { Badge } from '../../components/StatusBadge';
 import { Alert, Card, EmptyState, Loading, PageHeader, Spinner } from '../../components/ui';
 import { formatDate, formatDateTime, formatTime } from '../../lib/time';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 
 const PAGE_SIZE = 50;
 
@@ -58,7 +58,7 @@ function outcomeColor(o: string) {
 }
 
 export function AuditLogsPage({ api }: { api: Api }) {
-  const users = useLoad(() => api.listUsers(), [api]);
+  const users = useLoad(['users'], () => api.listUsers());
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
   const [items, setItems] = useState<AuditEvent[] | null>(null);

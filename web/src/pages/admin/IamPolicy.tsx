@@ -4,7 +4,7 @@ import type { IamPolicy } from '../../api/types';
 import { CheckIcon, CopyIcon, DocIcon } from '../../components/Icons';
 import { Alert, Card, EmptyState, Loading, PageHeader } from '../../components/ui';
 import { copyText } from '../../lib/clipboard';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 
 export function JsonBlock({ title, value, description }: { title: string; value: unknown; description?: string }) {
   const text = JSON.stringify(value, null, 2);
@@ -38,7 +38,7 @@ export function JsonBlock({ title, value, description }: { title: string; value:
 }
 
 export function IamPolicyPage({ api }: { api: Api }) {
-  const creds = useLoad(() => api.listCredentials(), [api]);
+  const creds = useLoad(['credentials'], () => api.listCredentials());
   const [credentialId, setCredentialId] = useState('');
   const [policy, setPolicy] = useState<IamPolicy | null>(null);
   const [error, setError] = useState<string | null>(null);

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { errorMessage, fieldErrors, type Api } from '../../api/client';
 import { TIERS, type Organization, type Tier } from '../../api/types';
 import { Alert, Card, Field, Loading, OtherFieldErrors, PageHeader, Spinner } from '../../components/ui';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 import { hasErrors, type Errors } from '../../lib/validation';
 
 export const TIER_INFO: Record<Tier, string> = {
@@ -15,7 +15,7 @@ export const TIER_INFO: Record<Tier, string> = {
 const label = (t: Tier) => t.charAt(0) + t.slice(1).toLowerCase();
 
 export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Organization) => void }) {
-  const org = useLoad(() => api.getOrganization(), [api]);
+  const org = useLoad(['organization'], () => api.getOrganization());
   const [name, setName] = useState('');
   const [errors, setErrors] = useState<Errors>({});
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
