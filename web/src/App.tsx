@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Api, ApiError, errorMessage } from './api/client';
 import type { Me } from './api/types';
-import { beginLogin, completeLogin, isCallback } from './auth/oidc';
+import { beginLogin, completeLogin, forget, isCallback, onRenewed } from './auth/oidc';
 import { tokenStore } from './auth/token';
 import { Layout } from './components/Layout';
 import { Alert, Loading } from './components/ui';
@@ -24,11 +24,23 @@ export function App({ config }: { config: AppConfig }) {
   // A sign-in the identity provider verified but no organization knows yet.
   const [newcomer, setNewcomer] = useState<string | null>(null);
 
-  const signOut = useCallback((message: string | null = null) => {
-    tokenStore.clear();
-    setToken(null);
-    setNotice(message);
-  }, []);
+  const signOut = useCallback(
+    (message: string | null = null) => {
+      tokenStore.clear();
+      if (config.auth.mode === 'oidc') void forget(config.auth);
+      setToken(null);
+      setNotice(message);
+    },
+    [config.auth],
+  );
+
+  // OIDC: the provider's tokens are renewed before they expire; requests use the newest one.
+  useEffect(() => {
+    if (config.auth.mode !== 'oidc') return;
+    return onRenewed(config.auth, (t) => {
+      if (tokenStore.get()) tokenStore.set(t);
+    });
+  }, [config.auth]);
 
   const api = useMemo(
     () =>
