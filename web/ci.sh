@@ -26,6 +26,9 @@ fi
 step "npm ci"
 npm ci --no-audit --no-fund </dev/null
 
+step "API types: src/api/schema.ts against docs/openapi.json"
+npm run -s check:api </dev/null
+
 step "npm run build"
 npm run build </dev/null
 

@@ -21,6 +21,7 @@ const cred: Credential = {
   externalId: null,
   hasSecret: false,
   status: 'UNVERIFIED',
+  statusMessage: null,
   accountId: null,
   checkedAt: null,
   createdAt: '2026-11-22T10:00:00Z',
