@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { NavLink, useLocation } from 'react-router';
 import type { Me } from '../api/types';
 import { PAGES, HOME_PATH, type NavSection, type PageRoute } from '../routes';
@@ -27,9 +27,10 @@ function NavList({ section, labelledBy }: { section: NavSection; labelledBy?: st
 }
 
 export function Layout({ me, onSignOut, children }: { me: Me; onSignOut: () => void; children: React.ReactNode }) {
-  const [open, setOpen] = useState(false);
+  // The phone-width menu closes on navigation: it is open only on the page it was opened on.
   const { pathname } = useLocation();
-  useEffect(() => setOpen(false), [pathname]);
+  const [openOn, setOpenOn] = useState<string | null>(null);
+  const open = openOn === pathname;
 
   return (
     <div className="shell">
@@ -48,7 +49,7 @@ export function Layout({ me, onSignOut, children }: { me: Me; onSignOut: () => v
             aria-expanded={open}
             aria-controls="sidebar-nav"
             aria-label={open ? 'Close menu' : 'Open menu'}
-            onClick={() => setOpen((o) => !o)}
+            onClick={() => setOpenOn(open ? null : pathname)}
           >
             {open ? <CloseIcon /> : <MenuIcon />}
           </button>

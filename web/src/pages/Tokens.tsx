@@ -40,6 +40,7 @@ export function validateToken(name: string, expiry: Expiry): { errors: Errors; i
   const n = name.trim();
   if (!n) errors.name = 'Name is required';
   else if ([...n].length > NAME_MAX) errors.name = `Name must be at most ${NAME_MAX} characters`;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
   else if (/[\u0000-\u001f\u007f-\u009f]/.test(n)) errors.name = 'Name must not contain control characters';
   const input: ApiTokenInput = { name: n };
   if (expiry !== 'never') input.expiresInDays = Number(expiry);
