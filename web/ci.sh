@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The web app's CI: installs Debian's chromium if missing, then installs the locked npm packages,
 # lints, checks the generated API types against docs/openapi.json, builds, runs the component
-# tests and the browser tests. Works from any directory, without a terminal (CI=true, no stdin). The browser tests need the local runner: ENTRYGUARD_LOCAL_BIN
-# (default $HOME/.cache/entryguard-target/debug/entryguard-local, built with
-# `cargo build -p entryguard-local`).
+# tests and the browser tests. Works from any directory, without a terminal (CI=true, no stdin).
+# The browser tests need the local runner: ENTRYGUARD_LOCAL_BIN (default
+# $HOME/.cache/entryguard-target/debug/entryguard-local, built with `cargo build -p entryguard-local`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 

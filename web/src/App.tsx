@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Api, ApiError, errorMessage } from './api/client';
 import type { Me } from './api/types';
-import { beginLogin, completeLogin, forget, isCallback, onRenewed } from './auth/oidc';
+import { beginLogin, completeLogin, forget, isCallback, onRenewed, renewNow } from './auth/oidc';
 import { tokenStore } from './auth/token';
 import { Layout } from './components/Layout';
 import { Alert, Loading } from './components/ui';
@@ -42,6 +42,7 @@ export function App({ config }: { config: AppConfig }) {
     });
   }, [config.auth]);
 
+  const auth = config.auth;
   const api = useMemo(
     () =>
       new Api({
@@ -50,8 +51,9 @@ export function App({ config }: { config: AppConfig }) {
         onUnauthorized: () => {
           if (tokenStore.get()) signOut(EXPIRED_NOTICE);
         },
+        renew: auth.mode === 'oidc' ? async () => (await renewNow(auth)) !== null && tokenStore.get() !== null : undefined,
       }),
-    [config.apiBaseUrl, signOut],
+    [config.apiBaseUrl, auth, signOut],
   );
 
   const acceptToken = useCallback((t: string) => {

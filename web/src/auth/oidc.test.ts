@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { beginLogin, completeLogin, isCallback, onRenewed, userManager } from './oidc';
+import { beginLogin, completeLogin, isCallback, onRenewed, renewNow, userManager } from './oidc';
 
 const ISSUER = 'https://login.example.com/tenant';
 const settings = {
@@ -140,10 +140,23 @@ describe('renewal', () => {
     await completeLogin(settings, `https://app.example.com/?code=c&state=${state}`);
     const renewed: string[] = [];
     const stop = onRenewed(settings, (t) => renewed.push(t));
-    await userManager(settings).signinSilent();
+    // The expiry timer and a refused request may ask at once: one renewal serves both.
+    const [a, b] = await Promise.all([renewNow(settings), renewNow(settings)]);
     stop();
+    expect(a).toBe(b);
+    expect(tokenCalls).toHaveLength(2);
     expect(tokenCalls[1]).toMatchObject({ grant_type: 'refresh_token', refresh_token: 'REFRESH-1', client_id: 'entryguard-spa' });
     expect(renewed).toHaveLength(1);
     expect(claimsOf(renewed[0]!).n).toBe(2);
+  });
+
+  it('keeps using the refresh token when the provider does not rotate it (Cognito)', async () => {
+    const { tokenCalls } = provider(ok(1), ok(2, { refresh_token: undefined }), ok(3));
+    const state = new URL(await beginLogin(settings)).searchParams.get('state')!;
+    await completeLogin(settings, `https://app.example.com/?code=c&state=${state}`);
+    await userManager(settings).signinSilent();
+    const user = await userManager(settings).signinSilent();
+    expect(tokenCalls.slice(1).map((c) => c.refresh_token)).toEqual(['REFRESH-1', 'REFRESH-1']);
+    expect(claimsOf(user!.id_token!).n).toBe(3);
   });
 });

@@ -1,6 +1,7 @@
 // Sign-in with the configured OIDC provider through oidc-client-ts: authorization code with PKCE
-// (S256), and renewal with the refresh token before the tokens expire, so a sign-in lasts as long
-// as the provider's refresh token does rather than the ID token's hour. Renewal never uses a hidden
+// (S256), and renewal with the refresh token before the tokens expire (and when the API refuses
+// one), so a sign-in lasts as long as the provider's refresh token does rather than the ID token's
+// hour. Renewal never uses a hidden
 // iframe (`prompt=none`): the app's Content-Security-Policy allows no frames.
 
 import { ErrorResponse, OidcClient, UserManager, WebStorageStateStore, type OidcClientSettings, type User } from 'oidc-client-ts';
@@ -40,10 +41,15 @@ export function userManager(s: OidcSettings): UserManager {
     m = new UserManager({
       ...clientSettings(s),
       userStore: new WebStorageStateStore({ store: sessionStorage }),
-      automaticSilentRenew: true,
+      // Renewal is ours (below), so the timer and a refused request never spend the same refresh
+      // token twice: providers that rotate refresh tokens would refuse the second use.
+      automaticSilentRenew: false,
       monitorSession: false,
     });
     managers.set(key, m);
+    m.events.addAccessTokenExpiring(() => void renewNow(s));
+    // A reloaded page arms the expiry timer for the tokens this tab already has.
+    void m.getUser();
   }
   return m;
 }
@@ -81,6 +87,27 @@ export async function completeLogin(s: OidcSettings, href: string): Promise<stri
     throw e;
   }
   return bearerOf(user, s.bearer);
+}
+
+const renewals = new Map<UserManager, Promise<string | null>>();
+
+/**
+ * Renews the tokens with the refresh token now: a minute before they expire, and when the API
+ * refuses the current one (a laptop waking after the timer should have fired). One renewal at a
+ * time; the new bearer token, or null when the provider would not renew.
+ */
+export function renewNow(s: OidcSettings): Promise<string | null> {
+  const m = userManager(s);
+  let p = renewals.get(m);
+  if (!p) {
+    p = m
+      .signinSilent()
+      .then((u) => (u ? bearerOf(u, s.bearer) : null))
+      .catch(() => null)
+      .finally(() => renewals.delete(m));
+    renewals.set(m, p);
+  }
+  return p;
 }
 
 /** Calls `onToken` with each renewed bearer token; returns the unsubscribe function. */
