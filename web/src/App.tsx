@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Api, ApiError, errorMessage } from './api/client';
 import type { Me } from './api/types';
 import { beginLogin, completeLogin, forget, isCallback, onRenewed, renewNow } from './auth/oidc';
@@ -166,12 +166,14 @@ function SignedIn({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
   return (
     <HashRouter>
       <Layout me={me} onSignOut={onSignOut}>
-        <Routes>
-          {PAGES.map((page) => (
-            <Route key={page.path} path={`/${page.path}`} element={<Page page={page} me={me} ctx={ctx} />} />
-          ))}
-          <Route path="*" element={<Navigate to={`/${HOME_PATH}`} replace />} />
-        </Routes>
+        <Suspense fallback={<Loading />}>
+          <Routes>
+            {PAGES.map((page) => (
+              <Route key={page.path} path={`/${page.path}`} element={<Page page={page} me={me} ctx={ctx} />} />
+            ))}
+            <Route path="*" element={<Navigate to={`/${HOME_PATH}`} replace />} />
+          </Routes>
+        </Suspense>
       </Layout>
     </HashRouter>
   );

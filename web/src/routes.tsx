@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { lazy, type ReactNode } from 'react';
 import type { Api } from './api/client';
 import type { Organization } from './api/types';
 import {
@@ -13,16 +13,18 @@ import {
   TerminalIcon,
   UsersIcon,
 } from './components/Icons';
-import { AuditLogsPage } from './pages/admin/AuditLogs';
-import { CredentialsPage } from './pages/admin/Credentials';
-import { IamPolicyPage } from './pages/admin/IamPolicy';
-import { LiveAccessPage } from './pages/admin/LiveAccess';
-import { OrganizationPage } from './pages/admin/Organization';
-import { ResourcesPage } from './pages/admin/Resources';
-import { RolesPage } from './pages/admin/Roles';
-import { UsersPage } from './pages/admin/Users';
 import { SessionsPage } from './pages/Sessions';
 import { TokensPage } from './pages/Tokens';
+
+// Admin pages load on first visit: most people never open them, and Live access brings chart.js.
+const AuditLogsPage = lazy(() => import('./pages/admin/AuditLogs').then((m) => ({ default: m.AuditLogsPage })));
+const CredentialsPage = lazy(() => import('./pages/admin/Credentials').then((m) => ({ default: m.CredentialsPage })));
+const IamPolicyPage = lazy(() => import('./pages/admin/IamPolicy').then((m) => ({ default: m.IamPolicyPage })));
+const LiveAccessPage = lazy(() => import('./pages/admin/LiveAccess').then((m) => ({ default: m.LiveAccessPage })));
+const OrganizationPage = lazy(() => import('./pages/admin/Organization').then((m) => ({ default: m.OrganizationPage })));
+const ResourcesPage = lazy(() => import('./pages/admin/Resources').then((m) => ({ default: m.ResourcesPage })));
+const RolesPage = lazy(() => import('./pages/admin/Roles').then((m) => ({ default: m.RolesPage })));
+const UsersPage = lazy(() => import('./pages/admin/Users').then((m) => ({ default: m.UsersPage })));
 
 /** What a page gets from the signed-in shell. */
 export interface PageContext {
