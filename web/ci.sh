@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The web app's CI: installs Debian's chromium if missing, then installs the locked npm packages,
-# builds, runs the component tests and the browser tests. Works from any directory, without a
-# terminal (CI=true, no stdin). The browser tests need the local runner: ENTRYGUARD_LOCAL_BIN
-# (default $HOME/.cache/entryguard-target/debug/entryguard-local, built with
-# `cargo build -p entryguard-local`).
+# lints, checks the generated API types against docs/openapi.json, builds, runs the component
+# tests and the browser tests. Works from any directory, without a terminal (CI=true, no stdin).
+# The browser tests need the local runner: ENTRYGUARD_LOCAL_BIN (default
+# $HOME/.cache/entryguard-target/debug/entryguard-local, built with `cargo build -p entryguard-local`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -25,6 +25,12 @@ fi
 
 step "npm ci"
 npm ci --no-audit --no-fund </dev/null
+
+step "npm run lint (ESLint: TypeScript and React hooks rules)"
+npm run -s lint </dev/null
+
+step "API types: src/api/schema.ts against docs/openapi.json"
+npm run -s check:api </dev/null
 
 step "npm run build"
 npm run build </dev/null

@@ -5,18 +5,20 @@
 // on any failure. The runner and the browser are always stopped, also on failure.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { AUDIENCE, OidcProvider } from './oidc-provider.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const webDir = resolve(here, '..');
 const distDir = join(webDir, 'dist');
 const repoRoot = resolve(webDir, '..');
 const shotsDir = join(repoRoot, 'test-output', 'screenshots');
+const fixturesDir = join(repoRoot, 'tests', 'fixtures');
 const bin = process.env.ENTRYGUARD_LOCAL_BIN || join(homedir(), '.cache', 'entryguard-target', 'debug', 'entryguard-local');
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const only = process.env.E2E_ONLY || '';
@@ -61,7 +63,11 @@ async function waitFor(fn, what, timeout = STEP_TIMEOUT) {
 }
 
 class Runner {
-  constructor() {
+  /** `webDir` and `extraArgs`: another build of the app and more runner flags; `port`: chosen beforehand. */
+  constructor({ webDir = distDir, extraArgs = [], port = null } = {}) {
+    this.webDir = webDir;
+    this.extraArgs = extraArgs;
+    this.fixedPort = port;
     this.proc = null;
     this.dataDir = mkdtempSync(join(tmpdir(), 'entryguard-e2e-data-'));
     this.logPath = join(this.dataDir, '..', `${this.dataDir.split('/').pop()}.log`);
@@ -71,17 +77,18 @@ class Runner {
     if (!existsSync(bin)) {
       throw new Error(`The local runner binary is missing: ${bin} (build it with: cargo build -p entryguard-local, or set ENTRYGUARD_LOCAL_BIN)`);
     }
-    if (!existsSync(join(distDir, 'index.html'))) {
-      throw new Error(`The web app is not built: ${distDir}/index.html is missing (run: npm run build)`);
+    if (!existsSync(join(this.webDir, 'index.html'))) {
+      throw new Error(`The web app is not built: ${this.webDir}/index.html is missing (run: npm run build)`);
     }
-    this.port = await freePort();
+    this.port = this.fixedPort ?? (await freePort());
     this.base = `http://127.0.0.1:${this.port}`;
     const args = [
       '--listen', `127.0.0.1:${this.port}`,
       '--data-dir', this.dataDir,
-      '--web-dir', distDir,
+      '--web-dir', this.webDir,
       '--test-clock',
       '--sweep-interval-secs', '1',
+      ...this.extraArgs,
     ];
     const fd = openSync(this.logPath, 'w');
     this.proc = spawn(bin, args, { stdio: ['ignore', fd, fd], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
@@ -658,6 +665,95 @@ const tests = [
       await page.getByText('Development login').first().waitFor();
       await page.getByText('Your sign-in has expired').waitFor();
       await page.close();
+    },
+  },
+  {
+    name: 'single sign-on: the browser session outlives its ID token, renewed with the refresh token and no new sign-in',
+    async run({ ctx }) {
+      // oidc-client-ts renews 60 s before the tokens expire: with 70 s tokens, 10 s after each issue.
+      const LIFETIME_SECS = 70;
+      const LEEWAY_SECS = 60; // the API's tolerance for clock skew (functions/api/src/oidc.rs)
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      let runner = null;
+      const runnerNow = async () => {
+        const { now } = await runner.api('POST', '/api/dev/clock', { body: { advanceSeconds: 0 } });
+        return typeof now === 'number' ? now : Math.floor(Date.parse(now) / 1000);
+      };
+      // The provider tells time by the runner's clock, so tokens issued after the clock moves are fresh.
+      const provider = await new OidcProvider({ fixturesDir, lifetimeSecs: LIFETIME_SECS, now: runnerNow }).start();
+      const webDir = mkdtempSync(join(tmpdir(), 'entryguard-e2e-web-'));
+      try {
+        cpSync(distDir, webDir, { recursive: true });
+        writeFileSync(
+          join(webDir, 'config.json'),
+          JSON.stringify({ apiBaseUrl: '', auth: { mode: 'oidc', issuer: provider.url, clientId: AUDIENCE, redirectUri: `${base}/` } }),
+        );
+        runner = new Runner({ webDir, port, extraArgs: ['--oidc-issuer', provider.url, '--oidc-audience', AUDIENCE] });
+        await runner.start();
+        provider.person = 'dev@example.com';
+
+        const page = await newPage(ctx);
+        const apiCalls = [];
+        page.on('response', (r) => {
+          const u = new URL(r.url());
+          if (u.origin === base && u.pathname.startsWith('/api/')) {
+            apiCalls.push({ path: u.pathname, status: r.status(), bearer: (r.request().headers().authorization || '').replace(/^Bearer /, '') });
+          }
+        });
+        await page.goto(`${base}/#/sessions`);
+        await page.getByRole('button', { name: /Continue with single sign-on/ }).click();
+        await page.getByRole('heading', { level: 1, name: 'Sessions' }).waitFor();
+        await page.locator('#duration').waitFor();
+        assert(!page.url().includes('code='), `the code is gone from the address bar (${page.url()})`);
+        assert(provider.authorizations.length === 1, 'one sign-in at the provider');
+        const authz = provider.authorizations[0];
+        assert(authz.code_challenge_method === 'S256' && authz.response_type === 'code', `code flow with PKCE S256 (${JSON.stringify(authz)})`);
+        assert(provider.issued.length === 1 && provider.issued[0].grant === 'authorization_code', 'the code was exchanged once');
+        const first = provider.issued[0];
+
+        // Move the API's clock past the first ID token's lifetime and its leeway: the API refuses it.
+        const advance = first.claims.exp + LEEWAY_SECS + 1 - (await runnerNow());
+        await runner.api('POST', '/api/dev/clock', { body: { advanceSeconds: advance } });
+        const stale = await fetch(`${base}/api/me`, { headers: { Authorization: `Bearer ${first.idToken}` } });
+        assert(stale.status === 401, `the first ID token is expired for the API (got ${stale.status})`);
+
+        // Used at once, before the renewal timer fires (a laptop waking up): the API refuses the
+        // token, the app renews it with the refresh token and sends the request again.
+        assert(provider.issued.length === 1, 'no renewal yet');
+        let before = apiCalls.length;
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        await waitFor(() => apiCalls.slice(before).some((c) => c.path === '/api/sessions' && c.status === 200), 'the list to load after a renewal');
+        const second = provider.issued[1];
+        assert(second && second.grant === 'refresh_token', `renewed with the refresh token (${second?.grant})`);
+        assert(second.claims.iat > first.claims.exp + LEEWAY_SECS, 'the renewed ID token was issued after the first one had expired for the API');
+        const refused = apiCalls.slice(before).filter((c) => c.status === 401);
+        assert(refused.length === 1 && refused[0].bearer === first.idToken, `only the first token was refused (${JSON.stringify(refused)})`);
+
+        before = apiCalls.length;
+        const row = await startSession(page);
+        await waitStatus(row, 'ACTIVE', 'the session started with the renewed token to become ACTIVE');
+        const after = apiCalls.slice(before);
+        assert(after.length > 0 && after.every((c) => c.bearer === second.idToken && c.status < 400), 'requests after the renewal carry the new token');
+
+        // And on the timer, a minute before expiry: the session goes on as long as the provider renews.
+        await waitFor(() => provider.issued.length >= 3, 'a renewal on the timer', 30_000);
+        const third = provider.issued[2];
+        const beforeRefresh = apiCalls.length;
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        await waitFor(() => apiCalls.slice(beforeRefresh).some((c) => c.path === '/api/sessions' && c.status === 200), 'the list to refresh');
+        assert(apiCalls.slice(beforeRefresh).every((c) => c.bearer === third.idToken), 'the refresh used the newest token');
+        assert(await page.getByRole('heading', { level: 1, name: 'Sessions' }).isVisible(), 'still on the Sessions page');
+        assert(!(await page.getByText('Your sign-in has expired').count()), 'never sent back to sign in');
+        assert(apiCalls.filter((c) => c.status === 401).length === 1, 'no other request was refused');
+        assert(provider.authorizations.length === 1, 'no second sign-in at the provider');
+        await shot(page, 'sso-renewed');
+        await page.close();
+      } finally {
+        if (runner) await runner.stop().catch(() => {});
+        await provider.stop();
+        rmSync(webDir, { recursive: true, force: true });
+      }
     },
   },
 ];

@@ -1,23 +1,16 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Api, ApiError, errorMessage } from './api/client';
-import type { Me, Organization } from './api/types';
-import { beginLogin, completeLogin, isCallback } from './auth/oidc';
+import type { Me } from './api/types';
+import { beginLogin, completeLogin, forget, isCallback, onRenewed, renewNow } from './auth/oidc';
 import { tokenStore } from './auth/token';
 import { Layout } from './components/Layout';
 import { Alert, Loading } from './components/ui';
 import type { AppConfig } from './config';
-import { useRoute, type Route } from './lib/router';
-import { AuditLogsPage } from './pages/admin/AuditLogs';
-import { CredentialsPage } from './pages/admin/Credentials';
-import { IamPolicyPage } from './pages/admin/IamPolicy';
-import { LiveAccessPage } from './pages/admin/LiveAccess';
-import { OrganizationPage } from './pages/admin/Organization';
-import { ResourcesPage } from './pages/admin/Resources';
-import { RolesPage } from './pages/admin/Roles';
-import { UsersPage } from './pages/admin/Users';
-import { SessionsPage } from './pages/Sessions';
-import { TokensPage } from './pages/Tokens';
+import { Queries } from './lib/queries';
+import { useQueryClient, useQuery } from '@tanstack/react-query';
+import { HashRouter, Navigate, Route, Routes } from 'react-router';
 import { DevSignIn, NewcomerSignUp, OidcSignIn } from './pages/SignIn';
+import { HOME_PATH, PAGES, type PageContext, type PageRoute } from './routes';
 
 const EXPIRED_NOTICE = 'Your sign-in has expired. Please sign in again.';
 
@@ -31,12 +24,25 @@ export function App({ config }: { config: AppConfig }) {
   // A sign-in the identity provider verified but no organization knows yet.
   const [newcomer, setNewcomer] = useState<string | null>(null);
 
-  const signOut = useCallback((message: string | null = null) => {
-    tokenStore.clear();
-    setToken(null);
-    setNotice(message);
-  }, []);
+  const signOut = useCallback(
+    (message: string | null = null) => {
+      tokenStore.clear();
+      if (config.auth.mode === 'oidc') void forget(config.auth);
+      setToken(null);
+      setNotice(message);
+    },
+    [config.auth],
+  );
 
+  // OIDC: the provider's tokens are renewed before they expire; requests use the newest one.
+  useEffect(() => {
+    if (config.auth.mode !== 'oidc') return;
+    return onRenewed(config.auth, (t) => {
+      if (tokenStore.get()) tokenStore.set(t);
+    });
+  }, [config.auth]);
+
+  const auth = config.auth;
   const api = useMemo(
     () =>
       new Api({
@@ -45,8 +51,9 @@ export function App({ config }: { config: AppConfig }) {
         onUnauthorized: () => {
           if (tokenStore.get()) signOut(EXPIRED_NOTICE);
         },
+        renew: auth.mode === 'oidc' ? async () => (await renewNow(auth)) !== null && tokenStore.get() !== null : undefined,
       }),
-    [config.apiBaseUrl, signOut],
+    [config.apiBaseUrl, auth, signOut],
   );
 
   const acceptToken = useCallback((t: string) => {
@@ -123,22 +130,20 @@ function FullPageLoading({ label }: { label: string }) {
 }
 
 function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
-  const [me, setMe] = useState<Me | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [route] = useRoute();
+  return (
+    <Queries>
+      <SignedIn api={api} onSignOut={onSignOut} />
+    </Queries>
+  );
+}
 
-  useEffect(() => {
-    api
-      .me()
-      .then(setMe)
-      .catch((e) => {
-        if (!(e instanceof ApiError && e.status === 401)) setError(errorMessage(e));
-      });
-  }, [api]);
-
-  useEffect(() => {
-    document.title = `${TITLES[route]} · EntryGuard`;
-  }, [route]);
+function SignedIn({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
+  const client = useQueryClient();
+  const meQuery = useQuery({ queryKey: ['me'], queryFn: () => api.me() });
+  const me = meQuery.data ?? null;
+  // A 401 already returned to the sign-in screen.
+  const failure = meQuery.error;
+  const error = failure && !(failure instanceof ApiError && failure.status === 401) ? errorMessage(failure) : null;
 
   if (error) {
     return (
@@ -154,52 +159,32 @@ function Shell({ api, onSignOut }: { api: Api; onSignOut: () => void }) {
   }
   if (!me) return <FullPageLoading label="Loading EntryGuard…" />;
 
-  const isAdminRoute = route.startsWith('admin/');
+  const ctx: PageContext = {
+    api,
+    onOrganizationChange: (organization) => client.setQueryData<Me>(['me'], (m) => (m ? { ...m, organization } : m)),
+  };
   return (
-    <Layout me={me} route={route} onSignOut={onSignOut}>
-      {isAdminRoute && !me.user.isAdmin ? (
-        <Alert kind="error">This page is for administrators of your organization.</Alert>
-      ) : (
-        <Page route={route} api={api} onOrganizationChange={(organization) => setMe((m) => (m ? { ...m, organization } : m))} />
-      )}
-    </Layout>
+    <HashRouter>
+      <Layout me={me} onSignOut={onSignOut}>
+        <Suspense fallback={<Loading />}>
+          <Routes>
+            {PAGES.map((page) => (
+              <Route key={page.path} path={`/${page.path}`} element={<Page page={page} me={me} ctx={ctx} />} />
+            ))}
+            <Route path="*" element={<Navigate to={`/${HOME_PATH}`} replace />} />
+          </Routes>
+        </Suspense>
+      </Layout>
+    </HashRouter>
   );
 }
 
-const TITLES: Record<Route, string> = {
-  sessions: 'Sessions',
-  tokens: 'API tokens',
-  'admin/live-access': 'Live access',
-  'admin/credentials': 'Credentials',
-  'admin/resources': 'Resources',
-  'admin/roles': 'Roles',
-  'admin/users': 'Users',
-  'admin/iam-policy': 'IAM Policy',
-  'admin/audit-logs': 'Audit Logs',
-  'admin/organization': 'Organization',
-};
-
-function Page({ route, api, onOrganizationChange }: { route: Route; api: Api; onOrganizationChange: (o: Organization) => void }) {
-  switch (route) {
-    case 'sessions':
-      return <SessionsPage api={api} />;
-    case 'tokens':
-      return <TokensPage api={api} />;
-    case 'admin/live-access':
-      return <LiveAccessPage api={api} />;
-    case 'admin/credentials':
-      return <CredentialsPage api={api} />;
-    case 'admin/resources':
-      return <ResourcesPage api={api} />;
-    case 'admin/roles':
-      return <RolesPage api={api} />;
-    case 'admin/users':
-      return <UsersPage api={api} />;
-    case 'admin/iam-policy':
-      return <IamPolicyPage api={api} />;
-    case 'admin/audit-logs':
-      return <AuditLogsPage api={api} />;
-    case 'admin/organization':
-      return <OrganizationPage api={api} onSaved={onOrganizationChange} />;
+function Page({ page, me, ctx }: { page: PageRoute; me: Me; ctx: PageContext }) {
+  useEffect(() => {
+    document.title = `${page.title} · EntryGuard`;
+  }, [page.title]);
+  if (page.section === 'admin' && !me.user.isAdmin) {
+    return <Alert kind="error">This page is for administrators of your organization.</Alert>;
   }
+  return page.render(ctx);
 }

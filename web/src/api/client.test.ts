@@ -25,6 +25,34 @@ describe('Api', () => {
     expect(err).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', message: 'ports[0].fromPort: bad', fields: { 'ports[0].fromPort': 'bad' } });
   });
 
+  it('on a 401 renews the token once and sends the request again with it', async () => {
+    let token = 'old';
+    const fetchImpl = vi.fn(async (_u: RequestInfo | URL, init?: RequestInit) => {
+      const ok = (init!.headers as Record<string, string>).Authorization === 'Bearer new';
+      return new Response(JSON.stringify(ok ? { id: 'me' } : { error: { code: 'UNAUTHENTICATED', message: 'expired' } }), { status: ok ? 200 : 401 });
+    });
+    const onUnauthorized = vi.fn();
+    const renew = vi.fn(async () => {
+      token = 'new';
+      return true;
+    });
+    const a = new Api({ baseUrl: '', getToken: () => token, onUnauthorized, renew, fetchImpl });
+    await expect(a.me()).resolves.toEqual({ id: 'me' });
+    expect(renew).toHaveBeenCalledTimes(1);
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(onUnauthorized).not.toHaveBeenCalled();
+
+    // A renewal that fails, or a renewed token the API still refuses, ends the sign-in.
+    const refused = api(401, { error: { code: 'UNAUTHENTICATED', message: 'no' } });
+    const renewing = new Api({ baseUrl: '', getToken: () => 'x', onUnauthorized: refused.onUnauthorized, renew, fetchImpl: refused.fetchImpl });
+    await expect(renewing.me()).rejects.toMatchObject({ status: 401 });
+    expect(refused.fetchImpl).toHaveBeenCalledTimes(2);
+    expect(refused.onUnauthorized).toHaveBeenCalledTimes(1);
+    const failing = new Api({ baseUrl: '', getToken: () => 'x', onUnauthorized, renew: async () => Promise.reject(new Error('offline')), fetchImpl: refused.fetchImpl });
+    await expect(failing.me()).rejects.toMatchObject({ status: 401 });
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+  });
+
   it('calls onUnauthorized on a 401', async () => {
     const { a, onUnauthorized } = api(401, { error: { code: 'UNAUTHENTICATED', message: 'Sign in again' } });
     await expect(a.me()).rejects.toMatchObject({ status: 401, message: 'Sign in again' });

@@ -51,6 +51,11 @@ export interface ApiOptions {
   getToken: () => string | null;
   /** Called when any request answers 401: the caller returns to the sign-in screen. */
   onUnauthorized?: () => void;
+  /**
+   * Tried once when a request answers 401, before giving up: true when a fresh token is now
+   * available (`getToken` returns it), and the request is sent again.
+   */
+  renew?: () => Promise<boolean>;
   fetchImpl?: typeof fetch;
 }
 
@@ -63,7 +68,7 @@ export class Api {
     this.opts = opts;
   }
 
-  async request<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: Method, path: string, body?: unknown, retried = false): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     const token = this.opts.getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
@@ -98,7 +103,12 @@ export class Api {
         e?.message ?? `The request failed (HTTP ${res.status}).`,
         e?.fields,
       );
-      if (res.status === 401) this.opts.onUnauthorized?.();
+      if (res.status === 401) {
+        if (!retried && this.opts.renew && (await this.opts.renew().catch(() => false))) {
+          return this.request<T>(method, path, body, true);
+        }
+        this.opts.onUnauthorized?.();
+      }
       throw err;
     }
     return data as T;

@@ -1,79 +1,86 @@
-import { describe, expect, it, vi } from 'vitest';
-import {
-  base64UrlEncode,
-  beginLogin,
-  buildAuthorizeUrl,
-  checkState,
-  completeLogin,
-  discoveryUrl,
-  isCallback,
-  OidcError,
-  PENDING_KEY,
-  pkceChallenge,
-  randomString,
-} from './oidc';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { beginLogin, completeLogin, isCallback, onRenewed, renewNow, userManager } from './oidc';
 
+const ISSUER = 'https://login.example.com/tenant';
 const settings = {
-  issuer: 'https://login.example.com/tenant/',
+  issuer: ISSUER,
   clientId: 'entryguard-spa',
   redirectUri: 'https://app.example.com/',
 };
 
-function idpFetch(tokenResponse: { status: number; body: unknown } = { status: 200, body: { id_token: 'ID.TOKEN', access_token: 'ACCESS' } }) {
-  return vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+function b64url(bytes: Uint8Array | string): string {
+  const raw = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
+  let bin = '';
+  for (const b of raw) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** An unsigned JWT: the app never checks signatures (the API does). */
+function idToken(n: number): string {
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { iss: ISSUER, aud: settings.clientId, sub: 'user-1', email: 'dev@example.com', iat: now, exp: now + 3600, n };
+  return `${b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}.sig`;
+}
+
+function claimsOf(jwt: string): { n: number } {
+  return JSON.parse(atob(jwt.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/')));
+}
+
+async function s256(verifier: string): Promise<string> {
+  return b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+}
+
+type TokenAnswer = { status: number; body: unknown };
+
+/** The provider: discovery and a token endpoint answering from `answers` in turn. */
+function provider(...answers: TokenAnswer[]) {
+  const tokenCalls: Record<string, string>[] = [];
+  const f = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = String(input);
-    if (url === 'https://login.example.com/tenant/.well-known/openid-configuration') {
-      return new Response(
-        JSON.stringify({ authorization_endpoint: 'https://login.example.com/authorize', token_endpoint: 'https://login.example.com/token' }),
-        { status: 200 },
-      );
+    if (url === `${ISSUER}/.well-known/openid-configuration`) {
+      return Response.json({
+        issuer: ISSUER,
+        authorization_endpoint: 'https://login.example.com/authorize',
+        token_endpoint: 'https://login.example.com/token',
+      });
     }
     if (url === 'https://login.example.com/token' && init?.method === 'POST') {
-      return new Response(JSON.stringify(tokenResponse.body), { status: tokenResponse.status });
+      tokenCalls.push(Object.fromEntries(new URLSearchParams(String(init.body))));
+      const a = answers.shift() ?? { status: 500, body: {} };
+      return new Response(JSON.stringify(a.body), { status: a.status, headers: { 'Content-Type': 'application/json' } });
     }
     return new Response('not found', { status: 404 });
   });
+  vi.stubGlobal('fetch', f);
+  return { tokenCalls };
 }
 
-describe('PKCE', () => {
-  it('computes the S256 challenge of RFC 7636 appendix B', async () => {
-    expect(await pkceChallenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
-  });
-
-  it('makes URL-safe random verifiers of 43 characters from 32 bytes', () => {
-    const v = randomString(32);
-    expect(v).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(randomString(32)).not.toBe(v);
-    expect(base64UrlEncode(new Uint8Array([251, 255, 191]))).toBe('-_-_');
-  });
+const ok = (n: number, extra: Record<string, unknown> = {}): TokenAnswer => ({
+  status: 200,
+  body: { id_token: idToken(n), access_token: `ACCESS-${n}`, token_type: 'Bearer', expires_in: 3600, refresh_token: `REFRESH-${n}`, ...extra },
 });
 
-describe('URL building', () => {
-  it('builds the discovery URL without a double slash', () => {
-    expect(discoveryUrl('https://login.example.com/tenant/')).toBe('https://login.example.com/tenant/.well-known/openid-configuration');
-    expect(discoveryUrl('https://login.example.com')).toBe('https://login.example.com/.well-known/openid-configuration');
-  });
+afterEach(async () => {
+  await userManager(settings).removeUser();
+  vi.unstubAllGlobals();
+});
 
-  it('builds the authorize URL with code flow, S256 and state', () => {
-    const u = new URL(
-      buildAuthorizeUrl('https://login.example.com/authorize?prompt=login', {
-        clientId: 'c',
-        redirectUri: 'https://app.example.com/',
-        state: 'st',
-        codeChallenge: 'ch',
-      }),
-    );
+describe('sign-in request', () => {
+  it('asks for an authorization code with an S256 PKCE challenge and a state', async () => {
+    provider();
+    const u = new URL(await beginLogin(settings));
     expect(u.origin + u.pathname).toBe('https://login.example.com/authorize');
-    expect(Object.fromEntries(u.searchParams)).toEqual({
-      prompt: 'login',
+    const p = Object.fromEntries(u.searchParams);
+    expect(p).toMatchObject({
       response_type: 'code',
-      client_id: 'c',
+      client_id: 'entryguard-spa',
       redirect_uri: 'https://app.example.com/',
       scope: 'openid email profile',
-      state: 'st',
-      code_challenge: 'ch',
       code_challenge_method: 'S256',
     });
+    expect(p.state).toMatch(/^[0-9a-f]{32}$/);
+    expect(p.code_challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(new URL(await beginLogin(settings)).searchParams.get('state')).not.toBe(p.state);
   });
 
   it('recognises the callback URL', () => {
@@ -83,70 +90,73 @@ describe('URL building', () => {
   });
 });
 
-describe('state check', () => {
-  it('accepts only the state this tab sent', () => {
-    expect(() => checkState('abc', { state: 'abc', codeVerifier: 'v' })).not.toThrow();
-    expect(() => checkState('evil', { state: 'abc', codeVerifier: 'v' })).toThrow(OidcError);
-    expect(() => checkState(null, { state: 'abc', codeVerifier: 'v' })).toThrow(/state mismatch/);
-    expect(() => checkState('abc', null)).toThrow(/No sign-in was started/);
-  });
-});
-
 describe('login round trip', () => {
-  it('begins with a stored state and verifier, then exchanges the code with the verifier', async () => {
-    const fetchImpl = idpFetch();
-    const url = new URL(await beginLogin(settings, sessionStorage, fetchImpl as unknown as typeof fetch));
-    const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY)!);
-    expect(url.searchParams.get('state')).toBe(pending.state);
-    expect(url.searchParams.get('code_challenge')).toBe(await pkceChallenge(pending.codeVerifier));
-
-    const token = await completeLogin(
-      settings,
-      `https://app.example.com/?code=the-code&state=${pending.state}`,
-      sessionStorage,
-      fetchImpl as unknown as typeof fetch,
-    );
-    expect(token).toBe('ID.TOKEN');
-    expect(sessionStorage.getItem(PENDING_KEY)).toBeNull();
-    const [, init] = fetchImpl.mock.calls.find(([u]) => String(u).endsWith('/token'))!;
-    expect(Object.fromEntries(new URLSearchParams(String(init!.body)))).toEqual({
+  it('exchanges the code with the verifier of the challenge it sent, and returns the ID token', async () => {
+    const { tokenCalls } = provider(ok(1));
+    const u = new URL(await beginLogin(settings));
+    const state = u.searchParams.get('state')!;
+    const token = await completeLogin(settings, `https://app.example.com/?code=the-code&state=${state}`);
+    expect(claimsOf(token).n).toBe(1);
+    expect(tokenCalls).toHaveLength(1);
+    const { code_verifier, ...rest } = tokenCalls[0]!;
+    expect(rest).toEqual({
       grant_type: 'authorization_code',
       code: 'the-code',
       redirect_uri: 'https://app.example.com/',
       client_id: 'entryguard-spa',
-      code_verifier: pending.codeVerifier,
     });
+    expect(await s256(code_verifier!)).toBe(u.searchParams.get('code_challenge'));
   });
 
   it('uses the access token when configured', async () => {
-    const fetchImpl = idpFetch();
-    sessionStorage.setItem(PENDING_KEY, JSON.stringify({ state: 's', codeVerifier: 'v' }));
-    const token = await completeLogin({ ...settings, bearer: 'access' }, 'https://app.example.com/?code=c&state=s', sessionStorage, fetchImpl as unknown as typeof fetch);
-    expect(token).toBe('ACCESS');
+    provider(ok(1));
+    const state = new URL(await beginLogin(settings)).searchParams.get('state')!;
+    const token = await completeLogin({ ...settings, bearer: 'access' }, `https://app.example.com/?code=c&state=${state}`);
+    expect(token).toBe('ACCESS-1');
   });
 
   it('refuses a response whose state does not match, without calling the token endpoint', async () => {
-    const fetchImpl = idpFetch();
-    sessionStorage.setItem(PENDING_KEY, JSON.stringify({ state: 's', codeVerifier: 'v' }));
-    await expect(
-      completeLogin(settings, 'https://app.example.com/?code=c&state=forged', sessionStorage, fetchImpl as unknown as typeof fetch),
-    ).rejects.toThrow(/state mismatch/);
-    expect(fetchImpl).not.toHaveBeenCalled();
+    const { tokenCalls } = provider(ok(1));
+    await beginLogin(settings);
+    await expect(completeLogin(settings, 'https://app.example.com/?code=c&state=forged')).rejects.toThrow(/state mismatch/);
+    expect(tokenCalls).toHaveLength(0);
   });
 
   it('reports the provider error and token endpoint failures', async () => {
-    sessionStorage.setItem(PENDING_KEY, JSON.stringify({ state: 's', codeVerifier: 'v' }));
+    provider({ status: 400, body: { error: 'invalid_grant', error_description: 'Code expired' } });
+    let state = new URL(await beginLogin(settings)).searchParams.get('state')!;
     await expect(
-      completeLogin(settings, 'https://app.example.com/?error=access_denied&error_description=User+cancelled&state=s', sessionStorage, idpFetch() as unknown as typeof fetch),
+      completeLogin(settings, `https://app.example.com/?error=access_denied&error_description=User+cancelled&state=${state}`),
     ).rejects.toThrow('User cancelled');
-    sessionStorage.setItem(PENDING_KEY, JSON.stringify({ state: 's', codeVerifier: 'v' }));
-    await expect(
-      completeLogin(
-        settings,
-        'https://app.example.com/?code=c&state=s',
-        sessionStorage,
-        idpFetch({ status: 400, body: { error: 'invalid_grant', error_description: 'Code expired' } }) as unknown as typeof fetch,
-      ),
-    ).rejects.toThrow('Code expired');
+    state = new URL(await beginLogin(settings)).searchParams.get('state')!;
+    await expect(completeLogin(settings, `https://app.example.com/?code=c&state=${state}`)).rejects.toThrow('Code expired');
+  });
+});
+
+describe('renewal', () => {
+  it('renews with the refresh token, without a new sign-in, and hands on the new ID token', async () => {
+    const { tokenCalls } = provider(ok(1), ok(2));
+    const state = new URL(await beginLogin(settings)).searchParams.get('state')!;
+    await completeLogin(settings, `https://app.example.com/?code=c&state=${state}`);
+    const renewed: string[] = [];
+    const stop = onRenewed(settings, (t) => renewed.push(t));
+    // The expiry timer and a refused request may ask at once: one renewal serves both.
+    const [a, b] = await Promise.all([renewNow(settings), renewNow(settings)]);
+    stop();
+    expect(a).toBe(b);
+    expect(tokenCalls).toHaveLength(2);
+    expect(tokenCalls[1]).toMatchObject({ grant_type: 'refresh_token', refresh_token: 'REFRESH-1', client_id: 'entryguard-spa' });
+    expect(renewed).toHaveLength(1);
+    expect(claimsOf(renewed[0]!).n).toBe(2);
+  });
+
+  it('keeps using the refresh token when the provider does not rotate it (Cognito)', async () => {
+    const { tokenCalls } = provider(ok(1), ok(2, { refresh_token: undefined }), ok(3));
+    const state = new URL(await beginLogin(settings)).searchParams.get('state')!;
+    await completeLogin(settings, `https://app.example.com/?code=c&state=${state}`);
+    await userManager(settings).signinSilent();
+    const user = await userManager(settings).signinSilent();
+    expect(tokenCalls.slice(1).map((c) => c.refresh_token)).toEqual(['REFRESH-1', 'REFRESH-1']);
+    expect(claimsOf(user!.id_token!).n).toBe(3);
   });
 });

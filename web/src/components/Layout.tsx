@@ -1,49 +1,36 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
+import { NavLink, useLocation } from 'react-router';
 import type { Me } from '../api/types';
-import { href, type Route } from '../lib/router';
+import { PAGES, HOME_PATH, type NavSection, type PageRoute } from '../routes';
 import { Alert } from './ui';
-import {
-  BadgeIcon,
-  BuildingIcon,
-  ClockIcon,
-  CloseIcon,
-  DocIcon,
-  KeyIcon,
-  ListIcon,
-  LogoutIcon,
-  MenuIcon,
-  ServerIcon,
-  ShieldIcon,
-  TerminalIcon,
-  UsersIcon,
-} from './Icons';
+import { CloseIcon, LogoutIcon, MenuIcon, ShieldIcon } from './Icons';
 
-const ADMIN_ITEMS: { route: Route; label: string; icon: React.ReactNode }[] = [
-  { route: 'admin/live-access', label: 'Live access', icon: <ShieldIcon size={18} /> },
-  { route: 'admin/credentials', label: 'Credentials', icon: <KeyIcon /> },
-  { route: 'admin/resources', label: 'Resources', icon: <ServerIcon /> },
-  { route: 'admin/roles', label: 'Roles', icon: <BadgeIcon /> },
-  { route: 'admin/users', label: 'Users', icon: <UsersIcon /> },
-  { route: 'admin/iam-policy', label: 'IAM Policy', icon: <DocIcon /> },
-  { route: 'admin/audit-logs', label: 'Audit Logs', icon: <ListIcon /> },
-  { route: 'admin/organization', label: 'Organization', icon: <BuildingIcon /> },
-];
-
-function NavItem({ route, current, label, icon }: { route: Route; current: Route; label: string; icon: React.ReactNode }) {
-  const active = route === current;
+function NavItem({ page }: { page: PageRoute }) {
   return (
     <li>
-      <a href={href(route)} className={`nav__link ${active ? 'is-active' : ''}`} aria-current={active ? 'page' : undefined}>
-        {icon}
-        <span>{label}</span>
-      </a>
+      <NavLink to={`/${page.path}`} className={({ isActive }) => `nav__link ${isActive ? 'is-active' : ''}`}>
+        {page.icon}
+        <span>{page.title}</span>
+      </NavLink>
     </li>
   );
 }
 
-export function Layout({ me, route, onSignOut, children }: { me: Me; route: Route; onSignOut: () => void; children: React.ReactNode }) {
-  const [open, setOpen] = useState(false);
-  useEffect(() => setOpen(false), [route]);
+function NavList({ section, labelledBy }: { section: NavSection; labelledBy?: string }) {
+  return (
+    <ul className="nav__list" aria-labelledby={labelledBy}>
+      {PAGES.filter((p) => p.section === section).map((p) => (
+        <NavItem key={p.path} page={p} />
+      ))}
+    </ul>
+  );
+}
+
+export function Layout({ me, onSignOut, children }: { me: Me; onSignOut: () => void; children: React.ReactNode }) {
+  // The phone-width menu closes on navigation: it is open only on the page it was opened on.
+  const { pathname } = useLocation();
+  const [openOn, setOpenOn] = useState<string | null>(null);
+  const open = openOn === pathname;
 
   return (
     <div className="shell">
@@ -52,7 +39,7 @@ export function Layout({ me, route, onSignOut, children }: { me: Me; route: Rout
       </a>
       <aside className={`sidebar ${open ? 'is-open' : ''}`}>
         <div className="sidebar__top">
-          <a href={href('sessions')} className="brand">
+          <a href={`#/${HOME_PATH}`} className="brand">
             <ShieldIcon size={28} className="brand-icon" />
             <span className="brand__name">EntryGuard</span>
           </a>
@@ -62,33 +49,25 @@ export function Layout({ me, route, onSignOut, children }: { me: Me; route: Rout
             aria-expanded={open}
             aria-controls="sidebar-nav"
             aria-label={open ? 'Close menu' : 'Open menu'}
-            onClick={() => setOpen((o) => !o)}
+            onClick={() => setOpenOn(open ? null : pathname)}
           >
             {open ? <CloseIcon /> : <MenuIcon />}
           </button>
         </div>
         <nav id="sidebar-nav" className="nav" aria-label="Main">
-          <ul className="nav__list">
-            <NavItem route="sessions" current={route} label="Sessions" icon={<ClockIcon />} />
-          </ul>
+          <NavList section="main" />
           {me.user.isAdmin && (
             <>
               <p className="nav__section" id="nav-admin">
                 Admin
               </p>
-              <ul className="nav__list" aria-labelledby="nav-admin">
-                {ADMIN_ITEMS.map((i) => (
-                  <NavItem key={i.route} {...i} current={route} />
-                ))}
-              </ul>
+              <NavList section="admin" labelledBy="nav-admin" />
             </>
           )}
           <p className="nav__section" id="nav-account">
             Account
           </p>
-          <ul className="nav__list" aria-labelledby="nav-account">
-            <NavItem route="tokens" current={route} label="API tokens" icon={<TerminalIcon />} />
-          </ul>
+          <NavList section="account" labelledBy="nav-account" />
           <div className="account">
             <span className="avatar" aria-hidden="true">
               {me.user.email.charAt(0).toUpperCase()}

@@ -95,3 +95,17 @@ export function nextExpiry(sessions: Session[], now: number): number | null {
   }
   return best;
 }
+
+/** Timers cannot wait longer than about 24.8 days. */
+const MAX_TIMEOUT_MS = 2_000_000_000;
+
+/**
+ * When to read the list again: soon while the server is working on something, else a second
+ * after the next live session reaches its expiry, else not until asked.
+ */
+export function nextRefreshIn(sessions: Session[] | undefined, now: number): number | false {
+  if (!sessions) return false;
+  if (anyInFlight(sessions, now)) return POLL_INTERVAL_MS;
+  const at = nextExpiry(sessions, now);
+  return at === null ? false : Math.min(at - now + 1000, MAX_TIMEOUT_MS);
+}

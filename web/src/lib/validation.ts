@@ -4,7 +4,7 @@ export type Errors = Record<string, string>;
 
 export const SG_ID_RE = /^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 export const REGION_RE = /^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$/;
-export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/;
+export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 export const ACCESS_KEY_RE = /^[A-Z0-9]{16,128}$/;
 export const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Session } from '../api/types';
 import { POLL_INTERVAL_MS } from '../lib/sessions';
 import { calls, makeApi, me, session } from '../test/helpers';
+import { Queries } from '../lib/queries';
 import { SessionsPage } from './Sessions';
 
 const H = 3600_000;
@@ -19,7 +20,7 @@ function setup(opts: { me?: ReturnType<typeof me>; sessions?: () => Session[]; s
     if (method === 'POST' && path.endsWith('/stop')) return { status: 202, body: session({ status: 'EXPIRING' }) };
     return undefined;
   });
-  render(<SessionsPage api={api} />);
+  render(<SessionsPage api={api} />, { wrapper: Queries });
   return { api, fetchImpl };
 }
 

@@ -1,132 +1,19 @@
-import { Fragment, useCallback, useEffect, useId, useRef, useState } from 'react';
-import { errorMessage, type Api } from '../api/client';
-import type { Me, Session } from '../api/types';
+import { Fragment, useId, useState } from 'react';
+import type { Api } from '../api/client';
+import type { Session } from '../api/types';
 import { ChevronIcon, ClockIcon, PlayIcon, RefreshIcon, ServerIcon, StopIcon } from '../components/Icons';
 import { EntryStatusBadge, IpVersionBadge, SessionStatusBadge } from '../components/StatusBadge';
 import { Alert, Card, EmptyState, Loading, PageHeader, Spinner } from '../components/ui';
-import {
-  anyInFlight,
-  canStop,
-  EXTEND_HOURS,
-  extendCheck,
-  nextExpiry,
-  POLL_INTERVAL_MS,
-} from '../lib/sessions';
+import { canStop, EXTEND_HOURS, extendCheck } from '../lib/sessions';
 import { formatDateTime, formatRelative, hoursLabel } from '../lib/time';
-
-const TICK_MS = 30_000;
-const MAX_TIMEOUT_MS = 2_000_000_000;
+import { useSessions } from '../lib/useSessions';
 
 export function SessionsPage({ api }: { api: Api }) {
-  const [me, setMe] = useState<Me | null>(null);
-  const [sessions, setSessions] = useState<Session[] | null>(null);
-  const [duration, setDuration] = useState<number | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [starting, setStarting] = useState(false);
-  const [busy, setBusy] = useState<Record<string, 'stop' | 'extend'>>({});
+  const { me, sessions, now, duration, setDuration, error, clearError, starting, busy, polling, start, stop, extend, refresh } = useSessions(api);
   const [expanded, setExpanded] = useState<Record<string, boolean>>({});
-  const [now, setNow] = useState(() => Date.now());
-  const mounted = useRef(true);
-
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
-
-  const refresh = useCallback(async () => {
-    try {
-      const list = await api.listSessions();
-      if (!mounted.current) return;
-      setNow(Date.now());
-      setSessions(list);
-    } catch (e) {
-      if (mounted.current) {
-        setError(errorMessage(e));
-        setSessions((prev) => prev ?? []);
-      }
-    }
-  }, [api]);
-
-  // First load: the caller's limits and sessions.
-  useEffect(() => {
-    api
-      .me()
-      .then((m) => {
-        if (!mounted.current) return;
-        setMe(m);
-        const allowed = m.allowedDurationsHours;
-        setDuration((d) => (d !== null && allowed.includes(d) ? d : allowed.includes(2) ? 2 : (allowed[0] ?? null)));
-      })
-      .catch((e) => mounted.current && setError(errorMessage(e)));
-    void refresh();
-  }, [api, refresh]);
-
-  // Poll while anything is in flight; stop once every session and entry has settled.
-  useEffect(() => {
-    if (!sessions || !anyInFlight(sessions, Date.now())) return;
-    const t = setTimeout(() => void refresh(), POLL_INTERVAL_MS);
-    return () => clearTimeout(t);
-  }, [sessions, refresh]);
-
-  // Refresh once when the next live session reaches its expiry.
-  useEffect(() => {
-    if (!sessions) return;
-    const at = nextExpiry(sessions, Date.now());
-    if (at === null) return;
-    const t = setTimeout(() => void refresh(), Math.min(at - Date.now() + 1000, MAX_TIMEOUT_MS));
-    return () => clearTimeout(t);
-  }, [sessions, refresh]);
-
-  // Keep relative times ("in 1 h 59 min") current.
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), TICK_MS);
-    return () => clearInterval(t);
-  }, []);
-
-  const replace = (s: Session) => setSessions((prev) => (prev ?? []).map((x) => (x.id === s.id ? s : x)));
-
-  async function start(e: React.FormEvent) {
-    e.preventDefault();
-    if (duration === null) return;
-    setError(null);
-    setStarting(true);
-    try {
-      const s = await api.startSession(duration);
-      if (!mounted.current) return;
-      setSessions((prev) => [s, ...(prev ?? []).filter((x) => x.id !== s.id)]);
-      setNow(Date.now());
-    } catch (err) {
-      if (mounted.current) setError(errorMessage(err));
-    } finally {
-      if (mounted.current) setStarting(false);
-    }
-  }
-
-  async function act(s: Session, kind: 'stop' | 'extend') {
-    setError(null);
-    setBusy((b) => ({ ...b, [s.id]: kind }));
-    try {
-      const updated = kind === 'stop' ? await api.stopSession(s.id) : await api.extendSession(s.id, EXTEND_HOURS);
-      if (mounted.current) {
-        replace(updated);
-        setNow(Date.now());
-      }
-    } catch (err) {
-      if (mounted.current) setError(errorMessage(err));
-    } finally {
-      if (mounted.current)
-        setBusy((b) => {
-          const { [s.id]: _, ...rest } = b;
-          return rest;
-        });
-    }
-  }
 
   const toggle = (id: string) => setExpanded((x) => ({ ...x, [id]: !x[id] }));
   const noResources = me !== null && me.resourceCount === 0;
-  const polling = sessions !== null && anyInFlight(sessions, now);
 
   return (
     <>
@@ -139,7 +26,13 @@ export function SessionsPage({ api }: { api: Api }) {
         {me === null && !error ? (
           <Loading label="Loading your access…" />
         ) : (
-          <form className="start-form" onSubmit={start}>
+          <form
+            className="start-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              start();
+            }}
+          >
             <div className="start-form__field">
               <label htmlFor="duration" className="field__label">
                 Session duration
@@ -215,7 +108,7 @@ export function SessionsPage({ api }: { api: Api }) {
       </Card>
 
       {error && (
-        <Alert kind="error" onDismiss={() => setError(null)}>
+        <Alert kind="error" onDismiss={clearError}>
           {error}
         </Alert>
       )}
@@ -229,7 +122,7 @@ export function SessionsPage({ api }: { api: Api }) {
                 <span className="live-indicator__dot" aria-hidden="true" /> Updating
               </span>
             )}
-            <button type="button" className="btn btn--ghost btn--sm" onClick={() => void refresh()}>
+            <button type="button" className="btn btn--ghost btn--sm" onClick={refresh}>
               <RefreshIcon size={14} /> Refresh
             </button>
           </>
@@ -272,8 +165,8 @@ export function SessionsPage({ api }: { api: Api }) {
                     expanded={!!expanded[s.id]}
                     onToggle={() => toggle(s.id)}
                     busy={busy[s.id]}
-                    onStop={() => void act(s, 'stop')}
-                    onExtend={() => void act(s, 'extend')}
+                    onStop={() => stop(s)}
+                    onExtend={() => extend(s)}
                   />
                 ))}
               </tbody>

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Api } from '../api/client';
 import type { ApiToken } from '../api/types';
 import { calls, makeApi, type Handler } from '../test/helpers';
+import { Queries } from '../lib/queries';
 import { TokensPage, validateToken } from './Tokens';
 
 const DAY = 86_400_000;
@@ -51,7 +52,7 @@ function setup(initial: ApiToken[] = [], override?: Handler) {
     }
     return undefined;
   });
-  render(<TokensPage api={api} />);
+  render(<TokensPage api={api} />, { wrapper: Queries });
   return { fetchImpl, tokens };
 }
 
@@ -63,7 +64,7 @@ describe('API tokens page', () => {
     let answer: (r: Response) => void = () => {};
     const pending = new Promise<Response>((r) => (answer = r));
     const api = new Api({ baseUrl: '', getToken: () => 't', fetchImpl: (() => pending) as unknown as typeof fetch });
-    render(<TokensPage api={api} />);
+    render(<TokensPage api={api} />, { wrapper: Queries });
     expect(screen.getByRole('status')).toHaveTextContent('Loading your tokens…');
     expect(screen.getByText(/A token acts as you/)).toBeInTheDocument();
     expect(screen.getByText(/revoke tokens you no longer use/)).toBeInTheDocument();

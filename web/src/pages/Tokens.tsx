@@ -15,7 +15,7 @@ import {
 } from '../components/ui';
 import { copyText } from '../lib/clipboard';
 import { DAY, formatDate, formatDateTime, formatRelativeCoarse } from '../lib/time';
-import { useLoad } from '../lib/useLoad';
+import { useLoad } from '../lib/queries';
 import { hasErrors, type Errors } from '../lib/validation';
 
 /** The API's limit (docs/api.md, TOKEN_LIMIT_REACHED). */
@@ -40,6 +40,7 @@ export function validateToken(name: string, expiry: Expiry): { errors: Errors; i
   const n = name.trim();
   if (!n) errors.name = 'Name is required';
   else if ([...n].length > NAME_MAX) errors.name = `Name must be at most ${NAME_MAX} characters`;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
   else if (/[\u0000-\u001f\u007f-\u009f]/.test(n)) errors.name = 'Name must not contain control characters';
   const input: ApiTokenInput = { name: n };
   if (expiry !== 'never') input.expiresInDays = Number(expiry);
@@ -58,7 +59,7 @@ function When({ iso, now }: { iso: string; now: number }) {
 }
 
 export function TokensPage({ api }: { api: Api }) {
-  const tokens = useLoad(() => api.listTokens(), [api]);
+  const tokens = useLoad(['tokens'], () => api.listTokens());
   const [created, setCreated] = useState<CreatedApiToken | null>(null);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const [revoking, setRevoking] = useState<Record<string, boolean>>({});

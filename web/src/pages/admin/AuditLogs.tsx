@@ -1,11 +1,12 @@
-import { useEffect, useState } from 'react';
+import { useInfiniteQuery } from '@tanstack/react-query';
+import { useState } from 'react';
 import { errorMessage, type Api } from '../../api/client';
-import type { AuditEvent, AuditQuery } from '../../api/types';
+import type { AuditQuery } from '../../api/types';
 import { ListIcon } from '../../components/Icons';
 import { Badge } from '../../components/StatusBadge';
 import { Alert, Card, EmptyState, Loading, PageHeader, Spinner } from '../../components/ui';
 import { formatDate, formatDateTime, formatTime } from '../../lib/time';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 
 const PAGE_SIZE = 50;
 
@@ -58,50 +59,23 @@ function outcomeColor(o: string) {
 }
 
 export function AuditLogsPage({ api }: { api: Api }) {
-  const users = useLoad(() => api.listUsers(), [api]);
+  const users = useLoad(['users'], () => api.listUsers());
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
-  const [items, setItems] = useState<AuditEvent[] | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loadingMore, setLoadingMore] = useState(false);
   const [filterError, setFilterError] = useState<string | null>(null);
 
-  useEffect(() => {
-    let alive = true;
-    setItems(null);
-    setError(null);
-    api
-      .auditLogs(toQuery(filters))
-      .then((p) => {
-        if (!alive) return;
-        setItems(p.items);
-        setCursor(p.nextCursor);
-      })
-      .catch((e) => {
-        if (!alive) return;
-        setItems([]);
-        setCursor(null);
-        setError(errorMessage(e));
-      });
-    return () => {
-      alive = false;
-    };
-  }, [api, filters]);
-
-  async function loadMore() {
-    if (!cursor) return;
-    setLoadingMore(true);
-    try {
-      const p = await api.auditLogs({ ...toQuery(filters), cursor });
-      setItems((prev) => [...(prev ?? []), ...p.items]);
-      setCursor(p.nextCursor);
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setLoadingMore(false);
-    }
-  }
+  // Newest first, a page at a time: "Load more" follows the cursor of the last page.
+  const log = useInfiniteQuery({
+    queryKey: ['audit', filters],
+    queryFn: ({ pageParam }) => api.auditLogs({ ...toQuery(filters), cursor: pageParam }),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  const items = log.data?.pages.flatMap((p) => p.items) ?? (log.isError ? [] : null);
+  const cursor = log.hasNextPage;
+  const loadingMore = log.isFetchingNextPage;
+  const error = log.error ? errorMessage(log.error) : null;
+  const loadMore = () => log.fetchNextPage();
 
   function apply(e: React.FormEvent) {
     e.preventDefault();

@@ -15,7 +15,7 @@ import {
   Spinner,
 } from '../../components/ui';
 import { formatDateTime } from '../../lib/time';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 import { ACCESS_KEY_RE, checkRegion, hasErrors, required, ROLE_ARN_RE, type Errors } from '../../lib/validation';
 
 type AuthMethod = 'role' | 'keys';
@@ -69,7 +69,7 @@ export function validateCredential(f: Form): { errors: Errors; input: Credential
 const SHOWN = ['name', 'provider', 'region', 'roleArn', 'externalId', 'accessKeyId', 'secretAccessKey'];
 
 export function CredentialsPage({ api }: { api: Api }) {
-  const creds = useLoad(() => api.listCredentials(), [api]);
+  const creds = useLoad(['credentials'], () => api.listCredentials());
   const [showForm, setShowForm] = useState(false);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const [busy, setBusy] = useState<Record<string, boolean>>({});

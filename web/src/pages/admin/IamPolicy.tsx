@@ -1,10 +1,10 @@
-import { useEffect, useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
 import { errorMessage, type Api } from '../../api/client';
-import type { IamPolicy } from '../../api/types';
 import { CheckIcon, CopyIcon, DocIcon } from '../../components/Icons';
 import { Alert, Card, EmptyState, Loading, PageHeader } from '../../components/ui';
 import { copyText } from '../../lib/clipboard';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 
 export function JsonBlock({ title, value, description }: { title: string; value: unknown; description?: string }) {
   const text = JSON.stringify(value, null, 2);
@@ -38,34 +38,18 @@ export function JsonBlock({ title, value, description }: { title: string; value:
 }
 
 export function IamPolicyPage({ api }: { api: Api }) {
-  const creds = useLoad(() => api.listCredentials(), [api]);
-  const [credentialId, setCredentialId] = useState('');
-  const [policy, setPolicy] = useState<IamPolicy | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
-
-  useEffect(() => {
-    if (!credentialId && creds.data && creds.data.length > 0) setCredentialId(creds.data[0].id);
-  }, [creds.data, credentialId]);
-
-  useEffect(() => {
-    if (!credentialId) return;
-    let alive = true;
-    setLoading(true);
-    setError(null);
-    api
-      .iamPolicy(credentialId)
-      .then((p) => alive && setPolicy(p))
-      .catch((e) => {
-        if (!alive) return;
-        setPolicy(null);
-        setError(errorMessage(e));
-      })
-      .finally(() => alive && setLoading(false));
-    return () => {
-      alive = false;
-    };
-  }, [api, credentialId]);
+  const creds = useLoad(['credentials'], () => api.listCredentials());
+  const [chosen, setCredentialId] = useState('');
+  // The first credential until the person picks another.
+  const credentialId = chosen || creds.data?.[0]?.id || '';
+  const policyQuery = useQuery({
+    queryKey: ['iam-policy', credentialId],
+    queryFn: () => api.iamPolicy(credentialId),
+    enabled: credentialId !== '',
+  });
+  const policy = policyQuery.data ?? null;
+  const error = policyQuery.error ? errorMessage(policyQuery.error) : null;
+  const loading = policyQuery.isFetching;
 
   return (
     <>

@@ -2,6 +2,7 @@ import { render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { calls, makeApi, session } from '../../test/helpers';
+import { Queries } from '../../lib/queries';
 import { LiveAccessPage } from './LiveAccess';
 
 const USERS = [
@@ -44,7 +45,7 @@ describe('Live access', () => {
   it('lists who has access, filters by user and stops one session', async () => {
     const user = userEvent.setup();
     const { api, fetchImpl } = world();
-    render(<LiveAccessPage api={api} />);
+    render(<LiveAccessPage api={api} />, { wrapper: Queries });
     const table = await screen.findByRole('table', { name: 'Live sessions' });
     expect(within(table).getByText('dev@example.com')).toBeInTheDocument();
     expect(within(table).getByText('2001:db8::7')).toBeInTheDocument();
@@ -63,7 +64,7 @@ describe('Live access', () => {
   it('revokes all access only after a confirmation', async () => {
     const user = userEvent.setup();
     const { api, fetchImpl } = world();
-    render(<LiveAccessPage api={api} />);
+    render(<LiveAccessPage api={api} />, { wrapper: Queries });
     await screen.findByRole('table', { name: 'Live sessions' });
     await user.click(screen.getByRole('button', { name: /Revoke all now/ }));
     expect(calls(fetchImpl, 'POST', '/api/admin/sessions/revoke-all')).toBe(0);

@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { useEffect, useRef, useState } from 'react';
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from 'chart.js';
 import { errorMessage, type Api } from '../../api/client';
 import type { LiveSession, SessionActivity } from '../../api/types';
@@ -6,7 +7,7 @@ import { ShieldIcon, StopIcon } from '../../components/Icons';
 import { IpVersionBadge, SessionStatusBadge } from '../../components/StatusBadge';
 import { Alert, Card, EmptyState, Loading, PageHeader, Spinner } from '../../components/ui';
 import { formatDateTime } from '../../lib/time';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 
@@ -54,32 +55,28 @@ function ActivityChart({ activity }: { activity: SessionActivity }) {
 }
 
 export function LiveAccessPage({ api }: { api: Api }) {
-  const users = useLoad(() => api.listUsers(), [api]);
-  const resources = useLoad(() => api.listResources(), [api]);
-  const activity = useLoad(() => api.sessionActivity(), [api]);
+  const users = useLoad(['users'], () => api.listUsers());
+  const resources = useLoad(['resources'], () => api.listResources());
+  const activity = useLoad(['activity'], () => api.sessionActivity());
   const [userId, setUserId] = useState('');
   const [resourceId, setResourceId] = useState('');
-  const [live, setLive] = useState<LiveSession[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const liveQuery = useQuery({
+    queryKey: ['live', { userId, resourceId }],
+    queryFn: () => api.listLiveSessions({ userId: userId || undefined, resourceId: resourceId || undefined }),
+    refetchInterval: LIVE_POLL_MS,
+    refetchIntervalInBackground: true,
+  });
+  const live = liveQuery.data ?? (liveQuery.isError ? [] : null);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const error = actionError ?? (liveQuery.error ? errorMessage(liveQuery.error) : null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
 
-  const refresh = useCallback(async () => {
-    try {
-      setLive(await api.listLiveSessions({ userId: userId || undefined, resourceId: resourceId || undefined }));
-      setError(null);
-    } catch (e) {
-      setError(errorMessage(e));
-      setLive((prev) => prev ?? []);
-    }
-  }, [api, userId, resourceId]);
-
-  useEffect(() => {
-    void refresh();
-    const timer = window.setInterval(() => void refresh(), LIVE_POLL_MS);
-    return () => window.clearInterval(timer);
-  }, [refresh]);
+  async function refresh() {
+    setActionError(null);
+    await liveQuery.refetch();
+  }
 
   async function stop(l: LiveSession) {
     setBusy(l.session.id);
@@ -88,7 +85,7 @@ export function LiveAccessPage({ api }: { api: Api }) {
       setNotice(`Stopped ${l.user.email}'s session; its rules are being removed.`);
       await refresh();
     } catch (e) {
-      setError(errorMessage(e));
+      setActionError(errorMessage(e));
     } finally {
       setBusy(null);
     }
@@ -103,7 +100,7 @@ export function LiveAccessPage({ api }: { api: Api }) {
       await refresh();
       void activity.reload();
     } catch (e) {
-      setError(errorMessage(e));
+      setActionError(errorMessage(e));
     } finally {
       setBusy(null);
     }
@@ -115,7 +112,7 @@ export function LiveAccessPage({ api }: { api: Api }) {
   return (
     <>
       <PageHeader title="Live access" description="Who can reach your resources right now. Stop any session, or revoke all access at once in an incident." />
-      {error && <Alert onDismiss={() => setError(null)}>{error}</Alert>}
+      {error && <Alert onDismiss={() => setActionError(null)}>{error}</Alert>}
       {notice && (
         <Alert kind="success" onDismiss={() => setNotice(null)}>
           {notice}

@@ -1,8 +1,8 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { errorMessage, fieldErrors, type Api } from '../../api/client';
 import { TIERS, type Organization, type Tier } from '../../api/types';
 import { Alert, Card, Field, Loading, OtherFieldErrors, PageHeader, Spinner } from '../../components/ui';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 import { hasErrors, type Errors } from '../../lib/validation';
 
 export const TIER_INFO: Record<Tier, string> = {
@@ -15,17 +15,13 @@ export const TIER_INFO: Record<Tier, string> = {
 const label = (t: Tier) => t.charAt(0) + t.slice(1).toLowerCase();
 
 export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Organization) => void }) {
-  const org = useLoad(() => api.getOrganization(), [api]);
-  const [name, setName] = useState('');
+  const org = useLoad(['organization'], () => api.getOrganization());
+  // The saved name until the person edits it.
+  const [edited, setName] = useState<string | null>(null);
+  const name = edited ?? org.data?.name ?? '';
   const [errors, setErrors] = useState<Errors>({});
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const [saving, setSaving] = useState(false);
-
-  useEffect(() => {
-    if (org.data) {
-      setName(org.data.name);
-    }
-  }, [org.data]);
 
   async function submit(e: React.FormEvent) {
     e.preventDefault();
@@ -38,6 +34,7 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
     try {
       const saved = await api.putOrganization({ name: name.trim() });
       org.setData(saved);
+      setName(null);
       onSaved?.(saved);
       setMessage({ kind: 'success', text: 'Organization saved.' });
     } catch (err) {

@@ -13,7 +13,7 @@ import {
   PageHeader,
   Spinner,
 } from '../../components/ui';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 import {
   checkPorts,
   checkRegion,
@@ -56,8 +56,8 @@ export function formatPorts(ports: PortRange[]) {
 }
 
 export function ResourcesPage({ api }: { api: Api }) {
-  const resources = useLoad(() => api.listResources(), [api]);
-  const creds = useLoad(() => api.listCredentials(), [api]);
+  const resources = useLoad(['resources'], () => api.listResources());
+  const creds = useLoad(['credentials'], () => api.listCredentials());
   const [editing, setEditing] = useState<Resource | 'new' | null>(null);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
 

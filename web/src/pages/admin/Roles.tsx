@@ -14,7 +14,7 @@ import {
   PageHeader,
   Spinner,
 } from '../../components/ui';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 import { hasErrors, required, type Errors } from '../../lib/validation';
 
 interface Form {
@@ -41,9 +41,9 @@ export function validateRole(f: Form): { errors: Errors; input: RoleInput } {
 }
 
 export function RolesPage({ api }: { api: Api }) {
-  const roles = useLoad(() => api.listRoles(), [api]);
-  const resources = useLoad(() => api.listResources(), [api]);
-  const users = useLoad(() => api.listUsers(), [api]);
+  const roles = useLoad(['roles'], () => api.listRoles());
+  const resources = useLoad(['resources'], () => api.listResources());
+  const users = useLoad(['users'], () => api.listUsers());
   const [editing, setEditing] = useState<Role | 'new' | null>(null);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
 

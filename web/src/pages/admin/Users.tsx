@@ -14,7 +14,7 @@ import {
   PageHeader,
   Spinner,
 } from '../../components/ui';
-import { useLoad } from '../../lib/useLoad';
+import { useLoad } from '../../lib/queries';
 import { EMAIL_RE, hasErrors, type Errors } from '../../lib/validation';
 import { NameList } from './Roles';
 
@@ -33,9 +33,9 @@ export function validateUser(f: Form): { errors: Errors; input: UserInput } {
 }
 
 export function UsersPage({ api }: { api: Api }) {
-  const users = useLoad(() => api.listUsers(), [api]);
-  const resources = useLoad(() => api.listResources(), [api]);
-  const roles = useLoad(() => api.listRoles(), [api]);
+  const users = useLoad(['users'], () => api.listUsers());
+  const resources = useLoad(['resources'], () => api.listResources());
+  const roles = useLoad(['roles'], () => api.listRoles());
   const [editing, setEditing] = useState<User | 'new' | null>(null);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
 

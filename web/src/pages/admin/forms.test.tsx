@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import type { Credential, Resource } from '../../api/types';
 import { calls, makeApi } from '../../test/helpers';
+import { Queries } from '../../lib/queries';
 import { AuditLogsPage } from './AuditLogs';
 import { CredentialsPage } from './Credentials';
 import { OrganizationPage } from './Organization';
@@ -20,6 +21,7 @@ const cred: Credential = {
   externalId: null,
   hasSecret: false,
   status: 'UNVERIFIED',
+  statusMessage: null,
   accountId: null,
   checkedAt: null,
   createdAt: '2026-11-22T10:00:00Z',
@@ -50,7 +52,7 @@ describe('Resources form', () => {
       if (method === 'DELETE' && path === '/api/admin/resources/r1') return { status: 204 };
       return undefined;
     });
-    render(<ResourcesPage api={api} />);
+    render(<ResourcesPage api={api} />, { wrapper: Queries });
     return { fetchImpl };
   }
 
@@ -162,7 +164,7 @@ describe('Credentials', () => {
       if (req.method === 'GET' && req.path === '/api/admin/credentials') return { body: [cred] };
       return undefined;
     });
-    render(<CredentialsPage api={api} />);
+    render(<CredentialsPage api={api} />, { wrapper: Queries });
     return { fetchImpl };
   }
 
@@ -254,7 +256,7 @@ describe('Roles, Users and Organization forms', () => {
       if (method === 'POST' && path === '/api/admin/roles') return validation('name: already used', { name: 'a role with this name exists' });
       return undefined;
     });
-    render(<RolesPage api={api} />);
+    render(<RolesPage api={api} />, { wrapper: Queries });
     await screen.findByText('No roles yet');
     await user.click(screen.getByRole('button', { name: 'Add role' }));
     const form = screen.getByRole('form', { name: 'Add role' });
@@ -284,7 +286,7 @@ describe('Roles, Users and Organization forms', () => {
       if (method === 'POST' && path === '/api/admin/users') return { status: 409, body: { error: { code: 'CONFLICT', message: 'This e-mail is already used' } } };
       return undefined;
     });
-    render(<UsersPage api={api} />);
+    render(<UsersPage api={api} />, { wrapper: Queries });
     await screen.findByText('No users yet');
     await user.click(screen.getByRole('button', { name: 'Add user' }));
     const form = screen.getByRole('form', { name: 'Add user' });
@@ -308,7 +310,7 @@ describe('Roles, Users and Organization forms', () => {
       if (method === 'PUT' && path === '/api/admin/organization') return { body: { id: 'o1', tier: 'TEAM', status: 'ACTIVE', ...(body as object) } };
       return undefined;
     });
-    render(<OrganizationPage api={api} />);
+    render(<OrganizationPage api={api} />, { wrapper: Queries });
     const name = await screen.findByLabelText('Organization name');
     await waitFor(() => expect(name).toHaveValue('Demo Org'));
     expect(screen.queryByRole('radio')).not.toBeInTheDocument();
@@ -349,7 +351,7 @@ describe('Audit logs', () => {
       }
       return undefined;
     });
-    render(<AuditLogsPage api={api} />);
+    render(<AuditLogsPage api={api} />, { wrapper: Queries });
     expect(await screen.findByText('event e1')).toBeInTheDocument();
     await user.click(screen.getByRole('button', { name: 'Load more' }));
     expect(await screen.findByText('event e3')).toBeInTheDocument();
