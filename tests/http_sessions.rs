@@ -399,6 +399,9 @@ async fn a_resource_on_a_missing_security_group_makes_the_session_partial() {
     assert_eq!(started["resourceCount"], json!(4));
     let id = started["id"].as_str().unwrap().to_owned();
     let partial = s.wait_status(&member, &id, "PARTIAL").await;
+    let m = s.get(None, "/api/dev/metrics").await.ok(200).clone();
+    assert_eq!(m["SessionsPartial"]["sum"], json!(1.0), "{m}");
+    assert!(m.get("SessionsActive").is_none(), "{m}");
     let mut seen = 0;
     for e in partial["resources"].as_array().unwrap() {
         if e["resourceId"] == json!(ghost) {
@@ -764,6 +767,14 @@ async fn a_session_whose_every_resource_fails_ends_failed_and_frees_its_slot() {
     let again = s.settled_session(&token, 1, "FAILED").await;
     assert_ne!(again["id"], failed["id"]);
     assert_eq!(s.firewall().await, baseline);
+    // Both counted once as FAILED, neither as ACTIVE or PARTIAL.
+    let m = s.get(None, "/api/dev/metrics").await.ok(200).clone();
+    assert_eq!(m["SessionsFailed"]["sum"], json!(2.0), "{m}");
+    assert_eq!(m["SessionsStarted"]["sum"], json!(2.0), "{m}");
+    assert!(
+        m.get("SessionsActive").is_none() && m.get("SessionsPartial").is_none(),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
