@@ -399,6 +399,9 @@ async fn a_resource_on_a_missing_security_group_makes_the_session_partial() {
     assert_eq!(started["resourceCount"], json!(4));
     let id = started["id"].as_str().unwrap().to_owned();
     let partial = s.wait_status(&member, &id, "PARTIAL").await;
+    let m = s.get(None, "/api/dev/metrics").await.ok(200).clone();
+    assert_eq!(m["SessionsPartial"]["sum"], json!(1.0), "{m}");
+    assert!(m.get("SessionsActive").is_none(), "{m}");
     let mut seen = 0;
     for e in partial["resources"].as_array().unwrap() {
         if e["resourceId"] == json!(ghost) {
@@ -764,6 +767,14 @@ async fn a_session_whose_every_resource_fails_ends_failed_and_frees_its_slot() {
     let again = s.settled_session(&token, 1, "FAILED").await;
     assert_ne!(again["id"], failed["id"]);
     assert_eq!(s.firewall().await, baseline);
+    // Both counted once as FAILED, neither as ACTIVE or PARTIAL.
+    let m = s.get(None, "/api/dev/metrics").await.ok(200).clone();
+    assert_eq!(m["SessionsFailed"]["sum"], json!(2.0), "{m}");
+    assert_eq!(m["SessionsStarted"]["sum"], json!(2.0), "{m}");
+    assert!(
+        m.get("SessionsActive").is_none() && m.get("SessionsPartial").is_none(),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -838,4 +849,61 @@ async fn admin_edits_during_a_live_session_do_not_strand_its_rules() {
     assert_eq!(statuses(&cancelled), vec!["REMOVED"; 3]);
     s.wait_firewall("the session's original rules to be removed", &baseline)
         .await;
+}
+
+/// The local runner's `GET /api/dev/metrics` reports the figures the Lambdas write as CloudWatch
+/// embedded metrics, after a real session from start to expiry.
+#[tokio::test]
+async fn the_runner_reports_the_operational_figures_of_a_session() {
+    let s = TestServer::start().await;
+    let token = s.login(MEMBER).await;
+    let before = s.get(None, "/api/dev/metrics").await;
+    // The first sweep may have run (and listed the groups); no session has.
+    assert!(
+        before.ok(200).get("SessionsStarted").is_none(),
+        "{}",
+        before.text
+    );
+
+    let session = s.settled_session(&token, 1, "ACTIVE").await;
+    let id = session["id"].as_str().unwrap();
+    // 100 s past its expiry.
+    s.advance_clock(3700).await;
+    s.wait_status(&token, id, "EXPIRED").await;
+
+    let figures = s
+        .eventually("a sweep after the expiry to be counted", || async {
+            let r = s.get(None, "/api/dev/metrics").await;
+            let m = r.ok(200).clone();
+            if m["SweepDuration"]["samples"].as_u64() >= Some(2) {
+                Ok(m)
+            } else {
+                Err(r.text)
+            }
+        })
+        .await;
+    let sum = |name: &str| {
+        figures[name]["sum"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {name}: {figures}"))
+    };
+    assert_eq!(sum("SessionsStarted"), 1.0, "{figures}");
+    assert_eq!(sum("SessionsActive"), 1.0, "{figures}");
+    assert!(figures.get("SessionsPartial").is_none(), "{figures}");
+    assert!(figures.get("SessionsFailed").is_none(), "{figures}");
+    let latency = &figures["StartToActive"];
+    assert_eq!(latency["unit"], "Milliseconds");
+    assert_eq!(latency["samples"], 1);
+    assert!(latency["max"].as_f64().unwrap() < 10_000.0, "{figures}");
+    // Three rules applied and three removed, besides the reconciliation pass's listings.
+    let before_calls = before.json["RuleCalls"]["sum"].as_f64().unwrap_or(0.0);
+    assert!(sum("RuleCalls") >= before_calls + 6.0, "{figures}");
+    assert_eq!(sum("Throttles"), 0.0, "{figures}");
+    assert_eq!(figures["RuleCalls"]["unit"], "Count");
+    let lag = &figures["ExpiryLag"];
+    assert_eq!(lag["samples"], 1, "one expiry: {figures}");
+    // The clock jumped 100 s past the expiry before anything could notice.
+    let lag_ms = lag["min"].as_f64().unwrap();
+    assert!((100_000.0..130_000.0).contains(&lag_ms), "{figures}");
+    assert_eq!(figures["SweepDuration"]["unit"], "Milliseconds");
 }

@@ -30,6 +30,8 @@ const API: &str = "entryguard-api";
 const WORKER: &str = "entryguard-rule-worker";
 const SWEEPER: &str = "entryguard-expiry-sweeper";
 const ACCOUNT: &str = "123456789012";
+/// The stack name the template's `${AWS::StackName}` stands for.
+const STACK: &str = "entryguard-test";
 /// The address API Gateway reports in the recorded events.
 const CLIENT: &str = "203.0.113.7";
 /// How long the played event source mapping may take to bring a session to where it is going.
@@ -136,6 +138,7 @@ impl Deployed {
                 ("AWS::AccountId", ACCOUNT),
                 ("AWS::Partition", "aws"),
                 ("AWS::URLSuffix", "amazonaws.com"),
+                ("AWS::StackName", STACK),
                 ("Table", fx.names.table.as_str()),
                 ("TaskQueue", fx.backend.queue.url()),
                 ("UserPool", "eu-west-1_EntryGuard"),
@@ -430,6 +433,48 @@ async fn a_session_runs_through_the_lambda_binaries() {
     assert!(summary.is_object(), "the sweep's summary: {summary}");
     d.settle(overdue.id, SessionStatus::Expired).await;
     assert!(d.managed_rules(&other).await.is_empty());
+
+    // Each binary wrote its figures as CloudWatch embedded metrics, in the stack's namespace.
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in [&d.api, &d.worker, &d.sweeper] {
+        for doc in emf_documents(&f.process.log()) {
+            let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(
+                directive["Namespace"],
+                format!("EntryGuard/{STACK}"),
+                "{doc}"
+            );
+            assert_eq!(directive["Dimensions"], json!([["Function"], []]), "{doc}");
+            let function = doc["Function"].as_str().expect("a Function dimension");
+            for m in directive["Metrics"].as_array().unwrap() {
+                let name = m["Name"].as_str().unwrap();
+                assert!(doc[name].is_number(), "no value for {name}: {doc}");
+                seen.entry(name.to_owned())
+                    .or_default()
+                    .insert(function.to_owned());
+            }
+        }
+    }
+    let by = |name: &str| {
+        seen.get(name)
+            .unwrap_or_else(|| panic!("no {name} in any function's metrics: {seen:?}"))
+            .clone()
+    };
+    assert_eq!(by("SessionsStarted"), ["api".to_owned()].into());
+    assert_eq!(by("SessionsActive"), ["rule-worker".to_owned()].into());
+    assert_eq!(by("StartToActive"), ["rule-worker".to_owned()].into());
+    assert!(by("RuleCalls").contains("rule-worker"), "{seen:?}");
+    assert!(by("SweepDuration").contains("expiry-sweeper"), "{seen:?}");
+    // Expired by the sweep, or by its delayed check in the worker.
+    assert!(!by("ExpiryLag").is_empty());
+}
+
+/// The lines of a function's output that are embedded-metric-format documents.
+fn emf_documents(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect()
 }
 
 /// An event a function cannot decode is answered on the Runtime API's error route, and the

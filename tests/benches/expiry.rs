@@ -80,6 +80,7 @@ fn embedded(clock: Arc<dyn Clock>, seed: u64) -> Embedded {
         directory: Arc::new(entryguard::embedded::LocalDirectory::new(
             entryguard::embedded::Kv::in_memory(),
         )),
+        metrics: Arc::new(entryguard::ports::NoMetrics),
     };
     Embedded {
         app,

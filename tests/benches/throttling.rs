@@ -218,6 +218,7 @@ async fn storm(pacing: Pacing, users: usize) -> Figures {
                 directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                     entryguard::embedded::Kv::in_memory(),
                 )),
+                metrics: Arc::new(entryguard::ports::NoMetrics),
             }
         })
         .collect();

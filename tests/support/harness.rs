@@ -83,6 +83,7 @@ impl Harness {
             directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                 entryguard::embedded::Kv::in_memory(),
             )),
+            metrics: Arc::new(entryguard::ports::NoMetrics),
         };
         Self {
             app,

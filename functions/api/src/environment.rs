@@ -17,6 +17,7 @@ pub const ENVIRONMENT: &[&str] = &[
     aws::KMS_KEY_ID,
     aws::USER_POOL_ID,
     aws::RUST_LOG,
+    aws::METRICS_NAMESPACE,
     BOOTSTRAP_ADMIN_ENV,
     SIGNUP_ENV,
     PRINCIPAL_ENV,

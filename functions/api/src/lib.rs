@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 use entryguard::app::rate_limit::{Action, RateLimits};
 use entryguard::app::{App, Identity};
 use entryguard::domain::ids::OrgId;
-use entryguard::embedded::{LocalDirectory, OffsetClock, SimCloud};
+use entryguard::embedded::{InMemoryMetrics, LocalDirectory, OffsetClock, SimCloud};
 
 use crate::error::ApiError;
 use crate::routes::{admin, dev, live, sessions, signup, tokens};
@@ -39,6 +39,8 @@ pub struct DevTools {
     pub sim: Option<SimCloud>,
     /// The stand-in sign-in directory: who was invited and disabled.
     pub directory: Option<LocalDirectory>,
+    /// The figures the Lambdas would send to CloudWatch, kept in memory.
+    pub metrics: Option<InMemoryMetrics>,
 }
 
 #[derive(Clone)]
@@ -132,6 +134,7 @@ fn dev_routes() -> Router<ApiState> {
         .route("/dev/signup", post(dev::sign_up))
         .route("/dev/clock", post(dev::clock))
         .route("/dev/firewall", get(dev::firewall))
+        .route("/dev/metrics", get(dev::metrics))
 }
 
 /// The API's routes. The host adds the layer that sets [`extract::ClientAddr`].

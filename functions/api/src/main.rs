@@ -21,7 +21,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_current_span(false)
         .with_ansi(false)
         .init();
-    let backend = entryguard_aws::connect_from_env().await?;
+    // Metrics as embedded-metric-format lines on stdout: CloudWatch extracts them from the logs.
+    let backend = entryguard_aws::connect_from_env()
+        .await?
+        .with_metrics(Arc::new(entryguard_aws::EmfMetrics::stdout_from_env("api")));
     // During init, before the first request waits for them.
     backend
         .warm(entryguard_aws::Services {

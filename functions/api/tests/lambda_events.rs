@@ -51,6 +51,7 @@ async fn state() -> (ApiState, User) {
         directory: Arc::new(entryguard::embedded::LocalDirectory::new(
             entryguard::embedded::Kv::in_memory(),
         )),
+        metrics: Arc::new(entryguard::ports::NoMetrics),
     };
     let now = app.now();
     let org = Organization::new(

@@ -227,6 +227,7 @@ fn state() -> ApiState {
             directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                 entryguard::embedded::Kv::in_memory(),
             )),
+            metrics: Arc::new(entryguard::ports::NoMetrics),
         },
         dev: None,
         entryguard_principal: "arn:aws:iam::000000000000:root".into(),

@@ -20,16 +20,17 @@ use tower_http::trace::TraceLayer;
 
 use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::metered_firewall::MeteredFirewall;
 use entryguard::app::rate_limit::RateLimits;
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
 use entryguard::domain::ids::OrgId;
 use entryguard::domain::model::Email;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, LocalDirectory, LocalKeySealer, OffsetClock, RandomIds,
-    SimCloud, SimulatedFirewall, SimulatedVerifier, SystemClock,
+    EmbeddedQueue, EmbeddedStore, InMemoryMetrics, Kv, LocalDirectory, LocalKeySealer, OffsetClock,
+    RandomIds, SimCloud, SimulatedFirewall, SimulatedVerifier, SystemClock,
 };
-use entryguard::ports::{Clock, Directory, IdSource};
+use entryguard::ports::{Clock, Directory, IdSource, Metrics};
 use entryguard_api::headers::WebHeaders;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};
@@ -157,6 +158,7 @@ impl Runner {
         };
         let sim = SimCloud::new(kv.clone());
         let directory = LocalDirectory::new(kv.clone());
+        let metrics = InMemoryMetrics::new();
         let (app, tasks) = build_app(
             &config.backend,
             &config.data_dir,
@@ -164,6 +166,7 @@ impl Runner {
             &sim,
             clock,
             Arc::new(directory.clone()),
+            Arc::new(metrics.clone()),
         )
         .await?;
         let mut seeds = seed::read_seed_file(&config.data_dir)?;
@@ -178,6 +181,7 @@ impl Runner {
                 clock: test_clock,
                 sim: Some(sim.clone()),
                 directory: Some(directory.clone()),
+                metrics: Some(metrics),
             })),
             entryguard_principal: config.entryguard_principal.clone(),
             oidc: match &config.oidc {
@@ -262,6 +266,7 @@ async fn build_app(
     sim: &SimCloud,
     clock: Arc<dyn Clock>,
     directory: Arc<dyn Directory>,
+    metrics: Arc<dyn Metrics>,
 ) -> anyhow::Result<(App, TaskSource)> {
     let ids: Arc<dyn IdSource> = Arc::new(RandomIds);
     Ok(match backend {
@@ -270,10 +275,13 @@ async fn build_app(
             let app = App {
                 store: Arc::new(EmbeddedStore::new(kv)),
                 queue: Arc::new(queue.clone()),
-                firewall: Arc::new(FirewallByProvider {
-                    simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
-                    aws: None,
-                }),
+                firewall: Arc::new(MeteredFirewall::new(
+                    Arc::new(FirewallByProvider {
+                        simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
+                        aws: None,
+                    }),
+                    metrics.clone(),
+                )),
                 clock,
                 ids,
                 sealer: Arc::new(LocalKeySealer::load_or_create(data_dir)?),
@@ -282,6 +290,7 @@ async fn build_app(
                     aws: None,
                 }),
                 directory,
+                metrics,
             };
             (app, TaskSource::Embedded(queue))
         }
@@ -291,6 +300,7 @@ async fn build_app(
             } else {
                 entryguard_aws::connect_by_names(&aws.sdk, &aws.names).await?
             };
+            let backend = backend.with_metrics(metrics);
             let mut app = backend.app(clock, ids, Some(sim.clone()));
             // No user pool runs locally: the stand-in records the invitations.
             app.directory = directory;
@@ -332,6 +342,8 @@ pub async fn operator_app(backend: &Backend, data_dir: &std::path::Path) -> anyh
         &sim,
         Arc::new(SystemClock),
         directory,
+        // The operator's command is no service: nobody reads its figures.
+        Arc::new(entryguard::ports::NoMetrics),
     )
     .await?;
     Ok(app)

@@ -17,7 +17,12 @@ async fn main() -> Result<(), Error> {
         .with_current_span(false)
         .with_ansi(false)
         .init();
-    let backend = entryguard_aws::connect_from_env().await?;
+    // Metrics as embedded-metric-format lines on stdout: CloudWatch extracts them from the logs.
+    let backend = entryguard_aws::connect_from_env()
+        .await?
+        .with_metrics(Arc::new(entryguard_aws::EmfMetrics::stdout_from_env(
+            "rule-worker",
+        )));
     // During init, before the first event waits for them.
     backend
         .warm(entryguard_aws::Services {

@@ -7,6 +7,7 @@ pub mod cognito;
 pub mod credentials;
 pub mod dynamo;
 pub mod ec2;
+pub mod emf;
 pub mod kms;
 pub mod provision;
 pub mod schema;
@@ -25,14 +26,16 @@ use thiserror::Error;
 
 use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::app::metered_firewall::MeteredFirewall;
 use entryguard::app::App;
 use entryguard::embedded::{SimCloud, SimulatedFirewall, SimulatedVerifier};
-use entryguard::ports::{Clock, Directory, IdSource};
+use entryguard::ports::{Clock, Directory, IdSource, Metrics, NoMetrics};
 
 pub use cognito::{CognitoDirectory, NoDirectory};
 pub use credentials::{validate_credential, CredentialSource, StsVerifier};
 pub use dynamo::DynamoStore;
 pub use ec2::{CloudRule, Ec2Firewall};
+pub use emf::EmfMetrics;
 pub use kms::KmsSealer;
 pub use provision::{provision, ProvisionError, Provisioned};
 pub use schema::ResourceNames;
@@ -126,6 +129,8 @@ pub struct AwsBackend {
     pub verifier: Arc<StsVerifier>,
     /// The user pool people sign in with, when this host manages users (the API function).
     pub directory: Arc<dyn Directory>,
+    /// Where the use cases' figures go (EMF lines in the Lambdas).
+    pub metrics: Arc<dyn Metrics>,
 }
 
 impl AwsBackend {
@@ -157,7 +162,14 @@ impl AwsBackend {
             sealer,
             verifier,
             directory: Arc::new(NoDirectory),
+            metrics: Arc::new(NoMetrics),
         }
+    }
+
+    /// Reports the use cases' figures to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The use cases on these adapters. Credentials of the simulated provider go to
@@ -172,12 +184,15 @@ impl AwsBackend {
         App {
             store: self.store.clone(),
             queue: self.queue.clone(),
-            firewall: Arc::new(FirewallByProvider {
-                simulated: simulated
-                    .clone()
-                    .map(|sim| Arc::new(SimulatedFirewall::new(sim)) as _),
-                aws: Some(self.firewall.clone()),
-            }),
+            firewall: Arc::new(MeteredFirewall::new(
+                Arc::new(FirewallByProvider {
+                    simulated: simulated
+                        .clone()
+                        .map(|sim| Arc::new(SimulatedFirewall::new(sim)) as _),
+                    aws: Some(self.firewall.clone()),
+                }),
+                self.metrics.clone(),
+            )),
             clock,
             ids,
             sealer: self.sealer.clone(),
@@ -186,6 +201,7 @@ impl AwsBackend {
                 aws: Some(self.verifier.clone()),
             }),
             directory: self.directory.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -212,6 +228,8 @@ pub mod env_names {
     pub const KMS_KEY_ID: &str = "KMS_KEY_ID";
     pub const USER_POOL_ID: &str = "USER_POOL_ID";
     pub const EC2_RATE_SHARE: &str = "EC2_RATE_SHARE";
+    /// The CloudWatch namespace of the functions' metrics (`EntryGuard/<stack name>`).
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     /// Read by tracing's `EnvFilter::from_default_env` in every main.
     pub const RUST_LOG: &str = "RUST_LOG";
 }

@@ -9,6 +9,7 @@ pub mod credential_check;
 pub mod docs;
 pub mod firewall_router;
 pub mod live_access;
+pub mod metered_firewall;
 pub mod operator;
 pub mod rate_limit;
 pub mod reconcile;
@@ -24,7 +25,8 @@ use crate::domain::session::{Session, TransitionError};
 use crate::domain::{ids::SessionId, Timestamp};
 use crate::ports::store::{StoreError, UpdateError};
 use crate::ports::{
-    Clock, CredentialVerifier, Directory, Firewall, IdSource, SecretSealer, Store, TaskQueue,
+    Clock, CredentialVerifier, Directory, Firewall, IdSource, Metric, Metrics, SecretSealer, Store,
+    TaskQueue,
 };
 
 pub use auth::Identity;
@@ -43,6 +45,8 @@ pub struct App {
     pub verifier: Arc<dyn CredentialVerifier>,
     /// The people's sign-in accounts, kept in step with the users.
     pub directory: Arc<dyn Directory>,
+    /// Where the operational figures go (CloudWatch in the Lambdas, memory locally).
+    pub metrics: Arc<dyn Metrics>,
 }
 
 /// Why a read-modify-write of a session did not happen.
@@ -88,7 +92,10 @@ impl App {
                 .update_session(&next, current.version, release)
                 .await
             {
-                Ok(()) => return Ok((next, out)),
+                Ok(()) => {
+                    self.record_transition(&current, &next);
+                    return Ok((next, out));
+                }
                 Err(UpdateError::Conflict) => continue,
                 Err(UpdateError::Missing) => return Err(MutateError::Missing),
                 Err(UpdateError::Store(e)) => return Err(MutateError::Store(e)),
@@ -97,6 +104,29 @@ impl App {
         Err(MutateError::Store(StoreError::Unavailable(format!(
             "session {id} kept changing under {MAX_CAS_ATTEMPTS} attempts"
         ))))
+    }
+}
+
+impl App {
+    /// Every stored session change passes here once, after its write: the one place that sees
+    /// a session reach its outcome or be expired.
+    fn record_transition(&self, before: &Session, after: &Session) {
+        use crate::domain::session::{EndReason, SessionStatus};
+        let since = |t: Timestamp| (self.now() - t).to_std().unwrap_or_default();
+        if before.status() == SessionStatus::Pending {
+            match after.status() {
+                SessionStatus::Active => self.metrics.record(Metric::SessionActive {
+                    after: since(after.created_at),
+                }),
+                SessionStatus::Partial => self.metrics.record(Metric::SessionPartial),
+                SessionStatus::Failed => self.metrics.record(Metric::SessionFailed),
+                _ => {}
+            }
+        }
+        if before.end.is_none() && after.end == Some(EndReason::Expired) {
+            self.metrics
+                .record(Metric::ExpiryLag(since(after.expires_at)));
+        }
     }
 }
 

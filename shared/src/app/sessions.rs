@@ -182,7 +182,7 @@ impl App {
             .create_session(&session, policy.max_concurrent_sessions)
             .await
         {
-            Ok(()) => {}
+            Ok(()) => self.metrics.record(crate::ports::Metric::SessionStarted),
             Err(CreateSessionError::LimitReached) => {
                 return Err(StartSessionError::ConcurrentSessionLimit {
                     limit: policy.max_concurrent_sessions.unwrap_or(0),

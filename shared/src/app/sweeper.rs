@@ -123,7 +123,8 @@ impl App {
     /// One sweep. Fails only when the due index cannot be read at all; everything else that
     /// goes wrong is logged, skipped and left to the next run.
     pub async fn sweep_with(&self, options: SweepOptions) -> Result<SweepReport, StoreError> {
-        let deadline = self.now() + options.budget;
+        let started = self.now();
+        let deadline = started + options.budget;
         let mut report = SweepReport::default();
         self.sweep_due(deadline, options.lookahead, &mut report)
             .await?;
@@ -159,6 +160,14 @@ impl App {
                 new_dead_letters = report.new_dead_letters,
                 "sweep finished"
             );
+        }
+        self.metrics.record(crate::ports::Metric::Sweep {
+            took: (self.now() - started).to_std().unwrap_or_default(),
+        });
+        if report.new_dead_letters > 0 {
+            self.metrics.record(crate::ports::Metric::DeadLetters(
+                report.new_dead_letters as u64,
+            ));
         }
         Ok(report)
     }

@@ -63,12 +63,17 @@ fn from_rule_failure(e: RuleError) -> Result<FirewallError, Step> {
 
 impl App {
     pub async fn process_task(&self, task: &Task) -> Outcome {
-        match task {
+        let outcome = match task {
             Task::ReconcileEntry { session_id, entry } => {
                 self.reconcile_entry(*session_id, *entry).await
             }
             Task::CheckSession { session_id, at } => self.scheduled_check(*session_id, *at).await,
+        };
+        // The queue's retry decision: every task that goes back to the queue counts.
+        if let Outcome::RetryAfter(_) = outcome {
+            self.metrics.record(crate::ports::Metric::Retry);
         }
+        outcome
     }
 
     /// A check the sweeper scheduled for `at`. Early (a queue's delay is rounded, clocks

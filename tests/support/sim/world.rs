@@ -225,6 +225,7 @@ impl World {
             directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                 entryguard::embedded::Kv::in_memory(),
             )),
+            metrics: Arc::new(entryguard::ports::NoMetrics),
         };
         let mut w = Self {
             exec: Executor::new(ctl.clone()),

@@ -193,3 +193,18 @@ pub async fn firewall(State(s): State<ApiState>) -> Result<Json<Vec<SimGroupDto>
     })?;
     Ok(Json(groups.into_iter().map(Into::into).collect()))
 }
+
+/// The operational figures since the runner started, by name: what the Lambdas write as
+/// CloudWatch embedded metrics (infra/README.md lists them).
+pub async fn metrics(
+    State(s): State<ApiState>,
+) -> Result<
+    Json<std::collections::BTreeMap<&'static str, entryguard::embedded::metrics::Summary>>,
+    ApiError,
+> {
+    let metrics = dev(&s)?
+        .metrics
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("Route"))?;
+    Ok(Json(metrics.snapshot()))
+}
