@@ -24,6 +24,9 @@ pub const LEASE_SECS: i64 = 60;
 /// was paused (or slowed down) never changes a rule after its lease passed to someone else.
 pub const CALL_BUDGET_SECS: i64 = 30;
 
+/// Holders read per request when a pass goes through a rule's holders (there may be thousands).
+pub const HOLDER_PAGE: usize = 500;
+
 #[derive(Debug, Error)]
 pub enum RuleError {
     /// Another worker is changing this rule right now; try again shortly.

@@ -3,7 +3,9 @@
 //! A rule is identified by (region, security group, protocol, port range, CIDR). Every live session
 //! entry that needs a rule is one *holder* of it; the rule exists in the cloud while it has holders.
 //! Holders are named, not merely counted, so adding or removing the same holder twice (a duplicate
-//! message) cannot skew the count.
+//! message) cannot skew the count. The store keeps each holder as its own small record beside the
+//! rule's, with the count on the rule: nothing grows with the number of holders, so thousands of
+//! sessions behind one address (an office NAT) are thousands of small records and one number.
 
 use std::fmt;
 
@@ -156,7 +158,10 @@ pub struct Lease {
 pub struct RuleState {
     pub key: RuleKey,
     pub group: GroupRef,
-    pub holders: std::collections::BTreeSet<HolderId>,
+    /// How many holders the rule has; the holders themselves are read page by page
+    /// (`Store::rule_holders`), since there may be thousands.
+    #[serde(default)]
+    pub holder_count: u64,
     /// What EntryGuard knows of the rule in the cloud.
     pub cloud: CloudState,
     pub lease: Option<Lease>,
@@ -177,19 +182,19 @@ impl RuleState {
         Self {
             key,
             group,
-            holders: Default::default(),
+            holder_count: 0,
             cloud: CloudState::Absent,
             lease: None,
         }
     }
 
     pub fn count(&self) -> usize {
-        self.holders.len()
+        usize::try_from(self.holder_count).unwrap_or(usize::MAX)
     }
 
     /// Nothing held, nothing in the cloud, nobody working on it: the record can be forgotten.
     pub fn is_idle(&self) -> bool {
-        self.holders.is_empty() && self.cloud == CloudState::Absent && self.lease.is_none()
+        self.holder_count == 0 && self.cloud == CloudState::Absent && self.lease.is_none()
     }
 }
 

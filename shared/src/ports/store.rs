@@ -249,6 +249,14 @@ pub trait Store: Send + Sync {
     async fn rule_observed(&self, key: &RuleKey, group: &GroupRef)
         -> Result<RuleState, StoreError>;
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError>;
+    /// One page of the rule's holders, in order, strictly after `after`: at most `limit`. A
+    /// rule may have thousands (one office address), so they are never read all at once.
+    async fn rule_holders(
+        &self,
+        key: &RuleKey,
+        after: Option<&HolderId>,
+        limit: usize,
+    ) -> Result<Vec<HolderId>, StoreError>;
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError>;
     /// The rule records that have no holder (a sparse index: a held rule is not in it), so the
     /// sweeper's orphan pass reads what it may act on, not every rule. A record that cannot be

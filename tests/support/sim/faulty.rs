@@ -322,6 +322,14 @@ impl Store for FaultyStore {
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
         call!(self, true, self.inner.get_rule(key).await)
     }
+    async fn rule_holders(
+        &self,
+        key: &RuleKey,
+        after: Option<&HolderId>,
+        limit: usize,
+    ) -> Result<Vec<HolderId>, StoreError> {
+        call!(self, true, self.inner.rule_holders(key, after, limit).await)
+    }
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError> {
         call!(self, true, self.inner.list_rules().await)
     }
