@@ -14,7 +14,7 @@ use crate::domain::model::{OrgStatus, Organization, Provider, User};
 use crate::domain::net::{PortRange, Region};
 use crate::domain::rate::RateLimit;
 use crate::domain::rule::{
-    CloudState, GroupRef, HolderId, IngressRule, Lease, LeaseGrant, RuleKey,
+    CloudRuleId, CloudState, GroupRef, HolderId, IngressRule, Lease, LeaseGrant, RuleKey,
 };
 use crate::domain::session::{EntryTarget, Session, SessionStatus};
 use crate::domain::tier::{Hours, Tier};
@@ -945,7 +945,7 @@ async fn rule_leases(s: &dyn Store) {
     assert!(stale);
     assert_eq!(state.lease, lease("w2", 140));
 
-    s.rule_release_lease(&k, "w1", CloudState::Present)
+    s.rule_release_lease(&k, "w1", CloudState::Present, None)
         .await
         .unwrap();
     let now = s.get_rule(&k).await.unwrap().unwrap();
@@ -961,13 +961,19 @@ async fn rule_leases(s: &dyn Store) {
         lease("w2", 140),
         "adding a holder keeps the lease"
     );
-    s.rule_release_lease(&k, "w2", CloudState::Present)
+    let id: CloudRuleId = "sgr-0123456789abcdef0".parse().unwrap();
+    s.rule_release_lease(&k, "w2", CloudState::Present, Some(&id))
         .await
         .unwrap();
     let now = s.get_rule(&k).await.unwrap().unwrap();
     assert_eq!(
         (now.lease.clone(), now.cloud, now.count()),
         (None, CloudState::Present, 2)
+    );
+    assert_eq!(
+        now.cloud_rule_id,
+        Some(id.clone()),
+        "the cloud's id is kept"
     );
 
     s.rule_remove_holder(&k, &h1).await.unwrap();
@@ -980,15 +986,18 @@ async fn rule_leases(s: &dyn Store) {
     let (state, stale) = granted(s.rule_lease(&k, "w3", at(200), at(260)).await.unwrap());
     assert!(!stale);
     assert_eq!((state.count(), state.cloud), (0, CloudState::Present));
-    s.rule_release_lease(&k, "w3", CloudState::Unknown)
+    s.rule_release_lease(&k, "w3", CloudState::Unknown, None)
         .await
         .unwrap();
+    let now = s.get_rule(&k).await.unwrap().unwrap();
+    assert_eq!(now.cloud, CloudState::Unknown);
     assert_eq!(
-        s.get_rule(&k).await.unwrap().unwrap().cloud,
-        CloudState::Unknown
+        now.cloud_rule_id,
+        Some(id.clone()),
+        "a release without an id keeps the one known"
     );
     granted(s.rule_lease(&k, "w4", at(300), at(360)).await.unwrap());
-    s.rule_release_lease(&k, "w4", CloudState::Absent)
+    s.rule_release_lease(&k, "w4", CloudState::Absent, None)
         .await
         .unwrap();
     assert_eq!(
@@ -996,7 +1005,7 @@ async fn rule_leases(s: &dyn Store) {
         None,
         "idle once revoked and unleased"
     );
-    s.rule_release_lease(&k, "w4", CloudState::Present)
+    s.rule_release_lease(&k, "w4", CloudState::Present, None)
         .await
         .unwrap();
     assert_eq!(
@@ -1031,7 +1040,7 @@ async fn observed_rules(s: &dyn Store) {
             .await
             .unwrap(),
     );
-    s.rule_release_lease(&k, "w1", CloudState::Absent)
+    s.rule_release_lease(&k, "w1", CloudState::Absent, None)
         .await
         .unwrap();
     assert_eq!(s.get_rule(&k).await.unwrap(), None, "idle once revoked");
@@ -1050,7 +1059,7 @@ async fn unheld_index(s: &dyn Store) {
             .await
             .unwrap(),
     );
-    s.rule_release_lease(&k, "w1", CloudState::Present)
+    s.rule_release_lease(&k, "w1", CloudState::Present, None)
         .await
         .unwrap();
     s.rule_remove_holder(&k, &holder(1)).await.unwrap();
@@ -1076,7 +1085,7 @@ async fn unheld_index(s: &dyn Store) {
             .await
             .unwrap(),
     );
-    s.rule_release_lease(&k, "w2", CloudState::Absent)
+    s.rule_release_lease(&k, "w2", CloudState::Absent, None)
         .await
         .unwrap();
     assert!(unheld().await.is_empty(), "revoked and forgotten");
@@ -1099,7 +1108,7 @@ async fn unheld_index(s: &dyn Store) {
             .await
             .unwrap(),
     );
-    s.rule_release_lease(&k2, "w3", CloudState::Absent)
+    s.rule_release_lease(&k2, "w3", CloudState::Absent, None)
         .await
         .unwrap();
     assert!(unheld().await.is_empty());

@@ -126,6 +126,14 @@ mod storage_key_tests {
         assert_eq!(RuleKey::from_storage_key(&key.storage_key()), Some(key));
         assert_eq!(RuleKey::from_storage_key("eu-west-1|sg-1|tcp|22"), None);
     }
+
+    #[test]
+    fn cloud_rule_ids_parse() {
+        assert!("sgr-0123456789abcdef0".parse::<CloudRuleId>().is_ok());
+        for bad in ["", "sgr-", "sg-0123", "sgr-01 23", "sgr-../x"] {
+            assert!(bad.parse::<CloudRuleId>().is_err(), "{bad}");
+        }
+    }
 }
 
 impl HolderId {
@@ -140,6 +148,51 @@ impl HolderId {
     pub fn entry(&self) -> Option<(SessionId, u32)> {
         let (session, entry) = self.0.split_once('#')?;
         Some((session.parse().ok()?, entry.parse().ok()?))
+    }
+}
+
+/// The cloud's own id of one rule (EC2's `sgr-…`), kept on the rule's record so it can be
+/// revoked by id without listing the group first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CloudRuleId(String);
+
+impl CloudRuleId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CloudRuleId {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let ok = raw.strip_prefix("sgr-").is_some_and(|rest| {
+            !rest.is_empty() && rest.len() <= 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if ok {
+            Ok(Self(raw))
+        } else {
+            Err(format!("'{raw}' is not a security group rule id"))
+        }
+    }
+}
+
+impl std::str::FromStr for CloudRuleId {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        Self::try_from(raw.to_owned())
+    }
+}
+
+impl From<CloudRuleId> for String {
+    fn from(id: CloudRuleId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for CloudRuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -164,6 +217,9 @@ pub struct RuleState {
     pub holder_count: u64,
     /// What EntryGuard knows of the rule in the cloud.
     pub cloud: CloudState,
+    /// The cloud's id of the rule EntryGuard created, when known (revoked by it, no listing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_rule_id: Option<CloudRuleId>,
     pub lease: Option<Lease>,
 }
 
@@ -184,6 +240,7 @@ impl RuleState {
             group,
             holder_count: 0,
             cloud: CloudState::Absent,
+            cloud_rule_id: None,
             lease: None,
         }
     }

@@ -11,7 +11,9 @@ use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Organization, User};
 use crate::domain::rate::WindowCounter;
-use crate::domain::rule::{CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState};
+use crate::domain::rule::{
+    CloudRuleId, CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
+};
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
 use crate::ports::store::{
@@ -576,6 +578,7 @@ impl Store for EmbeddedStore {
         key: &RuleKey,
         owner: &str,
         cloud: CloudState,
+        rule_id: Option<&CloudRuleId>,
     ) -> Result<(), StoreError> {
         self.kv.write(|t| {
             let Some(mut state) = load_rule(t, key)? else {
@@ -586,6 +589,11 @@ impl Store for EmbeddedStore {
             }
             state.lease = None;
             state.cloud = cloud;
+            if let Some(id) = rule_id {
+                state.cloud_rule_id = Some(id.clone());
+            } else if cloud == CloudState::Absent {
+                state.cloud_rule_id = None;
+            }
             if state.is_idle() {
                 delete_rule(t, key)?;
             } else {

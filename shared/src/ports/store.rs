@@ -8,7 +8,9 @@ use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Name, Organization, User};
 use crate::domain::rate::WindowCounter;
-use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState};
+use crate::domain::rule::{
+    CloudRuleId, CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState,
+};
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
 
@@ -235,13 +237,15 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<LeaseGrant, StoreError>;
-    /// Gives the lease back, recording what is now known of the rule in the cloud. Does nothing
-    /// if `owner` no longer holds the lease. Forgets the record when it becomes idle.
+    /// Gives the lease back, recording what is now known of the rule in the cloud: its state,
+    /// and its cloud id when one is given (kept otherwise, and forgotten with an `Absent` rule).
+    /// Does nothing if `owner` no longer holds the lease. Forgets the record when it becomes idle.
     async fn rule_release_lease(
         &self,
         key: &RuleKey,
         owner: &str,
         cloud: CloudState,
+        rule_id: Option<&CloudRuleId>,
     ) -> Result<(), StoreError>;
     /// Records that the rule was seen in the cloud: creates its record with no holders and the
     /// cloud state `Unknown` if there is none (so the orphan pass revokes it), and returns the

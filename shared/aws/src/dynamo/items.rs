@@ -43,6 +43,8 @@ pub const GROUP: &str = "group";
 pub const HOLDERS: &str = "holders";
 pub const HOLDER_COUNT: &str = "holderCount";
 pub const CLOUD: &str = "cloud";
+/// The cloud's id of the rule (`sgr-…`), when known.
+pub const CLOUD_RULE_ID: &str = "cloudRuleId";
 pub const LEASE_OWNER: &str = "leaseOwner";
 pub const LEASE_UNTIL: &str = "leaseUntil";
 pub const EVENT_TYPE: &str = "eventType";
@@ -441,6 +443,20 @@ pub fn rule_state(item: &Item) -> Result<RuleState, DynamoError> {
         group: decode(item, GROUP)?,
         holder_count,
         cloud: decode::<CloudState>(item, CLOUD)?,
+        cloud_rule_id: match item.get(CLOUD_RULE_ID) {
+            None => None,
+            Some(AttributeValue::S(raw)) => {
+                Some(raw.parse().map_err(|e: String| {
+                    DynamoError::Corrupt(format!("{}: {e}", describe(item)))
+                })?)
+            }
+            Some(_) => {
+                return Err(DynamoError::Corrupt(format!(
+                    "{} '{CLOUD_RULE_ID}' is not a string",
+                    describe(item)
+                )))
+            }
+        },
         lease,
     })
 }

@@ -19,7 +19,7 @@ use entryguard::domain::ids::{CredentialId, OrgId, SessionId, TokenId, UserId};
 use entryguard::domain::model::{Credential, Email, Organization, User};
 use entryguard::domain::rate::WindowCounter;
 use entryguard::domain::rule::{
-    CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
+    CloudRuleId, CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
 };
 use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
@@ -1038,13 +1038,24 @@ impl Store for DynamoStore {
         key: &RuleKey,
         owner: &str,
         cloud: CloudState,
+        rule_id: Option<&CloudRuleId>,
     ) -> Result<(), StoreError> {
-        let result = self
+        let mut update = self
             .client
             .update_item()
             .table_name(&*self.table)
-            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
-            .update_expression("SET #cloud = :cloud REMOVE #owner, #until")
+            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)));
+        update = match (rule_id, cloud) {
+            (Some(id), _) => update
+                .update_expression("SET #cloud = :cloud, #rid = :rid REMOVE #owner, #until")
+                .expression_attribute_names("#rid", items::CLOUD_RULE_ID)
+                .expression_attribute_values(":rid", s(id.as_str())),
+            (None, CloudState::Absent) => update
+                .update_expression("SET #cloud = :cloud REMOVE #owner, #until, #rid")
+                .expression_attribute_names("#rid", items::CLOUD_RULE_ID),
+            (None, _) => update.update_expression("SET #cloud = :cloud REMOVE #owner, #until"),
+        };
+        let result = update
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#cloud", items::CLOUD)
             .expression_attribute_names("#owner", items::LEASE_OWNER)
