@@ -4,7 +4,11 @@ use entryguard::domain::ids::{CredentialId, OrgId};
 use entryguard::domain::model::{Credential, Provider};
 use entryguard::domain::net::{PortRange, Protocol, SecurityGroupId};
 use entryguard::domain::rule::{GroupRef, IngressRule};
-use entryguard::ports::firewall::{Firewall, FirewallError};
+use std::collections::BTreeMap;
+
+use entryguard::ports::firewall::{
+    Authorization, BatchOutcome, Firewall, FirewallError, GroupBatch, Revocation, RuleOutcome,
+};
 use entryguard_aws::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE, RULE_DESCRIPTION};
 use entryguard_aws::sdk::ec2::types::{IpPermission, IpRange};
 use entryguard_tests::moto::{AwsFixture, REGION};
@@ -54,13 +58,13 @@ async fn authorize_and_revoke_are_idempotent_and_leave_other_rules_alone() {
     assert_eq!(fx.rules(&sg).await.len(), 2);
     assert_eq!(fx.backend.firewall.list_rules(&g).await.unwrap().len(), 2);
 
-    fw.revoke(&g, &rule).await.unwrap();
+    fw.revoke(&g, &rule, None).await.unwrap();
     let left = fx.rules(&sg).await;
     assert_eq!(left.len(), 1);
     assert!(!left[0].is_managed());
     assert_eq!(left[0].from_port, Some(80));
     // Revoking what is gone succeeds.
-    fw.revoke(&g, &rule).await.unwrap();
+    fw.revoke(&g, &rule, None).await.unwrap();
     assert_eq!(fx.rules(&sg).await, left);
 }
 
@@ -80,7 +84,7 @@ async fn a_hand_made_rule_for_the_same_address_is_never_revoked() {
         .unwrap();
     fx.backend
         .firewall
-        .revoke(&g, &ssh_from("198.51.100.4"))
+        .revoke(&g, &ssh_from("198.51.100.4"), None)
         .await
         .unwrap();
     assert_eq!(fx.rules(&sg).await, before);
@@ -101,7 +105,7 @@ async fn ipv6_and_udp_rules() {
     assert_eq!(rules.len(), 1);
     assert!(rules[0].is_managed());
     assert_eq!(rules[0].ingress_rule(), Some(rule));
-    fx.backend.firewall.revoke(&g, &rule).await.unwrap();
+    fx.backend.firewall.revoke(&g, &rule, None).await.unwrap();
     assert!(fx.rules(&sg).await.is_empty());
 }
 
@@ -127,7 +131,7 @@ async fn a_missing_group_is_reported_as_such() {
     assert_eq!(
         fx.backend
             .firewall
-            .revoke(&g, &ssh_from("203.0.113.7"))
+            .revoke(&g, &ssh_from("203.0.113.7"), None)
             .await
             .unwrap_err(),
         FirewallError::GroupNotFound(sg.to_string())
@@ -239,8 +243,263 @@ async fn credentials_missing_static_or_assumed() {
     );
     fx.backend
         .firewall
-        .revoke(&g, &ssh_from("203.0.113.8"))
+        .revoke(&g, &ssh_from("203.0.113.8"), None)
         .await
         .unwrap();
     assert!(fx.rules(&sg).await.is_empty());
+}
+
+fn authorizations(ports: std::ops::RangeInclusive<u16>, ip: &str) -> Vec<Authorization> {
+    ports
+        .map(|p| Authorization {
+            rule: IngressRule {
+                ports: PortRange::tcp(p),
+                cidr: format!("{ip}/32").parse().unwrap(),
+            },
+            description: format!("EntryGuard dev@example.com until 2026-11-29T23:00:00Z #{p}"),
+        })
+        .collect()
+}
+
+/// The EC2 calls moto received since recording started, by action.
+fn actions(fx: &AwsFixture) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in fx.moto.recording() {
+        let body = String::from_utf8_lossy(&r.body_bytes()).into_owned();
+        if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+            *out.entry(action.to_owned()).or_default() += 1;
+        }
+    }
+    out
+}
+
+fn ids_of(out: &BatchOutcome) -> Vec<Revocation> {
+    out.authorized
+        .iter()
+        .map(|(rule, o)| Revocation {
+            rule: *rule,
+            rule_id: match o {
+                RuleOutcome::Present(id) => id.clone(),
+                other => panic!("{rule}: {other:?}"),
+            },
+        })
+        .collect()
+}
+
+/// Five rules in one AuthorizeSecurityGroupIngress, each range with its own description and
+/// EntryGuard's tag; then one RevokeSecurityGroupIngress by their ids, with no listing.
+#[tokio::test]
+async fn a_batch_is_one_authorize_and_one_revoke_by_id() {
+    let fx = AwsFixture::start("eg-fw-batch").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg = fx.security_group("batch").await;
+    let g = group(&credential, &sg);
+    let fw = fx.backend.firewall.clone();
+    fx.moto.start_recording().await;
+    let batch = GroupBatch {
+        authorize: authorizations(8000..=8004, "203.0.113.7"),
+        revoke: vec![],
+    };
+    let out = fw.apply_batch(&g, &batch).await;
+    let revoke = ids_of(&out);
+    assert!(revoke.iter().all(|r| r.rule_id.is_some()), "{out:?}");
+    let calls = actions(&fx);
+    assert_eq!(
+        calls.get("AuthorizeSecurityGroupIngress"),
+        Some(&1),
+        "{calls:?}"
+    );
+    // moto's answer lists only the last permission's rules (EC2's lists all), so the ids of
+    // the others cost one listing here.
+    assert!(
+        calls.get("DescribeSecurityGroupRules") <= Some(&1),
+        "{calls:?}"
+    );
+    let rules = fx.rules(&sg).await;
+    assert_eq!(rules.len(), 5);
+    assert!(rules.iter().all(|r| r.is_managed()));
+    assert!(rules.iter().any(|r| r.description.as_deref()
+        == Some("EntryGuard dev@example.com until 2026-11-29T23:00:00Z #8002")));
+    fx.moto.start_recording().await;
+    let out = fw
+        .apply_batch(
+            &g,
+            &GroupBatch {
+                authorize: vec![],
+                revoke,
+            },
+        )
+        .await;
+    let calls = actions(&fx);
+    assert_eq!(
+        calls.get("RevokeSecurityGroupIngress"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(calls.get("DescribeSecurityGroupRules"), None, "{calls:?}");
+    assert!(out.revoked.iter().all(|(_, o)| *o == RuleOutcome::Absent));
+    assert!(fx.rules(&sg).await.is_empty());
+}
+
+/// An identical hand-made rule inside a batch: the call is refused as a duplicate, one
+/// listing and one retry create the rest, and the hand-made rule is never revoked.
+#[tokio::test]
+async fn a_duplicate_in_a_batch_costs_one_listing_and_one_retry() {
+    let fx = AwsFixture::start("eg-fw-dup").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg = fx.security_group("dup").await;
+    let g = group(&credential, &sg);
+    let fw = fx.backend.firewall.clone();
+    fx.hand_made_rule(&sg, "203.0.113.7/32", 8002).await;
+    fx.moto.start_recording().await;
+    let out = fw
+        .apply_batch(
+            &g,
+            &GroupBatch {
+                authorize: authorizations(8000..=8004, "203.0.113.7"),
+                revoke: vec![],
+            },
+        )
+        .await;
+    let revoke = ids_of(&out);
+    for r in &revoke {
+        assert_eq!(
+            r.rule_id.is_none(),
+            r.rule.ports.from_port() == 8002,
+            "only the hand-made rule has no id of ours: {r:?}"
+        );
+    }
+    let calls = actions(&fx);
+    assert_eq!(fx.rules(&sg).await.len(), 5);
+    // One listing for the duplicate; a second only because moto's answer lists the last
+    // permission's rules alone (EC2's lists them all).
+    assert!(
+        calls.get("DescribeSecurityGroupRules") <= Some(&2),
+        "{calls:?}"
+    );
+    assert!(
+        calls.get("AuthorizeSecurityGroupIngress") <= Some(&2),
+        "{calls:?}"
+    );
+    fw.apply_batch(
+        &g,
+        &GroupBatch {
+            authorize: vec![],
+            revoke: revoke.into_iter().filter(|r| r.rule_id.is_some()).collect(),
+        },
+    )
+    .await;
+    let left = fx.rules(&sg).await;
+    assert_eq!(left.len(), 1);
+    assert!(!left[0].is_managed());
+    assert_eq!(left[0].from_port, Some(8002));
+}
+
+/// A rule deleted by hand between its creation and the revoke: the revoke by ids is refused
+/// as a whole, one listing shows which is gone, and the retry removes the others.
+#[tokio::test]
+async fn a_rule_deleted_by_hand_before_a_batch_revoke() {
+    let fx = AwsFixture::start("eg-fw-gone").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg = fx.security_group("gone").await;
+    let g = group(&credential, &sg);
+    let fw = fx.backend.firewall.clone();
+    let out = fw
+        .apply_batch(
+            &g,
+            &GroupBatch {
+                authorize: authorizations(8000..=8002, "203.0.113.7"),
+                revoke: vec![],
+            },
+        )
+        .await;
+    let revoke = ids_of(&out);
+    fx.ec2
+        .revoke_security_group_ingress()
+        .group_id(sg.as_str())
+        .security_group_rule_ids(revoke[1].rule_id.clone().unwrap().as_str())
+        .send()
+        .await
+        .unwrap();
+    fx.moto.start_recording().await;
+    let out = fw
+        .apply_batch(
+            &g,
+            &GroupBatch {
+                authorize: vec![],
+                revoke,
+            },
+        )
+        .await;
+    assert!(
+        out.revoked.iter().all(|(_, o)| *o == RuleOutcome::Absent),
+        "{out:?}"
+    );
+    let calls = actions(&fx);
+    assert!(fx.rules(&sg).await.is_empty());
+    assert_eq!(
+        calls.get("RevokeSecurityGroupIngress"),
+        Some(&2),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("DescribeSecurityGroupRules"),
+        Some(&1),
+        "{calls:?}"
+    );
+}
+
+/// A group two rules short of its quota: two of a batch of five are created, the other three
+/// fail with the rule-limit message, and nothing else is touched.
+#[tokio::test]
+async fn a_nearly_full_group_takes_what_fits() {
+    let fx = AwsFixture::start("eg-fw-nearly").await;
+    let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
+    let sg = fx.security_group("nearly").await;
+    let g = group(&credential, &sg);
+    let mut permission = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443);
+    for i in 0..58 {
+        permission =
+            permission.ip_ranges(IpRange::builder().cidr_ip(format!("10.1.{i}.0/24")).build());
+    }
+    fx.ec2
+        .authorize_security_group_ingress()
+        .group_id(sg.as_str())
+        .ip_permissions(permission.build())
+        .send()
+        .await
+        .unwrap();
+    let out = fx
+        .backend
+        .firewall
+        .apply_batch(
+            &g,
+            &GroupBatch {
+                authorize: authorizations(8000..=8004, "203.0.113.7"),
+                revoke: vec![],
+            },
+        )
+        .await;
+    let created = out
+        .authorized
+        .iter()
+        .filter(|(_, o)| matches!(o, RuleOutcome::Present(Some(_))))
+        .count();
+    let full: Vec<&FirewallError> = out
+        .authorized
+        .iter()
+        .filter_map(|(_, o)| match o {
+            RuleOutcome::Failed(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((created, full.len()), (2, 3), "{out:?}");
+    for e in full {
+        assert_eq!(*e, FirewallError::RuleLimitExceeded(sg.to_string()));
+        assert!(e.to_string().contains("rule limit"));
+    }
+    assert_eq!(fx.rules(&sg).await.len(), 60);
 }

@@ -418,3 +418,153 @@ async fn a_table_from_before_the_shards_keeps_working() {
         "an old record is not in the unheld index: reconciliation's full pass covers it"
     );
 }
+
+/// Holders are items of their own: a rule with many holders keeps one small rule item, and a
+/// record from before (holders in a set on the rule item, the count beside it) is read with
+/// those holders and drains as they leave.
+#[tokio::test]
+async fn holders_are_items_and_a_holder_set_from_before_still_counts() {
+    use entryguard::domain::net::PortRange;
+    use entryguard::domain::rule::{CloudState, GroupRef, HolderId, IngressRule, RuleKey};
+    use entryguard_aws::dynamo::items;
+
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let names = ResourceNames::with_prefix("eg-holders");
+    let provisioned = entryguard_aws::provision(&sdk, &names).await.unwrap();
+    let backend = AwsBackend::new(
+        &sdk,
+        &names.table,
+        &provisioned.queue_url,
+        &provisioned.kms_key_id,
+    );
+    let store = backend.store.clone();
+    let ddb = entryguard_aws::sdk::dynamodb::Client::new(&sdk);
+    let key = RuleKey {
+        region: "eu-west-1".parse().unwrap(),
+        security_group_id: "sg-0123456789abcdef0".parse().unwrap(),
+        rule: IngressRule {
+            ports: PortRange::tcp(22),
+            cidr: "203.0.113.7/32".parse().unwrap(),
+        },
+    };
+    let group = GroupRef {
+        credential_id: CredentialId::from_uuid(Uuid::from_u128(1)),
+        provider: Provider::Aws,
+        region: key.region.clone(),
+        security_group_id: key.security_group_id.clone(),
+    };
+    let holder = |n: u128| HolderId::new(SessionId::from_uuid(Uuid::from_u128(n)), 0);
+    let rule_item = || async {
+        ddb.get_item()
+            .table_name(&names.table)
+            .key(schema::PK, AttributeValue::S(items::keys::rule(&key)))
+            .key(
+                schema::SK,
+                AttributeValue::S(items::keys::RULE_SK.to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    };
+
+    for n in 10..40 {
+        store
+            .rule_add_holder(&key, &group, &holder(n))
+            .await
+            .unwrap();
+    }
+    let item = rule_item().await;
+    assert!(!item.contains_key(items::HOLDERS), "{item:?}");
+    assert_eq!(
+        item.get(items::HOLDER_COUNT),
+        Some(&AttributeValue::N("30".into()))
+    );
+    let size = items::item_size(&item);
+    store
+        .rule_add_holder(&key, &group, &holder(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        items::item_size(&rule_item().await),
+        size,
+        "the rule item does not grow with its holders"
+    );
+    for n in 10..41 {
+        store.rule_remove_holder(&key, &holder(n)).await.unwrap();
+    }
+    assert_eq!(store.get_rule(&key).await.unwrap(), None);
+
+    // A record as the store wrote it before: holders in a set, the count in step with it.
+    store
+        .rule_add_holder(&key, &group, &holder(3))
+        .await
+        .unwrap();
+    ddb.update_item()
+        .table_name(&names.table)
+        .key(schema::PK, AttributeValue::S(items::keys::rule(&key)))
+        .key(
+            schema::SK,
+            AttributeValue::S(items::keys::RULE_SK.to_owned()),
+        )
+        .update_expression("ADD #holders :set, #count :two SET #cloud = :present")
+        .expression_attribute_names("#holders", items::HOLDERS)
+        .expression_attribute_names("#count", items::HOLDER_COUNT)
+        .expression_attribute_names("#cloud", items::CLOUD)
+        .expression_attribute_values(
+            ":set",
+            AttributeValue::Ss(vec![
+                holder(1).as_str().to_owned(),
+                holder(2).as_str().to_owned(),
+            ]),
+        )
+        .expression_attribute_values(":two", AttributeValue::N("2".into()))
+        .expression_attribute_values(":present", items::encode(&CloudState::Present).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let read = store.get_rule(&key).await.unwrap().unwrap();
+    assert_eq!((read.count(), read.cloud), (3, CloudState::Present));
+    let mut all = vec![holder(1), holder(2), holder(3)];
+    all.sort();
+    assert_eq!(store.rule_holders(&key, None, 10).await.unwrap(), all);
+    assert_eq!(
+        store.rule_holders(&key, Some(&all[0]), 1).await.unwrap(),
+        vec![all[1].clone()]
+    );
+    assert_eq!(
+        store
+            .rule_add_holder(&key, &group, &holder(1))
+            .await
+            .unwrap()
+            .count(),
+        3,
+        "a holder in the set is already a holder"
+    );
+    for (n, left) in [(1, 2), (3, 1), (2, 0)] {
+        let state = store
+            .rule_remove_holder(&key, &holder(n))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.count(), left, "after removing holder {n}");
+        let again = store
+            .rule_remove_holder(&key, &holder(n))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.count(), left, "removing holder {n} twice");
+    }
+    assert!(store.rule_holders(&key, None, 10).await.unwrap().is_empty());
+    let unheld: Vec<_> = store
+        .unheld_rules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap().key)
+        .collect();
+    assert_eq!(unheld, vec![key.clone()], "unheld, and still in the cloud");
+}

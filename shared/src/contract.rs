@@ -14,7 +14,7 @@ use crate::domain::model::{OrgStatus, Organization, Provider, User};
 use crate::domain::net::{PortRange, Region};
 use crate::domain::rate::RateLimit;
 use crate::domain::rule::{
-    CloudState, GroupRef, HolderId, IngressRule, Lease, LeaseGrant, RuleKey,
+    CloudRuleId, CloudState, GroupRef, HolderId, IngressRule, Lease, LeaseGrant, RuleKey,
 };
 use crate::domain::session::{EntryTarget, Session, SessionStatus};
 use crate::domain::tier::{Hours, Tier};
@@ -40,6 +40,7 @@ pub async fn run_store_contract(store: Arc<dyn Store>) {
     due_sessions(s).await;
     due_pages(s).await;
     rule_holders(s).await;
+    many_holders(s).await;
     rule_leases(s).await;
     observed_rules(s).await;
     unheld_index(s).await;
@@ -773,6 +774,61 @@ fn holder(n: u32) -> HolderId {
     HolderId::new(SessionId::from_uuid(Uuid::from_u128(u128::from(n))), n)
 }
 
+/// Every holder of a rule, read in small pages (so paging itself is exercised).
+async fn holders_of(s: &dyn Store, key: &RuleKey) -> Vec<HolderId> {
+    let mut all: Vec<HolderId> = Vec::new();
+    loop {
+        let page = s.rule_holders(key, all.last(), 2).await.unwrap();
+        assert!(page.len() <= 2, "a page is at most its limit");
+        let done = page.len() < 2;
+        all.extend(page);
+        if done {
+            return all;
+        }
+    }
+}
+
+/// Many holders of one rule (one office address behind many sessions): each is its own
+/// record, the count follows them exactly, and they page in order with nothing missed or
+/// repeated.
+async fn many_holders(s: &dyn Store) {
+    let k = rule_key(11, 22);
+    let holders: Vec<HolderId> = (100..130).map(holder).collect();
+    for h in &holders {
+        s.rule_add_holder(&k, &group(11), h).await.unwrap();
+    }
+    // A duplicate add in the middle changes nothing.
+    s.rule_add_holder(&k, &group(11), &holders[7])
+        .await
+        .unwrap();
+    let mut sorted = holders.clone();
+    sorted.sort();
+    assert_eq!(s.get_rule(&k).await.unwrap().unwrap().count(), 30);
+    assert_eq!(s.rule_holders(&k, None, 1000).await.unwrap(), sorted);
+    let mut paged = Vec::new();
+    loop {
+        let page = s.rule_holders(&k, paged.last(), 7).await.unwrap();
+        let done = page.len() < 7;
+        paged.extend(page);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(paged, sorted, "pages of 7 give every holder once, in order");
+    for (i, h) in holders.iter().enumerate() {
+        let left = s.rule_remove_holder(&k, h).await.unwrap();
+        if i + 1 < holders.len() {
+            assert_eq!(left.unwrap().count(), holders.len() - i - 1);
+        }
+    }
+    assert_eq!(
+        s.get_rule(&k).await.unwrap(),
+        None,
+        "idle once the last left"
+    );
+    assert!(s.rule_holders(&k, None, 10).await.unwrap().is_empty());
+}
+
 async fn rule_holders(s: &dyn Store) {
     let (k1, k2) = (rule_key(1, 22), rule_key(1, 443));
     let (h1, h2, h3) = (holder(1), holder(2), holder(3));
@@ -788,7 +844,7 @@ async fn rule_holders(s: &dyn Store) {
     let first = s.rule_add_holder(&k1, &group(1), &h1).await.unwrap();
     assert_eq!(first.key, k1);
     assert_eq!(first.group, group(1));
-    assert_eq!(first.holders, [h1.clone()].into());
+    assert_eq!(holders_of(s, &k1).await, vec![h1.clone()]);
     assert_eq!(
         (first.count(), first.cloud, first.lease.clone()),
         (1, CloudState::Absent, None)
@@ -797,7 +853,8 @@ async fn rule_holders(s: &dyn Store) {
     assert_eq!(again, first, "adding a holder twice is a no-op");
     // The first holder's group stays the rule's group.
     let two = s.rule_add_holder(&k1, &group(2), &h2).await.unwrap();
-    assert_eq!(two.holders, [h1.clone(), h2.clone()].into());
+    assert_eq!(holders_of(s, &k1).await, [h1.clone(), h2.clone()]);
+    assert_eq!(two.count(), 2);
     assert_eq!(two.group, group(1));
     assert_eq!(s.get_rule(&k1).await.unwrap(), Some(two.clone()));
 
@@ -816,7 +873,8 @@ async fn rule_holders(s: &dyn Store) {
         "not a holder: no-op"
     );
     let one = s.rule_remove_holder(&k1, &h1).await.unwrap().unwrap();
-    assert_eq!(one.holders, [h2.clone()].into());
+    assert_eq!(holders_of(s, &k1).await, vec![h2.clone()]);
+    assert_eq!(one.count(), 1);
     assert_eq!(
         s.rule_remove_holder(&k1, &h1).await.unwrap(),
         Some(one.clone())
@@ -863,7 +921,8 @@ async fn rule_leases(s: &dyn Store) {
         })
     };
     assert_eq!(state.lease, lease("w1", 60));
-    assert_eq!(state.holders, [h1.clone()].into());
+    assert_eq!(state.count(), 1);
+    assert_eq!(holders_of(s, &k).await, vec![h1.clone()]);
     assert_eq!(state.cloud, CloudState::Absent);
     assert_eq!(
         s.get_rule(&k).await.unwrap().unwrap().lease,
@@ -886,7 +945,7 @@ async fn rule_leases(s: &dyn Store) {
     assert!(stale);
     assert_eq!(state.lease, lease("w2", 140));
 
-    s.rule_release_lease(&k, "w1", CloudState::Present)
+    s.rule_release_lease(&k, "w1", CloudState::Present, None)
         .await
         .unwrap();
     let now = s.get_rule(&k).await.unwrap().unwrap();
@@ -902,13 +961,19 @@ async fn rule_leases(s: &dyn Store) {
         lease("w2", 140),
         "adding a holder keeps the lease"
     );
-    s.rule_release_lease(&k, "w2", CloudState::Present)
+    let id: CloudRuleId = "sgr-0123456789abcdef0".parse().unwrap();
+    s.rule_release_lease(&k, "w2", CloudState::Present, Some(&id))
         .await
         .unwrap();
     let now = s.get_rule(&k).await.unwrap().unwrap();
     assert_eq!(
         (now.lease.clone(), now.cloud, now.count()),
         (None, CloudState::Present, 2)
+    );
+    assert_eq!(
+        now.cloud_rule_id,
+        Some(id.clone()),
+        "the cloud's id is kept"
     );
 
     s.rule_remove_holder(&k, &h1).await.unwrap();
@@ -921,15 +986,18 @@ async fn rule_leases(s: &dyn Store) {
     let (state, stale) = granted(s.rule_lease(&k, "w3", at(200), at(260)).await.unwrap());
     assert!(!stale);
     assert_eq!((state.count(), state.cloud), (0, CloudState::Present));
-    s.rule_release_lease(&k, "w3", CloudState::Unknown)
+    s.rule_release_lease(&k, "w3", CloudState::Unknown, None)
         .await
         .unwrap();
+    let now = s.get_rule(&k).await.unwrap().unwrap();
+    assert_eq!(now.cloud, CloudState::Unknown);
     assert_eq!(
-        s.get_rule(&k).await.unwrap().unwrap().cloud,
-        CloudState::Unknown
+        now.cloud_rule_id,
+        Some(id.clone()),
+        "a release without an id keeps the one known"
     );
     granted(s.rule_lease(&k, "w4", at(300), at(360)).await.unwrap());
-    s.rule_release_lease(&k, "w4", CloudState::Absent)
+    s.rule_release_lease(&k, "w4", CloudState::Absent, None)
         .await
         .unwrap();
     assert_eq!(
@@ -937,7 +1005,7 @@ async fn rule_leases(s: &dyn Store) {
         None,
         "idle once revoked and unleased"
     );
-    s.rule_release_lease(&k, "w4", CloudState::Present)
+    s.rule_release_lease(&k, "w4", CloudState::Present, None)
         .await
         .unwrap();
     assert_eq!(
@@ -972,7 +1040,7 @@ async fn observed_rules(s: &dyn Store) {
             .await
             .unwrap(),
     );
-    s.rule_release_lease(&k, "w1", CloudState::Absent)
+    s.rule_release_lease(&k, "w1", CloudState::Absent, None)
         .await
         .unwrap();
     assert_eq!(s.get_rule(&k).await.unwrap(), None, "idle once revoked");
@@ -991,7 +1059,7 @@ async fn unheld_index(s: &dyn Store) {
             .await
             .unwrap(),
     );
-    s.rule_release_lease(&k, "w1", CloudState::Present)
+    s.rule_release_lease(&k, "w1", CloudState::Present, None)
         .await
         .unwrap();
     s.rule_remove_holder(&k, &holder(1)).await.unwrap();
@@ -1017,7 +1085,7 @@ async fn unheld_index(s: &dyn Store) {
             .await
             .unwrap(),
     );
-    s.rule_release_lease(&k, "w2", CloudState::Absent)
+    s.rule_release_lease(&k, "w2", CloudState::Absent, None)
         .await
         .unwrap();
     assert!(unheld().await.is_empty(), "revoked and forgotten");
@@ -1040,7 +1108,7 @@ async fn unheld_index(s: &dyn Store) {
             .await
             .unwrap(),
     );
-    s.rule_release_lease(&k2, "w3", CloudState::Absent)
+    s.rule_release_lease(&k2, "w3", CloudState::Absent, None)
         .await
         .unwrap();
     assert!(unheld().await.is_empty());

@@ -3,6 +3,7 @@
 //! whole product run in one process without AWS.
 
 pub mod app;
+pub mod batching;
 pub mod contract;
 pub mod domain;
 pub mod embedded;

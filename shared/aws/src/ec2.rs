@@ -15,15 +15,20 @@ use aws_sdk_ec2::types::{
 };
 use ipnet::IpNet;
 
+use entryguard::batching::{self, cloud_description, GroupCalls, Listed, Refusal};
 use entryguard::domain::net::{PortRange, Protocol, Region, SecurityGroupId};
-use entryguard::domain::rule::{GroupRef, IngressRule, ListedRule};
+use entryguard::domain::rule::{CloudRuleId, GroupRef, IngressRule, ListedRule};
 use entryguard::embedded::TokioTimer;
 use entryguard::pacing::{CallKind, Pacer, PacerConfig, PacerStats};
-use entryguard::ports::firewall::{Firewall, FirewallError};
+use entryguard::ports::firewall::{
+    Authorization, BatchOutcome, Firewall, FirewallError, GroupBatch, RuleOutcome,
+};
 use entryguard::ports::secrets::SecretSealer;
 
 use crate::credentials::{CredentialSource, Ec2Clients};
-use crate::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE, RULE_DESCRIPTION};
+#[cfg(test)]
+use crate::schema::RULE_DESCRIPTION;
+use crate::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE};
 use crate::sdk_error::{
     facts, is_auth_code, is_permission_code, is_server_code, is_throttling_code,
     CredentialsFailure, ErrorFacts, Stage,
@@ -31,6 +36,8 @@ use crate::sdk_error::{
 
 /// EC2's answer to authorizing a rule that exists: the rule is there, which is what we wanted.
 const DUPLICATE: &str = "InvalidPermission.Duplicate";
+/// EC2's answer to authorizing more rules than the group's quota leaves room for.
+const RULE_LIMIT: &str = "RulesPerSecurityGroupLimitExceeded";
 /// EC2's answers to revoking a rule that does not exist: it is gone, which is what we wanted.
 const NOT_FOUND: [&str; 2] = [
     "InvalidPermission.NotFound",
@@ -58,9 +65,7 @@ pub fn classify(f: &ErrorFacts, subject: &str) -> FirewallError {
         Some("InvalidGroup.NotFound" | "InvalidGroupId.NotFound") => {
             FirewallError::GroupNotFound(subject.to_owned())
         }
-        Some("RulesPerSecurityGroupLimitExceeded") => {
-            FirewallError::RuleLimitExceeded(subject.to_owned())
-        }
+        Some(RULE_LIMIT) => FirewallError::RuleLimitExceeded(subject.to_owned()),
         Some(code) if is_permission_code(code) => FirewallError::PermissionDenied(message),
         Some(code) if is_auth_code(code) => FirewallError::InvalidCredential(message),
         // Clock skew: the SDK corrects its clock and the retry goes through.
@@ -71,26 +76,49 @@ pub fn classify(f: &ErrorFacts, subject: &str) -> FirewallError {
     }
 }
 
-fn permission(rule: &IngressRule) -> IpPermission {
-    let p = IpPermission::builder()
-        .ip_protocol(rule.ports.protocol().as_str())
-        .from_port(i32::from(rule.ports.from_port()))
-        .to_port(i32::from(rule.ports.to_port()));
-    match rule.cidr {
-        IpNet::V4(_) => p.ip_ranges(
-            IpRange::builder()
-                .cidr_ip(rule.cidr.to_string())
-                .description(RULE_DESCRIPTION)
-                .build(),
-        ),
-        IpNet::V6(_) => p.ipv6_ranges(
-            Ipv6Range::builder()
-                .cidr_ipv6(rule.cidr.to_string())
-                .description(RULE_DESCRIPTION)
-                .build(),
-        ),
+/// The permissions of one AuthorizeSecurityGroupIngress: one per protocol and port range, with
+/// every address range under it, each carrying its own description.
+fn permissions(rules: &[Authorization]) -> Vec<IpPermission> {
+    let mut by_ports: BTreeMap<PortRange, Vec<&Authorization>> = BTreeMap::new();
+    for a in rules {
+        by_ports.entry(a.rule.ports).or_default().push(a);
     }
-    .build()
+    by_ports
+        .into_iter()
+        .map(|(ports, ranges)| {
+            let mut p = IpPermission::builder()
+                .ip_protocol(ports.protocol().as_str())
+                .from_port(i32::from(ports.from_port()))
+                .to_port(i32::from(ports.to_port()));
+            for a in ranges {
+                let description = cloud_description(&a.description);
+                p = match a.rule.cidr {
+                    IpNet::V4(_) => p.ip_ranges(
+                        IpRange::builder()
+                            .cidr_ip(a.rule.cidr.to_string())
+                            .description(description)
+                            .build(),
+                    ),
+                    IpNet::V6(_) => p.ipv6_ranges(
+                        Ipv6Range::builder()
+                            .cidr_ipv6(a.rule.cidr.to_string())
+                            .description(description)
+                            .build(),
+                    ),
+                };
+            }
+            p.build()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+fn permission(rule: &IngressRule) -> IpPermission {
+    permissions(&[Authorization {
+        rule: *rule,
+        description: RULE_DESCRIPTION.to_owned(),
+    }])
+    .remove(0)
 }
 
 fn managed_tag() -> TagSpecification {
@@ -161,6 +189,26 @@ pub async fn list_ingress_rules(
     }
 }
 
+fn cloud_rule(r: &aws_sdk_ec2::types::SecurityGroupRule, group: &SecurityGroupId) -> CloudRule {
+    CloudRule {
+        rule_id: r.security_group_rule_id().unwrap_or_default().to_owned(),
+        group_id: r.group_id().unwrap_or(group.as_str()).to_owned(),
+        protocol: r.ip_protocol().unwrap_or_default().to_owned(),
+        from_port: r.from_port(),
+        to_port: r.to_port(),
+        cidr: r
+            .cidr_ipv4()
+            .or(r.cidr_ipv6())
+            .and_then(|c| c.parse::<IpNet>().ok()),
+        description: r.description().map(str::to_owned),
+        tags: r
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect(),
+    }
+}
+
 /// One page of DescribeSecurityGroupRules for a group, and the token of the next.
 async fn rules_page(
     client: &aws_sdk_ec2::Client,
@@ -183,23 +231,7 @@ async fn rules_page(
         .security_group_rules()
         .iter()
         .filter(|r| r.is_egress() != Some(true))
-        .map(|r| CloudRule {
-            rule_id: r.security_group_rule_id().unwrap_or_default().to_owned(),
-            group_id: r.group_id().unwrap_or(group.as_str()).to_owned(),
-            protocol: r.ip_protocol().unwrap_or_default().to_owned(),
-            from_port: r.from_port(),
-            to_port: r.to_port(),
-            cidr: r
-                .cidr_ipv4()
-                .or(r.cidr_ipv6())
-                .and_then(|c| c.parse::<IpNet>().ok()),
-            description: r.description().map(str::to_owned),
-            tags: r
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
-                .collect(),
-        })
+        .map(|r| cloud_rule(r, group))
         .collect();
     let next = out.next_token.filter(|t| !t.is_empty());
     Ok((rules, next))
@@ -318,87 +350,6 @@ impl Ec2Firewall {
             .await
     }
 
-    async fn authorize_inner(
-        &self,
-        group: &GroupRef,
-        rule: &IngressRule,
-    ) -> Result<(), FirewallError> {
-        let t = self.target(group).await?;
-        let sg = group.security_group_id.as_str();
-        self.pacer
-            .call(&t.key, CallKind::Mutating, t.deadline, || async {
-                match t
-                    .client
-                    .authorize_security_group_ingress()
-                    .group_id(sg)
-                    .ip_permissions(permission(rule))
-                    .tag_specifications(managed_tag())
-                    .send()
-                    .await
-                {
-                    Ok(_) => {
-                        tracing::info!(security_group = sg, region = %group.region, %rule, "authorized ingress");
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let f = facts(&e);
-                        // Also the answer to a retry of a timed-out call that went through.
-                        if f.code() == Some(DUPLICATE) {
-                            tracing::debug!(security_group = sg, %rule, "rule already present");
-                            return Ok(());
-                        }
-                        Err(classify(&f, sg))
-                    }
-                }
-            })
-            .await
-    }
-
-    async fn revoke_inner(
-        &self,
-        group: &GroupRef,
-        rule: &IngressRule,
-    ) -> Result<(), FirewallError> {
-        let t = self.target(group).await?;
-        let sg = group.security_group_id.as_str();
-        let ids: Vec<String> = self
-            .list_paced(&t, &group.security_group_id)
-            .await?
-            .into_iter()
-            .filter(|r| r.is_managed() && r.ingress_rule().as_ref() == Some(rule))
-            .map(|r| r.rule_id)
-            .collect();
-        if ids.is_empty() {
-            // Nothing of ours to revoke. A missing group must still be reported as such, and
-            // a filtered listing of a missing group is merely empty.
-            return self.check_group(&t, sg).await;
-        }
-        self.pacer
-            .call(&t.key, CallKind::Mutating, t.deadline, || async {
-                match t
-                    .client
-                    .revoke_security_group_ingress()
-                    .group_id(sg)
-                    .set_security_group_rule_ids(Some(ids.clone()))
-                    .send()
-                    .await
-                {
-                    Ok(_) => {
-                        tracing::info!(security_group = sg, region = %group.region, %rule, "revoked ingress");
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let f = facts(&e);
-                        if f.code().is_some_and(|c| NOT_FOUND.contains(&c)) {
-                            return Ok(());
-                        }
-                        Err(classify(&f, sg))
-                    }
-                }
-            })
-            .await
-    }
-
     async fn ingress_rules_inner(
         &self,
         group: &GroupRef,
@@ -421,16 +372,140 @@ impl Ec2Firewall {
     }
 }
 
+/// EC2's calls on one group, paced.
+struct Ec2Calls<'a> {
+    fw: &'a Ec2Firewall,
+    t: &'a Target,
+    group: &'a GroupRef,
+}
+
 #[async_trait]
-impl Firewall for Ec2Firewall {
-    async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        let result = self.authorize_inner(group, rule).await;
-        self.after(group, result)
+impl GroupCalls for Ec2Calls<'_> {
+    async fn create(
+        &self,
+        rules: &[Authorization],
+    ) -> Result<Vec<(IngressRule, CloudRuleId)>, Refusal> {
+        let sg = self.group.security_group_id.as_str();
+        let perms = permissions(rules);
+        let created = self
+            .fw
+            .pacer
+            .call(&self.t.key, CallKind::Mutating, self.t.deadline, || async {
+                match self
+                    .t
+                    .client
+                    .authorize_security_group_ingress()
+                    .group_id(sg)
+                    .set_ip_permissions(Some(perms.clone()))
+                    .tag_specifications(managed_tag())
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(Ok(out
+                        .security_group_rules()
+                        .iter()
+                        .map(|r| cloud_rule(r, &self.group.security_group_id))
+                        .collect::<Vec<_>>())),
+                    Err(e) => {
+                        let f = facts(&e);
+                        match f.code() {
+                            // Also the answer to a retry of a timed-out call that went through.
+                            Some(DUPLICATE) => Ok(Err(Refusal::Duplicate)),
+                            Some(RULE_LIMIT) => Ok(Err(Refusal::RuleLimit)),
+                            _ => Err(classify(&f, sg)),
+                        }
+                    }
+                }
+            })
+            .await
+            .map_err(Refusal::Failed)??;
+        tracing::info!(security_group = sg, region = %self.group.region, rules = rules.len(), "authorized ingress");
+        Ok(created
+            .iter()
+            .filter_map(|r| Some((r.ingress_rule()?, r.rule_id.parse().ok()?)))
+            .collect())
     }
 
-    async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        let result = self.revoke_inner(group, rule).await;
-        self.after(group, result)
+    async fn delete(&self, ids: &[CloudRuleId]) -> Result<(), Refusal> {
+        let sg = self.group.security_group_id.as_str();
+        let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+        self.fw
+            .pacer
+            .call(&self.t.key, CallKind::Mutating, self.t.deadline, || async {
+                match self
+                    .t
+                    .client
+                    .revoke_security_group_ingress()
+                    .group_id(sg)
+                    .set_security_group_rule_ids(Some(ids.clone()))
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(Ok(())),
+                    Err(e) => {
+                        let f = facts(&e);
+                        if f.code().is_some_and(|c| NOT_FOUND.contains(&c)) {
+                            return Ok(Err(Refusal::NotFound));
+                        }
+                        Err(classify(&f, sg))
+                    }
+                }
+            })
+            .await
+            .map_err(Refusal::Failed)??;
+        tracing::info!(security_group = sg, region = %self.group.region, rules = ids.len(), "revoked ingress");
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>, FirewallError> {
+        let sg = &self.group.security_group_id;
+        let rules = self.fw.list_paced(self.t, sg).await?;
+        if rules.is_empty() {
+            // A filtered listing of a missing group is merely empty.
+            self.fw.check_group(self.t, sg.as_str()).await?;
+        }
+        Ok(rules
+            .into_iter()
+            .map(|r| Listed {
+                rule: r.ingress_rule(),
+                ipv6: matches!(r.cidr, Some(IpNet::V6(_))),
+                managed: r.is_managed(),
+                id: r.rule_id.parse().ok(),
+                description: r.description,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Firewall for Ec2Firewall {
+    async fn apply_batch(&self, group: &GroupRef, batch: &GroupBatch) -> BatchOutcome {
+        let t = match self.target(group).await {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = self.after(group, Err::<(), _>(e.clone()));
+                return BatchOutcome::all_failed(batch, &e);
+            }
+        };
+        let calls = Ec2Calls {
+            fw: self,
+            t: &t,
+            group,
+        };
+        let outcome = batching::apply(&calls, &group.security_group_id, batch).await;
+        let rejected =
+            outcome
+                .authorized
+                .iter()
+                .chain(&outcome.revoked)
+                .find_map(|(_, o)| match o {
+                    RuleOutcome::Failed(e @ FirewallError::InvalidCredential(_)) => Some(e.clone()),
+                    _ => None,
+                });
+        if let Some(e) = rejected {
+            let _ = self.after(group, Err::<(), _>(e));
+        }
+        outcome
     }
 
     async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::model::Provider;
-use crate::domain::rule::{GroupRef, IngressRule, ListedRule};
-use crate::ports::firewall::{Firewall, FirewallError};
+use crate::domain::rule::{GroupRef, ListedRule};
+use crate::ports::firewall::{BatchOutcome, Firewall, FirewallError, GroupBatch};
 
 pub struct FirewallByProvider {
     pub simulated: Option<Arc<dyn Firewall>>,
@@ -29,12 +29,11 @@ impl FirewallByProvider {
 
 #[async_trait]
 impl Firewall for FirewallByProvider {
-    async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        self.pick(group)?.authorize(group, rule).await
-    }
-
-    async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        self.pick(group)?.revoke(group, rule).await
+    async fn apply_batch(&self, group: &GroupRef, batch: &GroupBatch) -> BatchOutcome {
+        match self.pick(group) {
+            Ok(adapter) => adapter.apply_batch(group, batch).await,
+            Err(e) => BatchOutcome::all_failed(batch, &e),
+        }
     }
 
     async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {

@@ -18,7 +18,7 @@ use crate::ports::firewall::FirewallError;
 use crate::ports::store::StoreError;
 
 use super::audit::Audit;
-use super::rules::{Released, RuleError};
+use super::rules::{Released, RuleError, HOLDER_PAGE};
 use super::App;
 
 /// How often the pass runs at most, whatever the sweeper's cadence and however many sweepers
@@ -300,14 +300,24 @@ impl App {
         &self,
         record: &RuleState,
     ) -> Result<Option<(OrgId, SessionId)>, StoreError> {
-        for holder in &record.holders {
-            if let Some((id, _)) = holder.entry() {
-                if let Some(s) = self.store.get_session(id).await? {
-                    return Ok(Some((s.org_id, s.id)));
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .rule_holders(&record.key, after.as_ref(), HOLDER_PAGE)
+                .await?;
+            for holder in &page {
+                if let Some((id, _)) = holder.entry() {
+                    if let Some(s) = self.store.get_session(id).await? {
+                        return Ok(Some((s.org_id, s.id)));
+                    }
                 }
             }
+            if page.len() < HOLDER_PAGE {
+                return Ok(None);
+            }
+            after = page.last().cloned();
         }
-        Ok(None)
     }
 
     /// Tells each organization with resources on a group that the cloud no longer has, once a

@@ -24,6 +24,9 @@ pub const LEASE_SECS: i64 = 60;
 /// was paused (or slowed down) never changes a rule after its lease passed to someone else.
 pub const CALL_BUDGET_SECS: i64 = 30;
 
+/// Holders read per request when a pass goes through a rule's holders (there may be thousands).
+pub const HOLDER_PAGE: usize = 500;
+
 #[derive(Debug, Error)]
 pub enum RuleError {
     /// Another worker is changing this rule right now; try again shortly.
@@ -78,19 +81,21 @@ impl App {
         } = self.take_lease(key).await?;
         if known == CloudState::Present {
             self.store
-                .rule_release_lease(key, &owner, CloudState::Present)
+                .rule_release_lease(key, &owner, CloudState::Present, None)
                 .await?;
             return Ok(());
         }
         if !self.lease_allows_call(until) {
-            self.store.rule_release_lease(key, &owner, known).await?;
+            self.store
+                .rule_release_lease(key, &owner, known, None)
+                .await?;
             return Err(RuleError::Busy);
         }
         self.within_cloud_budget(key, &owner, &state, known).await?;
         match self.firewall.authorize(&state.group, &key.rule).await {
-            Ok(()) => {
+            Ok(id) => {
                 self.store
-                    .rule_release_lease(key, &owner, CloudState::Present)
+                    .rule_release_lease(key, &owner, CloudState::Present, id.as_ref())
                     .await?;
                 Ok(())
             }
@@ -102,7 +107,9 @@ impl App {
                 } else {
                     known
                 };
-                self.store.rule_release_lease(key, &owner, cloud).await?;
+                self.store
+                    .rule_release_lease(key, &owner, cloud, None)
+                    .await?;
                 Err(e.into())
             }
         }
@@ -150,27 +157,36 @@ impl App {
         } = self.take_lease(key).await?;
         if state.count() > 0 || (cloud == CloudState::Absent && !observed) {
             // Someone took the rule again meanwhile: it stays, and it is theirs to keep.
-            self.store.rule_release_lease(key, &owner, cloud).await?;
+            self.store
+                .rule_release_lease(key, &owner, cloud, None)
+                .await?;
             return Ok(Released::Kept);
         }
         if !self.lease_allows_call(until) {
-            self.store.rule_release_lease(key, &owner, cloud).await?;
+            self.store
+                .rule_release_lease(key, &owner, cloud, None)
+                .await?;
             return Err(RuleError::Busy);
         }
         self.within_cloud_budget(key, &owner, &state, cloud).await?;
-        match self.firewall.revoke(&state.group, &key.rule).await {
+        // By the id kept on the record: no listing of the group for each revoke.
+        match self
+            .firewall
+            .revoke(&state.group, &key.rule, state.cloud_rule_id.as_ref())
+            .await
+        {
             Ok(()) => {
                 if let Some(note) = note {
                     self.record(note).await?;
                 }
                 self.store
-                    .rule_release_lease(key, &owner, CloudState::Absent)
+                    .rule_release_lease(key, &owner, CloudState::Absent, None)
                     .await?;
                 Ok(Released::Revoked)
             }
             Err(FirewallError::GroupNotFound(_)) => {
                 self.store
-                    .rule_release_lease(key, &owner, CloudState::Absent)
+                    .rule_release_lease(key, &owner, CloudState::Absent, None)
                     .await?;
                 Ok(Released::GroupGone)
             }
@@ -180,7 +196,9 @@ impl App {
                 } else {
                     cloud
                 };
-                self.store.rule_release_lease(key, &owner, cloud).await?;
+                self.store
+                    .rule_release_lease(key, &owner, cloud, None)
+                    .await?;
                 Err(e.into())
             }
         }
@@ -201,22 +219,24 @@ impl App {
             known,
         } = self.take_lease(key).await?;
         if state.count() == 0 || !self.lease_allows_call(until) {
-            self.store.rule_release_lease(key, &owner, known).await?;
+            self.store
+                .rule_release_lease(key, &owner, known, None)
+                .await?;
             return Ok(false);
         }
         self.within_cloud_budget(key, &owner, &state, known).await?;
         self.record(note).await?;
         match self.firewall.authorize(&state.group, &key.rule).await {
-            Ok(()) => {
+            Ok(id) => {
                 self.store
-                    .rule_release_lease(key, &owner, CloudState::Present)
+                    .rule_release_lease(key, &owner, CloudState::Present, id.as_ref())
                     .await?;
                 Ok(true)
             }
             Err(e) => {
                 // It was seen missing, and may still be: whoever comes next checks again.
                 self.store
-                    .rule_release_lease(key, &owner, CloudState::Unknown)
+                    .rule_release_lease(key, &owner, CloudState::Unknown, None)
                     .await?;
                 Err(e.into())
             }
@@ -233,7 +253,9 @@ impl App {
         known: CloudState,
     ) -> Result<(), RuleError> {
         if let Err(wait) = self.spend_cloud_budget(&state.group).await? {
-            self.store.rule_release_lease(key, owner, known).await?;
+            self.store
+                .rule_release_lease(key, owner, known, None)
+                .await?;
             return Err(RuleError::OverBudget(wait));
         }
         Ok(())

@@ -25,7 +25,7 @@ use crate::domain::Timestamp;
 use crate::ports::queue::{Task, MAX_DELAY, MAX_RECEIVE_COUNT};
 use crate::ports::store::{BadRecord, DueEntry, StoreError};
 
-use super::rules::{Released, RuleError};
+use super::rules::{Released, RuleError, HOLDER_PAGE};
 
 use super::audit::Audit;
 use super::reconcile::ReconcileReport;
@@ -565,35 +565,45 @@ impl App {
         let mut sessions: HashMap<SessionId, Option<Session>> = HashMap::new();
         let mut released = 0;
         for rule in self.store.list_rules().await? {
-            for holder in &rule.holders {
-                let Some((id, index)) = holder.entry() else {
-                    tracing::error!(rule = %rule.key, holder = holder.as_str(), "a rule holder that names no entry");
-                    continue;
-                };
-                let session = match sessions.get(&id) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = self.store.get_session(id).await?;
-                        sessions.insert(id, s.clone());
-                        s
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .rule_holders(&rule.key, after.as_ref(), HOLDER_PAGE)
+                    .await?;
+                after = page.last().cloned();
+                let more = page.len() == HOLDER_PAGE;
+                for holder in &page {
+                    let Some((id, index)) = holder.entry() else {
+                        tracing::error!(rule = %rule.key, holder = holder.as_str(), "a rule holder that names no entry");
+                        continue;
+                    };
+                    let session = match sessions.get(&id) {
+                        Some(s) => s.clone(),
+                        None => {
+                            let s = self.store.get_session(id).await?;
+                            sessions.insert(id, s.clone());
+                            s
+                        }
+                    };
+                    let ended = session
+                        .as_ref()
+                        .is_none_or(|s| s.entry(index).map_or(true, |e| e.status.is_terminal()));
+                    if !ended {
+                        continue;
                     }
-                };
-                let ended = session
-                    .as_ref()
-                    .is_none_or(|s| s.entry(index).map_or(true, |e| e.status.is_terminal()));
-                if !ended {
-                    continue;
-                }
-                released += 1;
-                tracing::warn!(rule = %rule.key, holder = holder.as_str(), "giving back the rule of an entry that had ended");
-                let Some(state) = self.store.rule_remove_holder(&rule.key, holder).await? else {
-                    continue;
-                };
-                if state.count() > 0 || (state.cloud == CloudState::Absent && state.lease.is_none())
-                {
-                    continue;
-                }
-                let mut note = match &session {
+                    released += 1;
+                    tracing::warn!(rule = %rule.key, holder = holder.as_str(), "giving back the rule of an entry that had ended");
+                    let Some(state) = self.store.rule_remove_holder(&rule.key, holder).await?
+                    else {
+                        continue;
+                    };
+                    if state.count() > 0
+                        || (state.cloud == CloudState::Absent && state.lease.is_none())
+                    {
+                        continue;
+                    }
+                    let mut note = match &session {
                     Some(s) => Some((s.org_id, s.entry(index).ok().map(|e| e.resource_id))),
                     None => self.org_of_group(&rule.group).await?,
                 }
@@ -611,16 +621,20 @@ impl App {
                         None => audit,
                     }
                 });
-                if let (Some(n), Some(s)) = (note.take(), &session) {
-                    note = Some(n.session(s.id));
-                }
-                match self.revoke_unheld(&rule.key, note, false).await {
-                    Ok(_) | Err(RuleError::Busy | RuleError::OverBudget(_)) => {}
-                    Err(RuleError::Store(e)) => return Err(e),
-                    // Now an orphan: the sweeper retries the revoke.
-                    Err(RuleError::Firewall(error)) => {
-                        tracing::error!(rule = %rule.key, %error, "an ended entry's rule could not be revoked; will retry");
+                    if let (Some(n), Some(s)) = (note.take(), &session) {
+                        note = Some(n.session(s.id));
                     }
+                    match self.revoke_unheld(&rule.key, note, false).await {
+                        Ok(_) | Err(RuleError::Busy | RuleError::OverBudget(_)) => {}
+                        Err(RuleError::Store(e)) => return Err(e),
+                        // Now an orphan: the sweeper retries the revoke.
+                        Err(RuleError::Firewall(error)) => {
+                            tracing::error!(rule = %rule.key, %error, "an ended entry's rule could not be revoked; will retry");
+                        }
+                    }
+                }
+                if !more {
+                    break;
                 }
             }
         }

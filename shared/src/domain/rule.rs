@@ -3,7 +3,9 @@
 //! A rule is identified by (region, security group, protocol, port range, CIDR). Every live session
 //! entry that needs a rule is one *holder* of it; the rule exists in the cloud while it has holders.
 //! Holders are named, not merely counted, so adding or removing the same holder twice (a duplicate
-//! message) cannot skew the count.
+//! message) cannot skew the count. The store keeps each holder as its own small record beside the
+//! rule's, with the count on the rule: nothing grows with the number of holders, so thousands of
+//! sessions behind one address (an office NAT) are thousands of small records and one number.
 
 use std::fmt;
 
@@ -124,6 +126,14 @@ mod storage_key_tests {
         assert_eq!(RuleKey::from_storage_key(&key.storage_key()), Some(key));
         assert_eq!(RuleKey::from_storage_key("eu-west-1|sg-1|tcp|22"), None);
     }
+
+    #[test]
+    fn cloud_rule_ids_parse() {
+        assert!("sgr-0123456789abcdef0".parse::<CloudRuleId>().is_ok());
+        for bad in ["", "sgr-", "sg-0123", "sgr-01 23", "sgr-../x"] {
+            assert!(bad.parse::<CloudRuleId>().is_err(), "{bad}");
+        }
+    }
 }
 
 impl HolderId {
@@ -138,6 +148,51 @@ impl HolderId {
     pub fn entry(&self) -> Option<(SessionId, u32)> {
         let (session, entry) = self.0.split_once('#')?;
         Some((session.parse().ok()?, entry.parse().ok()?))
+    }
+}
+
+/// The cloud's own id of one rule (EC2's `sgr-…`), kept on the rule's record so it can be
+/// revoked by id without listing the group first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CloudRuleId(String);
+
+impl CloudRuleId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CloudRuleId {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let ok = raw.strip_prefix("sgr-").is_some_and(|rest| {
+            !rest.is_empty() && rest.len() <= 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if ok {
+            Ok(Self(raw))
+        } else {
+            Err(format!("'{raw}' is not a security group rule id"))
+        }
+    }
+}
+
+impl std::str::FromStr for CloudRuleId {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        Self::try_from(raw.to_owned())
+    }
+}
+
+impl From<CloudRuleId> for String {
+    fn from(id: CloudRuleId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for CloudRuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -156,9 +211,15 @@ pub struct Lease {
 pub struct RuleState {
     pub key: RuleKey,
     pub group: GroupRef,
-    pub holders: std::collections::BTreeSet<HolderId>,
+    /// How many holders the rule has; the holders themselves are read page by page
+    /// (`Store::rule_holders`), since there may be thousands.
+    #[serde(default)]
+    pub holder_count: u64,
     /// What EntryGuard knows of the rule in the cloud.
     pub cloud: CloudState,
+    /// The cloud's id of the rule EntryGuard created, when known (revoked by it, no listing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_rule_id: Option<CloudRuleId>,
     pub lease: Option<Lease>,
 }
 
@@ -177,19 +238,20 @@ impl RuleState {
         Self {
             key,
             group,
-            holders: Default::default(),
+            holder_count: 0,
             cloud: CloudState::Absent,
+            cloud_rule_id: None,
             lease: None,
         }
     }
 
     pub fn count(&self) -> usize {
-        self.holders.len()
+        usize::try_from(self.holder_count).unwrap_or(usize::MAX)
     }
 
     /// Nothing held, nothing in the cloud, nobody working on it: the record can be forgotten.
     pub fn is_idle(&self) -> bool {
-        self.holders.is_empty() && self.cloud == CloudState::Absent && self.lease.is_none()
+        self.holder_count == 0 && self.cloud == CloudState::Absent && self.lease.is_none()
     }
 }
 

@@ -13,15 +13,18 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::kv::{self, Kv};
+use crate::batching::{self, GroupCalls, Listed, Refusal};
 use crate::domain::net::{PortRange, Region, SecurityGroupId};
-use crate::domain::rule::{GroupRef, IngressRule, ListedRule};
+use crate::domain::rule::{CloudRuleId, GroupRef, IngressRule, ListedRule};
 use crate::pacing::{BucketSpec, CallKind, Pacer, TokenBucket};
-use crate::ports::firewall::{Firewall, FirewallError};
+use crate::ports::firewall::{Authorization, BatchOutcome, Firewall, FirewallError, GroupBatch};
+#[cfg(test)]
+use crate::ports::firewall::{Revocation, RuleOutcome};
 use crate::ports::store::StoreError;
 use crate::ports::Timer;
 
-/// EC2's inbound rule quota per security group.
-pub const RULES_PER_GROUP: usize = 60;
+/// EC2's inbound rule quota per security group (for each address family).
+pub use crate::batching::RULES_PER_GROUP;
 
 /// The description EntryGuard puts on every rule it creates.
 pub const RULE_DESCRIPTION: &str = "Managed by EntryGuard";
@@ -32,6 +35,38 @@ pub struct SimRule {
     pub ports: PortRange,
     pub cidr: IpNet,
     pub description: String,
+    /// The rule's id (`sgr-…`), as EC2 gives every rule one.
+    #[serde(default)]
+    pub id: String,
+    /// Tagged as EntryGuard's when it was created.
+    #[serde(default)]
+    pub managed: bool,
+}
+
+impl SimRule {
+    /// Made by EntryGuard: tagged so, or (rules from before tags) carrying its description.
+    pub fn is_managed(&self) -> bool {
+        self.managed || self.description == RULE_DESCRIPTION
+    }
+}
+
+/// Whether one more rule of `cidr`'s address family fits in `group` (the quota counts IPv4
+/// and IPv6 rules apart).
+fn fits(group: &SimGroup, cidr: &IpNet, adding: usize) -> bool {
+    let family = |c: &IpNet| matches!(c, IpNet::V6(_));
+    let used = group
+        .rules
+        .iter()
+        .filter(|r| family(&r.cidr) == family(cidr))
+        .count();
+    used + adding < RULES_PER_GROUP
+}
+
+/// The next rule id, from a counter kept with the groups (so a seeded run repeats exactly).
+fn next_rule_id(t: &mut kv::KvTable<'_>) -> Result<String, SimError> {
+    let n: u64 = kv::get(t, "simseq/rule-id")?.unwrap_or(0) + 1;
+    kv::put(t, "simseq/rule-id", &n)?;
+    Ok(format!("sgr-{n:017x}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +85,8 @@ pub enum SimError {
     Duplicate,
     #[error("InvalidPermission.NotFound")]
     PermissionNotFound,
+    #[error("InvalidSecurityGroupRuleId.NotFound")]
+    RuleIdNotFound,
     #[error("InvalidGroup.NotFound: the security group '{0}' does not exist")]
     GroupNotFound(String),
     #[error("RulesPerSecurityGroupLimitExceeded: the maximum number of rules per security group has been reached")]
@@ -322,14 +359,91 @@ impl SimCloud {
             {
                 return Err(SimError::Duplicate);
             }
-            if group.rules.len() >= RULES_PER_GROUP {
+            if !fits(&group, &rule.cidr, 0) {
                 return Err(SimError::RuleLimit);
             }
             group.rules.push(SimRule {
                 ports: rule.ports,
                 cidr: rule.cidr,
                 description: description.to_owned(),
+                id: next_rule_id(t)?,
+                managed: description == RULE_DESCRIPTION,
             });
+            kv::put(t, &key, &group)?;
+            Ok(())
+        })
+    }
+
+    /// EC2 AuthorizeSecurityGroupIngress with many permissions and TagSpecifications: every
+    /// rule is created, tagged as EntryGuard's, or none (a duplicate anywhere, or one rule over
+    /// the quota, refuses the whole call). Answers the created rules' ids.
+    pub async fn authorize_rules(
+        &self,
+        region: &Region,
+        sg: &SecurityGroupId,
+        rules: &[(IngressRule, String)],
+    ) -> Result<Vec<(IngressRule, String)>, SimError> {
+        let latency = self.before_call(region, sg, Operation::Authorize)?;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let key = group_key(region, sg);
+        self.kv.write(|t| {
+            let Some(mut group) = kv::get::<SimGroup>(t, &key)? else {
+                return Err(SimError::GroupNotFound(sg.to_string()));
+            };
+            let mut created = Vec::with_capacity(rules.len());
+            for (n, (rule, description)) in rules.iter().enumerate() {
+                let duplicate = group
+                    .rules
+                    .iter()
+                    .any(|r| r.ports == rule.ports && r.cidr == rule.cidr)
+                    || rules[..n].iter().any(|(r, _)| r == rule);
+                if duplicate {
+                    return Err(SimError::Duplicate);
+                }
+                if !fits(&group, &rule.cidr, 0) {
+                    return Err(SimError::RuleLimit);
+                }
+                let id = next_rule_id(t)?;
+                group.rules.push(SimRule {
+                    ports: rule.ports,
+                    cidr: rule.cidr,
+                    description: description.clone(),
+                    id: id.clone(),
+                    managed: true,
+                });
+                created.push((*rule, id));
+            }
+            kv::put(t, &key, &group)?;
+            Ok(created)
+        })
+    }
+
+    /// EC2 RevokeSecurityGroupIngress by SecurityGroupRuleIds: every rule or none (an id that
+    /// is not in the group refuses the whole call).
+    pub async fn revoke_rule_ids(
+        &self,
+        region: &Region,
+        sg: &SecurityGroupId,
+        ids: &[String],
+    ) -> Result<(), SimError> {
+        let latency = self.before_call(region, sg, Operation::Revoke)?;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let key = group_key(region, sg);
+        self.kv.write(|t| {
+            let Some(mut group) = kv::get::<SimGroup>(t, &key)? else {
+                return Err(SimError::GroupNotFound(sg.to_string()));
+            };
+            if ids
+                .iter()
+                .any(|id| !group.rules.iter().any(|r| &r.id == id))
+            {
+                return Err(SimError::RuleIdNotFound);
+            }
+            group.rules.retain(|r| !ids.contains(&r.id));
             kv::put(t, &key, &group)?;
             Ok(())
         })
@@ -406,6 +520,8 @@ impl SimCloud {
                 ports: rule.ports,
                 cidr: rule.cidr,
                 description: description.to_owned(),
+                id: next_rule_id(t)?,
+                managed: false,
             });
             kv::put(t, &key, &group)?;
             Ok(true)
@@ -483,42 +599,116 @@ fn classify(e: SimError, sg: &SecurityGroupId) -> FirewallError {
         SimError::Unauthorized => FirewallError::PermissionDenied(e.to_string()),
         SimError::GroupNotFound(_) => FirewallError::GroupNotFound(sg.to_string()),
         SimError::RuleLimit => FirewallError::RuleLimitExceeded(sg.to_string()),
-        SimError::Duplicate | SimError::PermissionNotFound => {
+        SimError::Duplicate | SimError::PermissionNotFound | SimError::RuleIdNotFound => {
             FirewallError::Rejected(e.to_string())
         }
     }
 }
 
+/// The simulated cloud's calls on one group, paced like the EC2 adapter's.
+struct SimCalls<'a> {
+    fw: &'a SimulatedFirewall,
+    group: &'a GroupRef,
+}
+
+/// A refusal of the whole call is an answer, not a failure: it goes back to the batch.
+fn refusal_of(e: SimError, sg: &SecurityGroupId) -> Result<Refusal, FirewallError> {
+    match e {
+        SimError::Duplicate => Ok(Refusal::Duplicate),
+        SimError::RuleIdNotFound | SimError::PermissionNotFound => Ok(Refusal::NotFound),
+        SimError::RuleLimit => Ok(Refusal::RuleLimit),
+        e => Err(classify(e, sg)),
+    }
+}
+
+fn sim_rule_id(raw: String) -> Result<CloudRuleId, Refusal> {
+    CloudRuleId::try_from(raw).map_err(|e| Refusal::Failed(FirewallError::Rejected(e)))
+}
+
 #[async_trait]
-impl Firewall for SimulatedFirewall {
-    async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        let sg = &group.security_group_id;
-        self.run(&group.region, CallKind::Mutating, || async {
-            match self
-                .cloud
-                .authorize_ingress(&group.region, sg, rule, RULE_DESCRIPTION)
-                .await
-            {
-                Ok(()) | Err(SimError::Duplicate) => Ok(()),
-                Err(e) => Err(classify(e, sg)),
-            }
-        })
-        .await
+impl GroupCalls for SimCalls<'_> {
+    async fn create(
+        &self,
+        rules: &[Authorization],
+    ) -> Result<Vec<(IngressRule, CloudRuleId)>, Refusal> {
+        let sg = &self.group.security_group_id;
+        let asked: Vec<(IngressRule, String)> = rules
+            .iter()
+            .map(|a| (a.rule, a.description.clone()))
+            .collect();
+        let answer = self
+            .fw
+            .run(&self.group.region, CallKind::Mutating, || async {
+                match self
+                    .fw
+                    .cloud
+                    .authorize_rules(&self.group.region, sg, &asked)
+                    .await
+                {
+                    Ok(created) => Ok(Ok(created)),
+                    Err(e) => refusal_of(e, sg).map(Err),
+                }
+            })
+            .await
+            .map_err(Refusal::Failed)??;
+        answer
+            .into_iter()
+            .map(|(rule, id)| Ok((rule, sim_rule_id(id)?)))
+            .collect()
     }
 
-    async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        let sg = &group.security_group_id;
-        self.run(&group.region, CallKind::Mutating, || async {
-            match self
-                .cloud
-                .revoke_ingress(&group.region, sg, rule, RULE_DESCRIPTION)
-                .await
-            {
-                Ok(()) | Err(SimError::PermissionNotFound) => Ok(()),
-                Err(e) => Err(classify(e, sg)),
-            }
-        })
-        .await
+    async fn delete(&self, ids: &[CloudRuleId]) -> Result<(), Refusal> {
+        let sg = &self.group.security_group_id;
+        let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+        self.fw
+            .run(&self.group.region, CallKind::Mutating, || async {
+                match self
+                    .fw
+                    .cloud
+                    .revoke_rule_ids(&self.group.region, sg, &ids)
+                    .await
+                {
+                    Ok(()) => Ok(Ok(())),
+                    Err(e) => refusal_of(e, sg).map(Err),
+                }
+            })
+            .await
+            .map_err(Refusal::Failed)?
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>, FirewallError> {
+        let sg = &self.group.security_group_id;
+        let rules = self
+            .fw
+            .run(&self.group.region, CallKind::Describe, || async {
+                self.fw
+                    .cloud
+                    .describe_ingress(&self.group.region, sg)
+                    .await
+                    .map_err(|e| classify(e, sg))
+            })
+            .await?;
+        Ok(rules
+            .into_iter()
+            .map(|r| Listed {
+                rule: Some(IngressRule {
+                    ports: r.ports,
+                    cidr: r.cidr,
+                }),
+                ipv6: matches!(r.cidr, IpNet::V6(_)),
+                managed: r.is_managed(),
+                id: CloudRuleId::try_from(r.id.clone()).ok(),
+                description: Some(r.description),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Firewall for SimulatedFirewall {
+    async fn apply_batch(&self, group: &GroupRef, batch: &GroupBatch) -> BatchOutcome {
+        let calls = SimCalls { fw: self, group };
+        batching::apply(&calls, &group.security_group_id, batch).await
     }
 
     async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {
@@ -532,7 +722,7 @@ impl Firewall for SimulatedFirewall {
                             ports: r.ports,
                             cidr: r.cidr,
                         },
-                        managed: r.description == RULE_DESCRIPTION,
+                        managed: r.is_managed(),
                     })
                     .collect()),
                 Err(e) => Err(classify(e, sg)),
@@ -581,8 +771,8 @@ mod tests {
             Err(SimError::Duplicate)
         );
         fw.authorize(&g, &rule(22)).await.unwrap();
-        fw.revoke(&g, &rule(22)).await.unwrap();
-        fw.revoke(&g, &rule(22)).await.unwrap();
+        fw.revoke(&g, &rule(22), None).await.unwrap();
+        fw.revoke(&g, &rule(22), None).await.unwrap();
         assert!(matches!(
             fw.authorize(&group("sg-0000000b"), &rule(22)).await,
             Err(FirewallError::GroupNotFound(_))
@@ -619,7 +809,7 @@ mod tests {
             remaining: None,
         });
         assert!(matches!(
-            fw.revoke(&g, &rule(22)).await,
+            fw.revoke(&g, &rule(22), None).await,
             Err(FirewallError::PermissionDenied(_))
         ));
         assert_eq!(cloud.calls(), 3);
@@ -654,8 +844,8 @@ mod tests {
                 }
             ]
         );
-        fw.revoke(&g, &rule(22)).await.unwrap();
-        fw.revoke(&g, &rule(443)).await.unwrap();
+        fw.revoke(&g, &rule(22), None).await.unwrap();
+        fw.revoke(&g, &rule(443), None).await.unwrap();
         let left = cloud
             .group(&g.region, &g.security_group_id)
             .unwrap()
@@ -707,5 +897,189 @@ mod tests {
                 throttled: 1
             }
         );
+    }
+
+    fn authorization(port: u16) -> Authorization {
+        Authorization {
+            rule: rule(port),
+            description: format!("EntryGuard dev@example.com port {port}"),
+        }
+    }
+
+    fn setup() -> (SimCloud, SimulatedFirewall, GroupRef) {
+        let cloud = SimCloud::new(Kv::in_memory());
+        let g = group("sg-0000000a");
+        cloud
+            .create_group(&g.region, &g.security_group_id, "test")
+            .unwrap();
+        (cloud.clone(), SimulatedFirewall::new(cloud), g)
+    }
+
+    /// One call creates every rule of a batch, each with its own description and id, and one
+    /// call deletes them by id: no listing.
+    #[tokio::test]
+    async fn a_batch_is_one_call_each_way() {
+        let (cloud, fw, g) = setup();
+        let batch = GroupBatch {
+            authorize: (1..=5).map(authorization).collect(),
+            revoke: vec![],
+        };
+        let out = fw.apply_batch(&g, &batch).await;
+        assert_eq!(cloud.calls(), 1);
+        let ids: Vec<CloudRuleId> = out
+            .authorized
+            .iter()
+            .map(|(_, o)| match o {
+                RuleOutcome::Present(Some(id)) => id.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let listed = cloud
+            .group(&g.region, &g.security_group_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(listed.rules.len(), 5);
+        assert!(listed.rules.iter().all(|r| r.managed));
+        assert_eq!(
+            listed.rules[2].description,
+            "EntryGuard dev@example.com port 3"
+        );
+        let revoke = GroupBatch {
+            authorize: vec![],
+            revoke: (1..=5)
+                .zip(&ids)
+                .map(|(p, id)| Revocation {
+                    rule: rule(p),
+                    rule_id: Some(id.clone()),
+                })
+                .collect(),
+        };
+        let out = fw.apply_batch(&g, &revoke).await;
+        assert!(out.revoked.iter().all(|(_, o)| *o == RuleOutcome::Absent));
+        assert_eq!(cloud.calls(), 2, "revoked by id, without a listing");
+        assert!(cloud
+            .group(&g.region, &g.security_group_id)
+            .unwrap()
+            .unwrap()
+            .rules
+            .is_empty());
+    }
+
+    /// A duplicate inside a batch (an identical hand-made rule) refuses the whole call; one
+    /// listing and one retry create the rest, and the hand-made rule is reported present but
+    /// not EntryGuard's (no id: it is never revoked).
+    #[tokio::test]
+    async fn a_duplicate_costs_one_listing_and_one_retry() {
+        let (cloud, fw, g) = setup();
+        cloud
+            .add_by_hand(&g.region, &g.security_group_id, &rule(3), "office")
+            .unwrap();
+        let batch = GroupBatch {
+            authorize: (1..=5).map(authorization).collect(),
+            revoke: vec![],
+        };
+        let out = fw.apply_batch(&g, &batch).await;
+        assert_eq!(cloud.calls(), 3, "refused call, listing, retry");
+        for (r, o) in &out.authorized {
+            match (r.ports.from_port(), o) {
+                (3, RuleOutcome::Present(None)) => {}
+                (_, RuleOutcome::Present(Some(_))) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let rules = cloud
+            .group(&g.region, &g.security_group_id)
+            .unwrap()
+            .unwrap()
+            .rules;
+        assert_eq!(rules.len(), 5);
+        assert_eq!(rules.iter().filter(|r| !r.managed).count(), 1);
+    }
+
+    /// A group two rules short of its quota takes two of a batch of five; only the other three
+    /// fail, with the rule-limit error.
+    #[tokio::test]
+    async fn a_full_group_fails_only_what_does_not_fit() {
+        let (cloud, fw, g) = setup();
+        for n in 0..RULES_PER_GROUP - 2 {
+            let r = IngressRule {
+                ports: PortRange::tcp(10_000 + n as u16),
+                cidr: "198.51.100.1/32".parse().unwrap(),
+            };
+            cloud
+                .add_by_hand(&g.region, &g.security_group_id, &r, "office")
+                .unwrap();
+        }
+        // An IPv6 rule still fits: the quota counts the families apart.
+        let mut authorize: Vec<Authorization> = (1..=5).map(authorization).collect();
+        authorize.push(Authorization {
+            rule: IngressRule {
+                ports: PortRange::tcp(22),
+                cidr: "2001:db8::7/128".parse().unwrap(),
+            },
+            description: "v6".into(),
+        });
+        let batch = GroupBatch {
+            authorize,
+            revoke: vec![],
+        };
+        let out = fw.apply_batch(&g, &batch).await;
+        let present = out
+            .authorized
+            .iter()
+            .filter(|(_, o)| matches!(o, RuleOutcome::Present(Some(_))))
+            .count();
+        let full: Vec<_> = out
+            .authorized
+            .iter()
+            .filter(|(_, o)| matches!(o, RuleOutcome::Failed(FirewallError::RuleLimitExceeded(_))))
+            .collect();
+        assert_eq!((present, full.len()), (3, 3), "{out:?}");
+        assert_eq!(cloud.calls(), 3);
+        assert!(FirewallError::RuleLimitExceeded("sg-0000000a".into())
+            .to_string()
+            .contains("rule limit"));
+    }
+
+    /// A rule deleted by hand since its id was recorded: the revoke by ids is refused as a
+    /// whole, one listing shows it gone, and the retry deletes the others.
+    #[tokio::test]
+    async fn a_rule_deleted_by_hand_before_the_revoke() {
+        let (cloud, fw, g) = setup();
+        let batch = GroupBatch {
+            authorize: (1..=3).map(authorization).collect(),
+            revoke: vec![],
+        };
+        let out = fw.apply_batch(&g, &batch).await;
+        let revoke = GroupBatch {
+            authorize: vec![],
+            revoke: out
+                .authorized
+                .iter()
+                .map(|(r, o)| Revocation {
+                    rule: *r,
+                    rule_id: match o {
+                        RuleOutcome::Present(id) => id.clone(),
+                        _ => None,
+                    },
+                })
+                .collect(),
+        };
+        cloud
+            .delete_by_hand(&g.region, &g.security_group_id, &rule(2))
+            .unwrap();
+        let before = cloud.calls();
+        let out = fw.apply_batch(&g, &revoke).await;
+        assert!(
+            out.revoked.iter().all(|(_, o)| *o == RuleOutcome::Absent),
+            "{out:?}"
+        );
+        assert_eq!(cloud.calls() - before, 3, "refused call, listing, retry");
+        assert!(cloud
+            .group(&g.region, &g.security_group_id)
+            .unwrap()
+            .unwrap()
+            .rules
+            .is_empty());
     }
 }

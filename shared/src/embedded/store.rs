@@ -1,6 +1,8 @@
 //! The embedded store: the `Store` port on redb. Every operation is one redb write transaction,
 //! which gives the same atomicity the DynamoDB adapter gets from conditions and transactions.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -9,7 +11,9 @@ use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Organization, User};
 use crate::domain::rate::WindowCounter;
-use crate::domain::rule::{CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState};
+use crate::domain::rule::{
+    CloudRuleId, CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
+};
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
 use crate::ports::store::{
@@ -103,9 +107,53 @@ fn unheld_key(key: &RuleKey) -> String {
     format!("unheld/{}", key.storage_key())
 }
 
+/// A holder is a record of its own beside the rule's (the rule keeps only the count), so no
+/// record grows with the number of holders.
+fn holders_prefix(key: &RuleKey) -> String {
+    format!("holder/{}/", key.storage_key())
+}
+fn holder_key(key: &RuleKey, holder: &HolderId) -> String {
+    format!("{}{}", holders_prefix(key), holder.as_str())
+}
+
+/// A rule record as stored: records written before holders had records of their own keep them
+/// in a set, read as holders until the next write moves them out.
+#[derive(serde::Deserialize)]
+struct StoredRule {
+    #[serde(flatten)]
+    state: RuleState,
+    #[serde(default)]
+    holders: BTreeSet<HolderId>,
+}
+
+impl StoredRule {
+    /// The rule as the port shows it: the set's holders counted with the others.
+    fn into_state(self) -> RuleState {
+        let mut state = self.state;
+        state.holder_count += self.holders.len() as u64;
+        state
+    }
+}
+
+/// Reads a rule record for a write, moving a set of holders from before into holder records.
+fn load_rule(t: &mut KvTable<'_>, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
+    let Some(stored) = kv::get::<StoredRule>(t, &rule_key(key))? else {
+        return Ok(None);
+    };
+    if stored.holders.is_empty() {
+        return Ok(Some(stored.state));
+    }
+    for holder in &stored.holders {
+        kv::put(t, &holder_key(key, holder), &())?;
+    }
+    let state = stored.into_state();
+    put_rule(t, &state)?;
+    Ok(Some(state))
+}
+
 /// Writes a rule record and keeps the unheld index in step with it.
 fn put_rule(t: &mut KvTable<'_>, state: &RuleState) -> Result<(), StoreError> {
-    if state.holders.is_empty() {
+    if state.holder_count == 0 {
         kv::put(t, &unheld_key(&state.key), &state.key.storage_key())?;
     } else {
         kv::delete(t, &unheld_key(&state.key))?;
@@ -463,9 +511,11 @@ impl Store for EmbeddedStore {
         holder: &HolderId,
     ) -> Result<RuleState, StoreError> {
         self.kv.write(|t| {
-            let mut state = kv::get::<RuleState>(t, &rule_key(key))?
-                .unwrap_or_else(|| RuleState::new(key.clone(), group.clone()));
-            if state.holders.insert(holder.clone()) {
+            let mut state =
+                load_rule(t, key)?.unwrap_or_else(|| RuleState::new(key.clone(), group.clone()));
+            if kv::get::<()>(t, &holder_key(key, holder))?.is_none() {
+                kv::put(t, &holder_key(key, holder), &())?;
+                state.holder_count += 1;
                 put_rule(t, &state)?;
             }
             Ok(state)
@@ -478,10 +528,11 @@ impl Store for EmbeddedStore {
         holder: &HolderId,
     ) -> Result<Option<RuleState>, StoreError> {
         self.kv.write(|t| {
-            let Some(mut state) = kv::get::<RuleState>(t, &rule_key(key))? else {
+            let Some(mut state) = load_rule(t, key)? else {
                 return Ok(None);
             };
-            if state.holders.remove(holder) {
+            if kv::delete(t, &holder_key(key, holder))? {
+                state.holder_count = state.holder_count.saturating_sub(1);
                 if state.is_idle() {
                     delete_rule(t, key)?;
                 } else {
@@ -500,7 +551,7 @@ impl Store for EmbeddedStore {
         until: Timestamp,
     ) -> Result<LeaseGrant, StoreError> {
         self.kv.write(|t| {
-            let Some(mut state) = kv::get::<RuleState>(t, &rule_key(key))? else {
+            let Some(mut state) = load_rule(t, key)? else {
                 return Err(StoreError::Corrupt(format!("no rule record for {key}")));
             };
             let stale = match &state.lease {
@@ -527,9 +578,10 @@ impl Store for EmbeddedStore {
         key: &RuleKey,
         owner: &str,
         cloud: CloudState,
+        rule_id: Option<&CloudRuleId>,
     ) -> Result<(), StoreError> {
         self.kv.write(|t| {
-            let Some(mut state) = kv::get::<RuleState>(t, &rule_key(key))? else {
+            let Some(mut state) = load_rule(t, key)? else {
                 return Ok(());
             };
             if state.lease.as_ref().is_none_or(|l| l.owner != owner) {
@@ -537,6 +589,11 @@ impl Store for EmbeddedStore {
             }
             state.lease = None;
             state.cloud = cloud;
+            if let Some(id) = rule_id {
+                state.cloud_rule_id = Some(id.clone());
+            } else if cloud == CloudState::Absent {
+                state.cloud_rule_id = None;
+            }
             if state.is_idle() {
                 delete_rule(t, key)?;
             } else {
@@ -552,7 +609,7 @@ impl Store for EmbeddedStore {
         group: &GroupRef,
     ) -> Result<RuleState, StoreError> {
         self.kv.write(|t| {
-            if let Some(state) = kv::get::<RuleState>(t, &rule_key(key))? {
+            if let Some(state) = load_rule(t, key)? {
                 return Ok(state);
             }
             let mut state = RuleState::new(key.clone(), group.clone());
@@ -581,15 +638,54 @@ impl Store for EmbeddedStore {
     }
 
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
-        self.kv.get(&rule_key(key))
+        Ok(self
+            .kv
+            .get::<StoredRule>(&rule_key(key))?
+            .map(StoredRule::into_state))
+    }
+
+    async fn rule_holders(
+        &self,
+        key: &RuleKey,
+        after: Option<&HolderId>,
+        limit: usize,
+    ) -> Result<Vec<HolderId>, StoreError> {
+        let prefix = holders_prefix(key);
+        let from = match after {
+            Some(h) => format!("{}\u{0}", holder_key(key, h)),
+            None => prefix.clone(),
+        };
+        self.kv.read(|t| {
+            let legacy = kv::get::<StoredRule>(t, &rule_key(key))?
+                .map(|r| r.holders)
+                .unwrap_or_default();
+            let mut out: Vec<HolderId> = legacy
+                .into_iter()
+                .filter(|h| after.is_none_or(|a| h > a))
+                .take(limit)
+                .collect();
+            for (k, ()) in
+                kv::scan_range::<()>(t, &prefix, &from, &kv::prefix_end(&prefix), false, limit)?
+            {
+                let raw = &k[prefix.len()..];
+                out.push(
+                    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+                        .map_err(|e| StoreError::Corrupt(format!("{k}: {e}")))?,
+                );
+            }
+            out.sort();
+            out.dedup();
+            out.truncate(limit);
+            Ok(out)
+        })
     }
 
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError> {
         Ok(self
             .kv
-            .scan("rule/", false, usize::MAX)?
+            .scan::<StoredRule>("rule/", false, usize::MAX)?
             .into_iter()
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.into_state())
             .collect())
     }
 
@@ -632,8 +728,8 @@ impl Store for EmbeddedStore {
         let mut out = Vec::with_capacity(index.len());
         for (_, storage_key) in index {
             let key = format!("rule/{storage_key}");
-            match self.kv.get::<RuleState>(&key) {
-                Ok(Some(state)) => out.push(Ok(state)),
+            match self.kv.get::<StoredRule>(&key) {
+                Ok(Some(stored)) => out.push(Ok(stored.into_state())),
                 // Forgotten since the index was read.
                 Ok(None) => {}
                 Err(StoreError::Corrupt(error)) => out.push(Err(BadRecord {
@@ -739,5 +835,82 @@ mod tests {
         }
         assert_eq!(stored("rate/"), 1, "only the live counter is left");
         assert_eq!(stored("rateend/"), 1);
+    }
+
+    /// A rule record from before holders had records of their own keeps them in a set: it
+    /// reads with those holders, the next write moves them out, and removals work either way.
+    #[tokio::test]
+    async fn a_rule_record_with_a_holder_set_is_read_and_migrated() {
+        use crate::domain::ids::{CredentialId, SessionId};
+        use crate::domain::model::Provider;
+        use crate::domain::net::PortRange;
+        use crate::domain::rule::IngressRule;
+
+        let kv = Kv::in_memory();
+        let store = EmbeddedStore::new(kv.clone());
+        let key = RuleKey {
+            region: "eu-west-1".parse().unwrap(),
+            security_group_id: "sg-0123456789abcdef0".parse().unwrap(),
+            rule: IngressRule {
+                ports: PortRange::tcp(22),
+                cidr: "203.0.113.7/32".parse().unwrap(),
+            },
+        };
+        let group = GroupRef {
+            credential_id: CredentialId::from_uuid(Uuid::from_u128(1)),
+            provider: Provider::Aws,
+            region: key.region.clone(),
+            security_group_id: key.security_group_id.clone(),
+        };
+        let holder = |n: u128| HolderId::new(SessionId::from_uuid(Uuid::from_u128(n)), 0);
+        let mut old = serde_json::to_value(RuleState::new(key.clone(), group.clone())).unwrap();
+        let obj = old.as_object_mut().unwrap();
+        obj.remove("holderCount");
+        obj.insert("holders".into(), serde_json::json!([holder(1), holder(2)]));
+        obj.insert("cloud".into(), serde_json::json!("PRESENT"));
+        kv.write(|t| kv::put(t, &rule_key(&key), &old)).unwrap();
+
+        let read = store.get_rule(&key).await.unwrap().unwrap();
+        assert_eq!((read.count(), read.cloud), (2, CloudState::Present));
+        assert_eq!(
+            store.rule_holders(&key, None, 10).await.unwrap(),
+            vec![holder(1), holder(2)]
+        );
+        assert_eq!(
+            store
+                .rule_holders(&key, Some(&holder(1)), 10)
+                .await
+                .unwrap(),
+            vec![holder(2)]
+        );
+        // An add moves the set out: three holder records, the count on the rule, no set.
+        let added = store
+            .rule_add_holder(&key, &group, &holder(3))
+            .await
+            .unwrap();
+        assert_eq!(added.count(), 3);
+        let raw: serde_json::Value = kv.get(&rule_key(&key)).unwrap().unwrap();
+        assert!(raw.get("holders").is_none(), "{raw}");
+        assert_eq!(raw["holderCount"], 3);
+        // Adding a holder from the set again changes nothing.
+        assert_eq!(
+            store
+                .rule_add_holder(&key, &group, &holder(1))
+                .await
+                .unwrap()
+                .count(),
+            3
+        );
+        for (n, left) in [(1, 2), (2, 1), (3, 0)] {
+            let state = store
+                .rule_remove_holder(&key, &holder(n))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(state.count(), left);
+        }
+        assert!(store.rule_holders(&key, None, 10).await.unwrap().is_empty());
+        let unheld = store.unheld_rules().await.unwrap();
+        assert_eq!(unheld.len(), 1, "unheld and still in the cloud");
     }
 }

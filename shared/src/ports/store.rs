@@ -8,7 +8,9 @@ use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Name, Organization, User};
 use crate::domain::rate::WindowCounter;
-use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState};
+use crate::domain::rule::{
+    CloudRuleId, CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState,
+};
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
 
@@ -235,13 +237,15 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<LeaseGrant, StoreError>;
-    /// Gives the lease back, recording what is now known of the rule in the cloud. Does nothing
-    /// if `owner` no longer holds the lease. Forgets the record when it becomes idle.
+    /// Gives the lease back, recording what is now known of the rule in the cloud: its state,
+    /// and its cloud id when one is given (kept otherwise, and forgotten with an `Absent` rule).
+    /// Does nothing if `owner` no longer holds the lease. Forgets the record when it becomes idle.
     async fn rule_release_lease(
         &self,
         key: &RuleKey,
         owner: &str,
         cloud: CloudState,
+        rule_id: Option<&CloudRuleId>,
     ) -> Result<(), StoreError>;
     /// Records that the rule was seen in the cloud: creates its record with no holders and the
     /// cloud state `Unknown` if there is none (so the orphan pass revokes it), and returns the
@@ -249,6 +253,14 @@ pub trait Store: Send + Sync {
     async fn rule_observed(&self, key: &RuleKey, group: &GroupRef)
         -> Result<RuleState, StoreError>;
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError>;
+    /// One page of the rule's holders, in order, strictly after `after`: at most `limit`. A
+    /// rule may have thousands (one office address), so they are never read all at once.
+    async fn rule_holders(
+        &self,
+        key: &RuleKey,
+        after: Option<&HolderId>,
+        limit: usize,
+    ) -> Result<Vec<HolderId>, StoreError>;
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError>;
     /// The rule records that have no holder (a sparse index: a held rule is not in it), so the
     /// sweeper's orphan pass reads what it may act on, not every rule. A record that cannot be

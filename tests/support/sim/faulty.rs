@@ -13,11 +13,12 @@ use entryguard::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use entryguard::domain::model::{Email, Organization, User};
 use entryguard::domain::rate::WindowCounter;
 use entryguard::domain::rule::{
-    CloudState, GroupRef, HolderId, IngressRule, LeaseGrant, ListedRule, RuleKey, RuleState,
+    CloudRuleId, CloudState, GroupRef, HolderId, IngressRule, LeaseGrant, ListedRule, RuleKey,
+    RuleState,
 };
 use entryguard::domain::session::{EntryStatus, Session};
 use entryguard::domain::Timestamp;
-use entryguard::ports::firewall::{Firewall, FirewallError};
+use entryguard::ports::firewall::{BatchOutcome, Firewall, FirewallError, GroupBatch};
 use entryguard::ports::queue::{DeadLetter, QueueError, Task, TaskQueue};
 use entryguard::ports::store::{
     BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, Store, StoreError, TokenRecord,
@@ -287,11 +288,14 @@ impl Store for FaultyStore {
         key: &RuleKey,
         owner: &str,
         cloud: CloudState,
+        rule_id: Option<&CloudRuleId>,
     ) -> Result<(), StoreError> {
         call!(
             self,
             true,
-            self.inner.rule_release_lease(key, owner, cloud).await
+            self.inner
+                .rule_release_lease(key, owner, cloud, rule_id)
+                .await
         )
     }
     async fn rule_observed(
@@ -321,6 +325,14 @@ impl Store for FaultyStore {
     }
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
         call!(self, true, self.inner.get_rule(key).await)
+    }
+    async fn rule_holders(
+        &self,
+        key: &RuleKey,
+        after: Option<&HolderId>,
+        limit: usize,
+    ) -> Result<Vec<HolderId>, StoreError> {
+        call!(self, true, self.inner.rule_holders(key, after, limit).await)
     }
     async fn list_rules(&self) -> Result<Vec<RuleState>, StoreError> {
         call!(self, true, self.inner.list_rules().await)
@@ -449,19 +461,18 @@ impl FaultyFirewall {
         None
     }
 
-    async fn run(
-        &self,
-        group: &GroupRef,
-        rule: &IngressRule,
-        authorize: bool,
-    ) -> Result<(), FirewallError> {
+    /// One batch call under the simulation's fate: held up past the client's timeout, crashed
+    /// before or after, refused by injected throttling or permissions, or timed out after it
+    /// took effect. Every rule the batch changed in the cloud is logged.
+    async fn run(&self, group: &GroupRef, batch: &GroupBatch) -> BatchOutcome {
         let started = self.clock.now();
         self.ctl.maybe_yield().await;
         if (self.clock.now() - started).num_seconds() > CALL_TIMEOUT_SECS {
             // The handler was held up so long that its call timed out without taking effect.
-            return Err(FirewallError::Unavailable(
-                "simulated: the call timed out".into(),
-            ));
+            return BatchOutcome::all_failed(
+                batch,
+                &FirewallError::Unavailable("simulated: the call timed out".into()),
+            );
         }
         let fate = self.ctl.fate(false);
         if fate == Fate::CrashBefore {
@@ -469,36 +480,40 @@ impl FaultyFirewall {
         }
         let injected = self.injected();
         if let Some((false, e)) = &injected {
-            return Err(e.clone());
+            return BatchOutcome::all_failed(batch, e);
         }
         let before = (self.peek)(group);
-        let out = if authorize {
-            self.inner.authorize(group, rule).await
-        } else {
-            self.inner.revoke(group, rule).await
-        };
+        let out = self.inner.apply_batch(group, batch).await;
         let after = (self.peek)(group);
-        let changed = if authorize {
-            !before.contains(rule) && after.contains(rule)
-        } else {
-            before.contains(rule) && !after.contains(rule)
-        };
-        if changed {
-            self.changes
-                .lock()
-                .expect("changes lock")
-                .push(CloudChange {
-                    created: authorize,
-                    group: group.clone(),
-                    rule: *rule,
-                    by: self.ctl.current_label().unwrap_or_default(),
-                });
+        let by = self.ctl.current_label().unwrap_or_default();
+        {
+            let mut changes = self.changes.lock().expect("changes lock");
+            for a in &batch.authorize {
+                if !before.contains(&a.rule) && after.contains(&a.rule) {
+                    changes.push(CloudChange {
+                        created: true,
+                        group: group.clone(),
+                        rule: a.rule,
+                        by: by.clone(),
+                    });
+                }
+            }
+            for r in &batch.revoke {
+                if before.contains(&r.rule) && !after.contains(&r.rule) {
+                    changes.push(CloudChange {
+                        created: false,
+                        group: group.clone(),
+                        rule: r.rule,
+                        by: by.clone(),
+                    });
+                }
+            }
         }
         if fate == Fate::CrashAfter {
             self.ctl.crash().await;
         }
         if let Some((true, e)) = injected {
-            return Err(e);
+            return BatchOutcome::all_failed(batch, &e);
         }
         out
     }
@@ -506,12 +521,8 @@ impl FaultyFirewall {
 
 #[async_trait]
 impl Firewall for FaultyFirewall {
-    async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        self.run(group, rule, true).await
-    }
-
-    async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        self.run(group, rule, false).await
+    async fn apply_batch(&self, group: &GroupRef, batch: &GroupBatch) -> BatchOutcome {
+        self.run(group, batch).await
     }
 
     async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {

@@ -16,7 +16,7 @@ use entryguard::domain::audit::{AuditEvent, AuditQuery, AuditType};
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
 use entryguard::domain::model::{Credential, CredentialStatus, Organization, Resource, Role, User};
 use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
-use entryguard::domain::rule::{GroupRef, IngressRule};
+use entryguard::domain::rule::{GroupRef, IngressRule, RuleKey};
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::firewall::RULE_DESCRIPTION;
@@ -720,11 +720,16 @@ impl World {
                 .collect();
             let records = self.store.list_rules().await.unwrap();
             // A holder of an ended entry (a crash's leftover) waits for the reconciliation pass.
-            let unsettled = records.iter().any(|r| {
-                r.count() == 0
+            let mut unsettled = false;
+            for r in &records {
+                unsettled |= r.count() == 0
                     || r.lease.is_some()
-                    || r.holders.iter().any(|h| ended.contains(h.as_str()))
-            });
+                    || self
+                        .holders_of(&r.key)
+                        .await
+                        .iter()
+                        .any(|h| ended.contains(h));
+            }
             if !busy && !unsettled && self.queue.is_empty().unwrap() && self.drift_free().await {
                 return Ok(());
             }
@@ -740,6 +745,25 @@ impl World {
             }
         }
         Err("never reached quiescence".into())
+    }
+
+    /// Every holder record of a rule, read page by page as the application reads them.
+    async fn holders_of(&self, key: &RuleKey) -> BTreeSet<String> {
+        let mut all = BTreeSet::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .rule_holders(key, after.as_ref(), 3)
+                .await
+                .unwrap();
+            let done = page.len() < 3;
+            after = page.last().cloned();
+            all.extend(page.iter().map(|h| h.as_str().to_owned()));
+            if done {
+                return all;
+            }
+        }
     }
 
     /// Whether the cloud holds exactly EntryGuard's rules that the records hold (what a
@@ -877,8 +901,15 @@ impl World {
         let records = self.store.list_rules().await.unwrap();
         for r in &records {
             let k = (r.key.security_group_id.clone(), r.key.rule);
-            let holders: BTreeSet<String> =
-                r.holders.iter().map(|h| h.as_str().to_owned()).collect();
+            let holders = self.holders_of(&r.key).await;
+            if r.count() != holders.len() {
+                return Err(format!(
+                    "rule {}: the count says {} holders, {} holder records exist",
+                    r.key,
+                    r.count(),
+                    holders.len()
+                ));
+            }
             let want = needed.get(&k).cloned().unwrap_or_default();
             if holders != want {
                 let history = self.history.lock().unwrap().clone();

@@ -38,9 +38,13 @@ pub const LIVE: &str = "live";
 pub const DOC: &str = "doc";
 pub const RULE_KEY: &str = "ruleKey";
 pub const GROUP: &str = "group";
+/// The holders of a record written before holders became items of their own (read, and
+/// drained by removals; never written).
 pub const HOLDERS: &str = "holders";
 pub const HOLDER_COUNT: &str = "holderCount";
 pub const CLOUD: &str = "cloud";
+/// The cloud's id of the rule (`sgr-…`), when known.
+pub const CLOUD_RULE_ID: &str = "cloudRuleId";
 pub const LEASE_OWNER: &str = "leaseOwner";
 pub const LEASE_UNTIL: &str = "leaseUntil";
 pub const EVENT_TYPE: &str = "eventType";
@@ -109,6 +113,13 @@ pub mod keys {
     }
     pub fn audit(org: OrgId) -> String {
         format!("AUDIT#{org}")
+    }
+    /// The sort keys of a rule's holder items, in the rule's partition.
+    pub const HOLDER_PREFIX: &str = "HOLDER#";
+    /// Just past every holder sort key ('$' follows '#').
+    pub const HOLDER_END: &str = "HOLDER$";
+    pub fn holder(h: &HolderId) -> String {
+        format!("{HOLDER_PREFIX}{}", h.as_str())
     }
     pub fn run(job: &str) -> String {
         format!("RUN#{job}")
@@ -379,16 +390,40 @@ fn holder_of(raw: &str) -> Result<HolderId, DynamoError> {
         .map_err(|e| DynamoError::Corrupt(e.to_string()))
 }
 
+/// A holder: an item of its own in the rule's partition, so no item grows with the number of
+/// holders.
+pub fn holder_item(key: &RuleKey, holder: &HolderId) -> Item {
+    base(keys::rule(key), &keys::holder(holder), "HOLDER")
+}
+
+/// The holder a holder item's sort key names.
+pub fn holder_of_item(item: &Item) -> Result<HolderId, DynamoError> {
+    let sk = string(item, SK)?;
+    let raw = sk
+        .strip_prefix(keys::HOLDER_PREFIX)
+        .ok_or_else(|| DynamoError::Corrupt(format!("'{sk}' is not a holder key")))?;
+    holder_of(raw)
+}
+
+/// The holders a record from before keeps in its own set.
+pub fn legacy_holders(item: &Item) -> Result<std::collections::BTreeSet<HolderId>, DynamoError> {
+    match item.get(HOLDERS) {
+        None => Ok(Default::default()),
+        Some(AttributeValue::Ss(v)) => v.iter().map(|h| holder_of(h)).collect(),
+        Some(_) => Err(DynamoError::Corrupt(format!(
+            "{} '{HOLDERS}' is not a string set",
+            describe(item)
+        ))),
+    }
+}
+
 pub fn rule_state(item: &Item) -> Result<RuleState, DynamoError> {
-    let holders = match item.get(HOLDERS) {
-        None => Default::default(),
-        Some(AttributeValue::Ss(v)) => v.iter().map(|h| holder_of(h)).collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(DynamoError::Corrupt(format!(
-                "{} '{HOLDERS}' is not a string set",
-                describe(item)
-            )))
-        }
+    let legacy = legacy_holders(item)?;
+    // Records from before kept the count in step with their set; one without a count at all
+    // counts its set.
+    let holder_count = match number(item, HOLDER_COUNT)? {
+        Some(count) => u64::try_from(count).unwrap_or(0),
+        None => legacy.len() as u64,
     };
     let lease = match (item.get(LEASE_OWNER), item.get(LEASE_UNTIL)) {
         (None, None) => None,
@@ -406,8 +441,22 @@ pub fn rule_state(item: &Item) -> Result<RuleState, DynamoError> {
     Ok(RuleState {
         key: decode(item, RULE_KEY)?,
         group: decode(item, GROUP)?,
-        holders,
+        holder_count,
         cloud: decode::<CloudState>(item, CLOUD)?,
+        cloud_rule_id: match item.get(CLOUD_RULE_ID) {
+            None => None,
+            Some(AttributeValue::S(raw)) => {
+                Some(raw.parse().map_err(|e: String| {
+                    DynamoError::Corrupt(format!("{}: {e}", describe(item)))
+                })?)
+            }
+            Some(_) => {
+                return Err(DynamoError::Corrupt(format!(
+                    "{} '{CLOUD_RULE_ID}' is not a string",
+                    describe(item)
+                )))
+            }
+        },
         lease,
     })
 }

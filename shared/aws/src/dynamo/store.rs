@@ -19,7 +19,7 @@ use entryguard::domain::ids::{CredentialId, OrgId, SessionId, TokenId, UserId};
 use entryguard::domain::model::{Credential, Email, Organization, User};
 use entryguard::domain::rate::WindowCounter;
 use entryguard::domain::rule::{
-    CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
+    CloudRuleId, CloudState, GroupRef, HolderId, Lease, LeaseGrant, RuleKey, RuleState,
 };
 use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
@@ -851,54 +851,56 @@ impl Store for DynamoStore {
         holder: &HolderId,
     ) -> Result<RuleState, StoreError> {
         for _ in 0..RMW_ATTEMPTS {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&*self.table)
-                .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
-                .update_expression(
+            // The holder item and the count move together; an existing holder item (or a
+            // holder in the set of a record from before) cancels both, so the count never moves
+            // twice for one holder.
+            let actions = vec![
+                self.put_action(
+                    items::holder_item(key, holder),
+                    "attribute_not_exists(#pk)",
+                    &[("#pk", PK)],
+                    &[],
+                )?,
+                self.update_action(
+                    items::key(keys::rule(key), keys::RULE_SK),
                     "SET #key = if_not_exists(#key, :key), #group = if_not_exists(#group, :group), \
                      #cloud = if_not_exists(#cloud, :absent), #type = :type, #g1pk = :rules, \
-                     #g1sk = :order ADD #holders :holder, #count :one REMOVE #upk, #usk",
-                )
-                // A holder already present is a no-op: the count must not move.
-                .condition_expression("NOT contains(#holders, :h)")
-                .expression_attribute_names("#key", items::RULE_KEY)
-                .expression_attribute_names("#group", items::GROUP)
-                .expression_attribute_names("#cloud", items::CLOUD)
-                .expression_attribute_names("#type", crate::schema::ITEM_TYPE)
-                .expression_attribute_names("#g1pk", GSI1_PK)
-                .expression_attribute_names("#g1sk", GSI1_SK)
-                .expression_attribute_names("#holders", items::HOLDERS)
-                .expression_attribute_names("#count", items::HOLDER_COUNT)
-                .expression_attribute_names("#upk", UNHELD_PK)
-                .expression_attribute_names("#usk", UNHELD_SK)
-                .expression_attribute_values(":key", items::encode(key)?)
-                .expression_attribute_values(":group", items::encode(group)?)
-                .expression_attribute_values(":absent", items::encode(&CloudState::Absent)?)
-                .expression_attribute_values(":type", s("RULE"))
-                .expression_attribute_values(":rules", s(keys::rules(keys::rule_shard(key))))
-                .expression_attribute_values(":order", s(key.storage_key()))
-                .expression_attribute_values(
-                    ":holder",
-                    AttributeValue::Ss(vec![holder.as_str().to_owned()]),
-                )
-                .expression_attribute_values(":h", s(holder.as_str()))
-                .expression_attribute_values(":one", n(1))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await
-                .map_err(from_sdk);
-            match result {
-                Ok(out) => return Ok(items::rule_state(&out.attributes.unwrap_or_default())?),
-                Err(DynamoError::ConditionFailed) => {
-                    if let Some(state) = self.get_rule_item(key).await? {
-                        return Ok(state);
-                    }
-                    // Forgotten between our write and our read: add again.
-                }
+                     #g1sk = :order ADD #count :one REMOVE #upk, #usk",
+                    Some("NOT contains(#holders, :h)"),
+                    &[
+                        ("#key", items::RULE_KEY),
+                        ("#group", items::GROUP),
+                        ("#cloud", items::CLOUD),
+                        ("#type", crate::schema::ITEM_TYPE),
+                        ("#g1pk", GSI1_PK),
+                        ("#g1sk", GSI1_SK),
+                        ("#holders", items::HOLDERS),
+                        ("#count", items::HOLDER_COUNT),
+                        ("#upk", UNHELD_PK),
+                        ("#usk", UNHELD_SK),
+                    ],
+                    &[
+                        (":key", items::encode(key)?),
+                        (":group", items::encode(group)?),
+                        (":absent", items::encode(&CloudState::Absent)?),
+                        (":type", s("RULE")),
+                        (":rules", s(keys::rules(keys::rule_shard(key)))),
+                        (":order", s(key.storage_key())),
+                        (":h", s(holder.as_str())),
+                        (":one", n(1)),
+                    ],
+                )?,
+            ];
+            match self.transact(actions).await {
+                Ok(()) => {}
+                // Already a holder: nothing changes.
+                Err(e) if !e.failed_conditions().is_empty() => {}
                 Err(e) => return Err(e.into()),
             }
+            if let Some(state) = self.get_rule_item(key).await? {
+                return Ok(state);
+            }
+            // Forgotten between our write and our read: add again.
         }
         Err(StoreError::Unavailable(format!(
             "rule {key} kept changing under {RMW_ATTEMPTS} attempts"
@@ -910,57 +912,72 @@ impl Store for DynamoStore {
         key: &RuleKey,
         holder: &HolderId,
     ) -> Result<Option<RuleState>, StoreError> {
-        // The last holder's removal also puts the record into the unheld index, in the same
-        // write: a condition on the count picks the form, and a lost race tries again.
         for _ in 0..RMW_ATTEMPTS {
-            for last in [true, false] {
-                let mut update = self
-                    .client
-                    .update_item()
-                    .table_name(&*self.table)
-                    .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
-                    .expression_attribute_names("#holders", items::HOLDERS)
-                    .expression_attribute_names("#count", items::HOLDER_COUNT)
-                    .expression_attribute_values(
-                        ":holder",
-                        AttributeValue::Ss(vec![holder.as_str().to_owned()]),
-                    )
-                    .expression_attribute_values(":h", s(holder.as_str()))
-                    .expression_attribute_values(":minus", n(-1))
-                    .expression_attribute_values(":one", n(1))
-                    .return_values(ReturnValue::AllNew);
-                update = if last {
-                    update
-                        .update_expression(
-                            "DELETE #holders :holder ADD #count :minus SET #upk = :upk, #usk = :usk",
-                        )
-                        .condition_expression("contains(#holders, :h) AND #count = :one")
-                        .expression_attribute_names("#upk", UNHELD_PK)
-                        .expression_attribute_names("#usk", UNHELD_SK)
-                        .expression_attribute_values(":upk", s(keys::unheld(keys::rule_shard(key))))
-                        .expression_attribute_values(":usk", s(key.storage_key()))
-                } else {
-                    update
-                        .update_expression("DELETE #holders :holder ADD #count :minus")
-                        .condition_expression("contains(#holders, :h) AND #count > :one")
-                };
-                match update.send().await.map_err(from_sdk) {
-                    Ok(out) => {
-                        let state = items::rule_state(&out.attributes.unwrap_or_default())?;
-                        if state.is_idle() {
-                            self.forget_if_idle(key).await?;
-                        }
-                        return Ok(Some(state));
-                    }
-                    Err(DynamoError::ConditionFailed) => {}
-                    Err(e) => return Err(e.into()),
-                }
+            let Some(item) = self.get(keys::rule(key), keys::RULE_SK).await? else {
+                return Ok(None);
+            };
+            let state = items::rule_state(&item)?;
+            let in_set = items::legacy_holders(&item)?.contains(holder);
+            // The last holder's removal also puts the record into the unheld index, in the
+            // same write: the count read picks the form, and a condition on it catches a race.
+            let last = state.holder_count <= 1;
+            let (update, count) = if last {
+                (
+                    "ADD #count :minus SET #upk = :upk, #usk = :usk",
+                    "#count = :one",
+                )
+            } else {
+                ("ADD #count :minus", "#count > :one")
+            };
+            let mut names = vec![("#count", items::HOLDER_COUNT)];
+            let mut values = vec![(":minus", n(-1)), (":one", n(1))];
+            if last {
+                names.extend([("#upk", UNHELD_PK), ("#usk", UNHELD_SK)]);
+                values.extend([
+                    (":upk", s(keys::unheld(keys::rule_shard(key)))),
+                    (":usk", s(key.storage_key())),
+                ]);
             }
-            // Neither form applied: not a holder (nothing changes), or the count moved between
-            // the two attempts.
-            match self.get_rule_item(key).await? {
-                Some(state) if state.holders.contains(holder) => continue,
-                other => return Ok(other),
+            let rule = items::key(keys::rule(key), keys::RULE_SK);
+            let actions = if in_set {
+                // A holder from before leaves the record's set (which only ever shrinks).
+                names.push(("#holders", items::HOLDERS));
+                values.push((
+                    ":holder",
+                    AttributeValue::Ss(vec![holder.as_str().to_owned()]),
+                ));
+                values.push((":h", s(holder.as_str())));
+                vec![self.update_action(
+                    rule,
+                    &format!("DELETE #holders :holder {update}"),
+                    Some(&format!("contains(#holders, :h) AND {count}")),
+                    &names,
+                    &values,
+                )?]
+            } else {
+                vec![
+                    self.delete_action(
+                        items::key(keys::rule(key), &keys::holder(holder)),
+                        "attribute_exists(#pk)",
+                        &[("#pk", PK)],
+                        &[],
+                    )?,
+                    self.update_action(rule, update, Some(count), &names, &values)?,
+                ]
+            };
+            match self.transact(actions).await {
+                Ok(()) => {
+                    let now = self.get_rule_item(key).await?;
+                    if now.as_ref().is_some_and(RuleState::is_idle) {
+                        self.forget_if_idle(key).await?;
+                    }
+                    return Ok(now);
+                }
+                // Not a holder (no holder item, and the set only ever shrinks): nothing changes.
+                Err(e) if !in_set && e.failed_conditions().contains(&0) => return Ok(Some(state)),
+                // The count moved since we read it (or the set did): read again.
+                Err(e) if !e.failed_conditions().is_empty() => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Err(StoreError::Unavailable(format!(
@@ -1021,13 +1038,24 @@ impl Store for DynamoStore {
         key: &RuleKey,
         owner: &str,
         cloud: CloudState,
+        rule_id: Option<&CloudRuleId>,
     ) -> Result<(), StoreError> {
-        let result = self
+        let mut update = self
             .client
             .update_item()
             .table_name(&*self.table)
-            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)))
-            .update_expression("SET #cloud = :cloud REMOVE #owner, #until")
+            .set_key(Some(items::key(keys::rule(key), keys::RULE_SK)));
+        update = match (rule_id, cloud) {
+            (Some(id), _) => update
+                .update_expression("SET #cloud = :cloud, #rid = :rid REMOVE #owner, #until")
+                .expression_attribute_names("#rid", items::CLOUD_RULE_ID)
+                .expression_attribute_values(":rid", s(id.as_str())),
+            (None, CloudState::Absent) => update
+                .update_expression("SET #cloud = :cloud REMOVE #owner, #until, #rid")
+                .expression_attribute_names("#rid", items::CLOUD_RULE_ID),
+            (None, _) => update.update_expression("SET #cloud = :cloud REMOVE #owner, #until"),
+        };
+        let result = update
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#cloud", items::CLOUD)
             .expression_attribute_names("#owner", items::LEASE_OWNER)
@@ -1185,6 +1213,48 @@ impl Store for DynamoStore {
             .map_err(StoreError::from)?
             .unwrap_or(0);
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn rule_holders(
+        &self,
+        key: &RuleKey,
+        after: Option<&HolderId>,
+        limit: usize,
+    ) -> Result<Vec<HolderId>, StoreError> {
+        let legacy = match self.get(keys::rule(key), keys::RULE_SK).await? {
+            Some(item) => items::legacy_holders(&item)?,
+            None => Default::default(),
+        };
+        let from = match after {
+            Some(h) => keys::holder(h),
+            None => keys::HOLDER_PREFIX.to_owned(),
+        };
+        let q = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(keys::rule(key)))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(keys::HOLDER_END));
+        let mut out: Vec<HolderId> = legacy
+            .into_iter()
+            .filter(|h| after.is_none_or(|a| h > a))
+            .take(limit)
+            .collect();
+        for item in self.query(q, limit.saturating_add(1)).await? {
+            let h = items::holder_of_item(&item)?;
+            if Some(&h) != after {
+                out.push(h);
+            }
+        }
+        out.sort();
+        out.dedup();
+        out.truncate(limit);
+        Ok(out)
     }
 
     async fn get_rule(&self, key: &RuleKey) -> Result<Option<RuleState>, StoreError> {
