@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::rule::{GroupRef, IngressRule, ListedRule};
+use crate::domain::rule::{GroupRef, ListedRule};
+use crate::ports::firewall::{BatchOutcome, GroupBatch, RuleOutcome};
 use crate::ports::{Firewall, FirewallError, Metric, Metrics};
 
 pub struct MeteredFirewall {
@@ -26,14 +27,19 @@ impl MeteredFirewall {
     }
 }
 
+// Only the required methods: the single-rule ones go through `apply_batch`, so each change the
+// worker asks for is counted once, however many rules it carries.
 #[async_trait]
 impl Firewall for MeteredFirewall {
-    async fn authorize(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        self.count(self.inner.authorize(group, rule).await)
-    }
-
-    async fn revoke(&self, group: &GroupRef, rule: &IngressRule) -> Result<(), FirewallError> {
-        self.count(self.inner.revoke(group, rule).await)
+    async fn apply_batch(&self, group: &GroupRef, batch: &GroupBatch) -> BatchOutcome {
+        let outcome = self.inner.apply_batch(group, batch).await;
+        let throttled = outcome
+            .authorized
+            .iter()
+            .chain(&outcome.revoked)
+            .any(|(_, o)| matches!(o, RuleOutcome::Failed(FirewallError::Throttled(_))));
+        self.metrics.record(Metric::RuleCall { throttled });
+        outcome
     }
 
     async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {
