@@ -186,6 +186,7 @@ impl AwsBackend {
                 aws: Some(self.verifier.clone()),
             }),
             directory: self.directory.clone(),
+            notifier: entryguard::app::notifications::Notifier::disabled(),
         }
     }
 }
@@ -214,6 +215,8 @@ pub mod env_names {
     pub const EC2_RATE_SHARE: &str = "EC2_RATE_SHARE";
     /// Read by tracing's `EnvFilter::from_default_env` in every main.
     pub const RUST_LOG: &str = "RUST_LOG";
+    /// The web app's address, for links in webhook messages (rule worker).
+    pub const WEB_APP_URL: &str = "WEB_APP_URL";
 }
 
 #[derive(Debug, Error)]

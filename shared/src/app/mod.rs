@@ -9,6 +9,7 @@ pub mod credential_check;
 pub mod docs;
 pub mod firewall_router;
 pub mod live_access;
+pub mod notifications;
 pub mod operator;
 pub mod rate_limit;
 pub mod reconcile;
@@ -43,6 +44,8 @@ pub struct App {
     pub verifier: Arc<dyn CredentialVerifier>,
     /// The people's sign-in accounts, kept in step with the users.
     pub directory: Arc<dyn Directory>,
+    /// Webhook deliveries (the worker sends them; everyone else only queues them).
+    pub notifier: notifications::Notifier,
 }
 
 /// Why a read-modify-write of a session did not happen.
@@ -88,7 +91,10 @@ impl App {
                 .update_session(&next, current.version, release)
                 .await
             {
-                Ok(()) => return Ok((next, out)),
+                Ok(()) => {
+                    self.notify_status_change(current.status(), &next).await;
+                    return Ok((next, out));
+                }
                 Err(UpdateError::Conflict) => continue,
                 Err(UpdateError::Missing) => return Err(MutateError::Missing),
                 Err(UpdateError::Store(e)) => return Err(MutateError::Store(e)),

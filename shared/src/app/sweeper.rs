@@ -128,6 +128,9 @@ impl App {
         self.sweep_due(deadline, options.lookahead, &mut report)
             .await?;
         if self.now() < deadline {
+            self.notify_expiring_soon(SWEEP_PAGE).await;
+        }
+        if self.now() < deadline {
             match self.store.unheld_rules().await {
                 Ok(rules) => report.orphans_revoked = self.revoke_orphans(rules, deadline).await,
                 Err(error) => tracing::warn!(%error, "could not read the unheld rules"),
@@ -517,7 +520,12 @@ impl App {
                 continue;
             }
             new += 1;
-            let Some(session_id) = letter.task.as_ref().map(Task::session_id) else {
+            if let Some(Task::DeliverWebhook { delivery_id, .. }) = &letter.task {
+                // Its delivery stays PENDING in the endpoint's log until the letter is redriven.
+                tracing::error!(message_id = %letter.id, %delivery_id, "a webhook delivery is in the dead-letter queue");
+                continue;
+            }
+            let Some(session_id) = letter.task.as_ref().and_then(Task::session_id) else {
                 tracing::error!(message_id = %letter.id, body = %letter.body, "a malformed message is in the dead-letter queue");
                 continue;
             };

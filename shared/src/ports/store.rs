@@ -52,6 +52,8 @@ pub enum DocKind {
     Role,
     Resource,
     Credential,
+    WebhookEndpoint,
+    WebhookDelivery,
 }
 
 impl DocKind {
@@ -60,6 +62,9 @@ impl DocKind {
             DocKind::Role => "ROLE",
             DocKind::Resource => "RESOURCE",
             DocKind::Credential => "CREDENTIAL",
+            // Not a prefix of each other: listings read a kind by its prefix.
+            DocKind::WebhookEndpoint => "WEBHOOK",
+            DocKind::WebhookDelivery => "WEBHOOK_DELIVERY",
         }
     }
 }

@@ -222,6 +222,7 @@ impl World {
                 simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
                 aws: None,
             }),
+            notifier: entryguard::app::notifications::Notifier::disabled(),
             directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                 entryguard::embedded::Kv::in_memory(),
             )),
@@ -986,7 +987,7 @@ impl World {
             }
         }
         for letter in self.queue.dead_letters(1000).await.unwrap() {
-            let Some(session_id) = letter.task.as_ref().map(|t| t.session_id()) else {
+            let Some(session_id) = letter.task.as_ref().and_then(|t| t.session_id()) else {
                 continue;
             };
             let id = session_id.to_string();
