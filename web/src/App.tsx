@@ -15,6 +15,7 @@ import { OrganizationPage } from './pages/admin/Organization';
 import { ResourcesPage } from './pages/admin/Resources';
 import { RolesPage } from './pages/admin/Roles';
 import { UsersPage } from './pages/admin/Users';
+import { WebhooksPage } from './pages/admin/Webhooks';
 import { SessionsPage } from './pages/Sessions';
 import { TokensPage } from './pages/Tokens';
 import { DevSignIn, NewcomerSignUp, OidcSignIn } from './pages/SignIn';
@@ -176,6 +177,7 @@ const TITLES: Record<Route, string> = {
   'admin/users': 'Users',
   'admin/iam-policy': 'IAM Policy',
   'admin/audit-logs': 'Audit Logs',
+  'admin/webhooks': 'Webhooks',
   'admin/organization': 'Organization',
 };
 
@@ -199,6 +201,8 @@ function Page({ route, api, onOrganizationChange }: { route: Route; api: Api; on
       return <IamPolicyPage api={api} />;
     case 'admin/audit-logs':
       return <AuditLogsPage api={api} />;
+    case 'admin/webhooks':
+      return <WebhooksPage api={api} />;
     case 'admin/organization':
       return <OrganizationPage api={api} onSaved={onOrganizationChange} />;
   }

@@ -26,6 +26,7 @@ const ADMIN_ITEMS: { route: Route; label: string; icon: React.ReactNode }[] = [
   { route: 'admin/users', label: 'Users', icon: <UsersIcon /> },
   { route: 'admin/iam-policy', label: 'IAM Policy', icon: <DocIcon /> },
   { route: 'admin/audit-logs', label: 'Audit Logs', icon: <ListIcon /> },
+  { route: 'admin/webhooks', label: 'Webhooks', icon: <TerminalIcon /> },
   { route: 'admin/organization', label: 'Organization', icon: <BuildingIcon /> },
 ];
 

@@ -11,6 +11,7 @@ export type Route =
   | 'admin/users'
   | 'admin/iam-policy'
   | 'admin/audit-logs'
+  | 'admin/webhooks'
   | 'admin/organization';
 
 export const ROUTES: Route[] = [
@@ -23,6 +24,7 @@ export const ROUTES: Route[] = [
   'admin/users',
   'admin/iam-policy',
   'admin/audit-logs',
+  'admin/webhooks',
   'admin/organization',
 ];
 
