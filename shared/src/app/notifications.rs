@@ -65,8 +65,12 @@ pub struct NewWebhook {
     #[serde(default)]
     pub format: WebhookFormat,
     /// Default true.
-    #[serde(default)]
-    pub enabled: Option<bool>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -155,7 +159,7 @@ impl App {
             url: input.url,
             events: input.events,
             format: input.format,
-            enabled: input.enabled.unwrap_or(true),
+            enabled: input.enabled,
             sealed_secret,
             created_at: self.now(),
         };
