@@ -410,3 +410,124 @@ async fn a_queued_delivery_survives_a_restart() {
     got[0].verify(&secret);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Answers every lookup of any name with the given addresses.
+struct FixedResolver(Vec<std::net::IpAddr>);
+
+#[async_trait::async_trait]
+impl entryguard_webhooks::Resolver for FixedResolver {
+    async fn resolve(&self, _: &str, _: u16) -> std::io::Result<Vec<std::net::IpAddr>> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Checked at delivery, not only when the endpoint is added: a name that later resolves to a
+/// private address fails the delivery at once (no retry, nothing sent); a redirect to one is
+/// not followed and counts as a failed attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_are_checked_at_every_delivery() {
+    use entryguard::app::notifications::Notifier;
+    use entryguard::domain::webhook::{AddressPolicy, DeliveryStatus};
+    use entryguard_webhooks::HttpWebhookSender;
+
+    let dir = std::env::temp_dir().join(format!("entryguard-webhooks-{}", uuid::Uuid::new_v4()));
+    let runner = Runner::build(Config {
+        webhooks_allow_loopback: true,
+        ..Config::headless(dir.clone())
+    })
+    .await
+    .unwrap();
+    let admin: entryguard::domain::model::Email = ADMIN.parse().unwrap();
+    let token = runner.app.dev_login(&admin, None).await.unwrap();
+    let who = runner.app.authenticate(&token, None).await.unwrap();
+    let queue = runner.embedded_queue().unwrap();
+    let mut app = runner.app.clone();
+    let dev = AddressPolicy {
+        allow_loopback: true,
+    };
+
+    // Added while the name looked harmless; it now points at the metadata service.
+    let rebound = runner
+        .app
+        .create_webhook(
+            &who,
+            serde_json::from_value(
+                json!({"url": "https://hooks.example.com/x", "events": ["session.failed"]}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    app.notifier = Notifier {
+        sender: Arc::new(
+            HttpWebhookSender::new(dev).with_resolver(Arc::new(FixedResolver(vec![
+                "169.254.169.254".parse().unwrap(),
+            ]))),
+        ),
+        app_url: None,
+    };
+    let d = app
+        .send_test_webhook(&who, rebound.endpoint.id)
+        .await
+        .unwrap();
+    while entryguard_local::drain_once(&app, queue).await > 0 {}
+    let log = app
+        .list_webhook_deliveries(&who, rebound.endpoint.id)
+        .await
+        .unwrap();
+    assert_eq!(log[0].id, d.id);
+    assert_eq!(log[0].status, DeliveryStatus::Failed, "{:?}", log[0]);
+    assert_eq!(log[0].attempts, 1);
+    assert!(
+        log[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("link-local")),
+        "{:?}",
+        log[0]
+    );
+    assert_eq!(queue.len().unwrap(), 0, "no retry is scheduled");
+
+    // A receiver on loopback that redirects to a private address.
+    let redirector = Router::new().route(
+        "/hook",
+        post(|| async {
+            (
+                StatusCode::FOUND,
+                [("location", "http://10.0.0.1/internal")],
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
+    app.notifier = Notifier {
+        sender: Arc::new(HttpWebhookSender::new(dev)),
+        app_url: None,
+    };
+    let redirecting = app
+        .create_webhook(
+            &who,
+            serde_json::from_value(
+                json!({"url": format!("http://{addr}/hook"), "events": ["session.failed"]}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    app.send_test_webhook(&who, redirecting.endpoint.id)
+        .await
+        .unwrap();
+    entryguard_local::drain_once(&app, queue).await;
+    let log = app
+        .list_webhook_deliveries(&who, redirecting.endpoint.id)
+        .await
+        .unwrap();
+    assert_eq!(log[0].status, DeliveryStatus::Pending, "{:?}", log[0]);
+    assert_eq!(log[0].response_code, Some(302));
+    assert!(log[0]
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("redirects are not followed")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
