@@ -296,7 +296,7 @@ async fn deliveries_are_signed_retried_and_never_sent_to_disabled_endpoints() {
     let text = ended[0].json()["text"].as_str().unwrap().to_owned();
     assert!(text.contains("session.ended"), "{text}");
     assert!(
-        text.contains(&format!("/sessions/{session_id}")),
+        text.contains(&format!("/#/sessions/{session_id}")),
         "a link: {text}"
     );
     assert!(ended[0].json()["blocks"].is_array());

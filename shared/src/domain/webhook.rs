@@ -445,8 +445,9 @@ pub fn render(
     delivery: &WebhookDelivery,
     app_url: Option<&str>,
 ) -> serde_json::Value {
+    // The web app routes by hash; the sessions page is where a session is seen and extended.
     let link = match (app_url, delivery.facts.session_id) {
-        (Some(base), Some(id)) => Some(format!("{}/sessions/{id}", base.trim_end_matches('/'))),
+        (Some(base), Some(id)) => Some(format!("{}/#/sessions/{id}", base.trim_end_matches('/'))),
         _ => None,
     };
     match format {
@@ -584,9 +585,31 @@ mod tests {
     }
 
     #[test]
-    fn retries_stop_after_a_day() {
+    fn bodies_carry_the_facts_and_a_link_to_the_session() {
         let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let mut d = WebhookDelivery {
+        let session = SessionId::from_uuid(uuid::Uuid::from_u128(7));
+        let mut d = delivery(t0);
+        d.event = WebhookEvent::SessionFailed;
+        d.facts.session_id = Some(session);
+        d.facts.user_email = Some("dev@example.com".into());
+        let json = render(WebhookFormat::Json, &d, Some("https://app.example.com/"));
+        assert_eq!(json["type"], "session.failed");
+        assert_eq!(json["data"]["userEmail"], "dev@example.com");
+        let link = format!("https://app.example.com/#/sessions/{session}");
+        assert_eq!(json["link"], link.as_str());
+        let slack = render(WebhookFormat::Slack, &d, Some("https://app.example.com"));
+        let text = slack["text"].as_str().unwrap();
+        assert!(text.contains("`session.failed`") && text.contains("dev@example.com"));
+        assert!(
+            text.contains(&format!("<{link}|Open the session>")),
+            "{text}"
+        );
+        assert_eq!(slack["blocks"][0]["text"]["text"], text);
+        assert!(render(WebhookFormat::Json, &d, None)["link"].is_null());
+    }
+
+    fn delivery(t0: Timestamp) -> WebhookDelivery {
+        WebhookDelivery {
             id: DeliveryId::from_uuid(uuid::Uuid::nil()),
             org_id: OrgId::from_uuid(uuid::Uuid::nil()),
             endpoint_id: WebhookId::from_uuid(uuid::Uuid::nil()),
@@ -604,7 +627,13 @@ mod tests {
             created_at: t0,
             updated_at: t0,
             next_attempt_at: t0,
-        };
+        }
+    }
+
+    #[test]
+    fn retries_stop_after_a_day() {
+        let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut d = delivery(t0);
         let mut now = t0;
         let mut waits = vec![];
         while let Some(wait) = d.attempt_failed(now, Some(500), "HTTP 500".into()) {
