@@ -531,3 +531,47 @@ async fn addresses_are_checked_at_every_delivery() {
         .is_some_and(|e| e.contains("redirects are not followed")));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_log_shows_the_most_recent_deliveries() {
+    let dir = std::env::temp_dir().join(format!("entryguard-webhooks-{}", uuid::Uuid::new_v4()));
+    let runner = Runner::build(Config::headless(dir.clone())).await.unwrap();
+    let admin: entryguard::domain::model::Email = ADMIN.parse().unwrap();
+    let token = runner.app.dev_login(&admin, None).await.unwrap();
+    let who = runner.app.authenticate(&token, None).await.unwrap();
+    let endpoint = runner
+        .app
+        .create_webhook(
+            &who,
+            serde_json::from_value(
+                json!({"url": "https://hooks.example.com/x", "events": ["system.alert"]}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .endpoint;
+    let mut sent = vec![];
+    for _ in 0..entryguard::app::notifications::DELIVERY_LOG_LEN + 5 {
+        sent.push(
+            runner
+                .app
+                .send_test_webhook(&who, endpoint.id)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let log = runner
+        .app
+        .list_webhook_deliveries(&who, endpoint.id)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), entryguard::app::notifications::DELIVERY_LOG_LEN);
+    let mut newest: Vec<_> = log.iter().map(|d| d.id).collect();
+    newest.sort();
+    let mut expected = sent[5..].to_vec();
+    expected.sort();
+    assert_eq!(newest, expected, "the oldest five are the ones left out");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -30,8 +30,11 @@ use super::{App, Identity};
 
 /// The most endpoints one organization may have.
 pub const MAX_ENDPOINTS: usize = 10;
-/// The delivery log keeps this many of an endpoint's most recent deliveries.
+/// The delivery log shows this many of an endpoint's most recent deliveries.
 pub const DELIVERY_LOG_LEN: usize = 100;
+/// One finished delivery in this many trims its endpoint's log back to `DELIVERY_LOG_LEN`:
+/// reading the whole log on every event would cost far more than the few extra records kept.
+const TRIM_ONE_IN: u128 = 16;
 /// How long before a session's end its `session.expiring-soon` event is sent.
 pub const EXPIRING_SOON: chrono::Duration = chrono::Duration::minutes(10);
 
@@ -235,14 +238,26 @@ impl App {
         Ok(())
     }
 
-    /// The endpoint's deliveries, newest first.
+    /// The endpoint's most recent deliveries, newest first.
     pub async fn list_webhook_deliveries(
         &self,
         who: &Identity,
         id: WebhookId,
     ) -> Result<Vec<WebhookDelivery>, AdminError> {
         self.endpoint(who, id).await?;
-        Ok(self.deliveries_of(who.org.id, id).await?)
+        let mut list = self.deliveries_of(who.org.id, id).await?;
+        list.truncate(DELIVERY_LOG_LEN);
+        Ok(list)
+    }
+
+    /// Deletes the endpoint's deliveries beyond the most recent `DELIVERY_LOG_LEN`.
+    async fn trim_log(&self, org: OrgId, endpoint: WebhookId) -> Result<(), StoreError> {
+        let list = self.deliveries_of(org, endpoint).await?;
+        for d in list.iter().skip(DELIVERY_LOG_LEN) {
+            self.delete_doc::<WebhookDelivery>(org, *d.id.as_uuid())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Queues a `webhook.test` event for the endpoint, whatever it subscribes to.
@@ -283,19 +298,13 @@ impl App {
         Ok(list)
     }
 
-    /// Records a delivery and sends its message. The log is trimmed to its most recent
-    /// entries first, so it stays bounded however busy the endpoint.
+    /// Records a delivery and sends its message.
     async fn queue_delivery(
         &self,
         endpoint: &WebhookEndpoint,
         event: WebhookEvent,
         facts: EventFacts,
     ) -> Result<WebhookDelivery, StoreError> {
-        let old = self.deliveries_of(endpoint.org_id, endpoint.id).await?;
-        for d in old.iter().skip(DELIVERY_LOG_LEN - 1) {
-            self.delete_doc::<WebhookDelivery>(endpoint.org_id, *d.id.as_uuid())
-                .await?;
-        }
         let now = self.now();
         let delivery = WebhookDelivery {
             id: DeliveryId::from_uuid(self.ids.uuid()),
@@ -536,6 +545,11 @@ impl App {
             "webhook attempt"
         );
         self.put_doc(&d).await?;
+        if retry.is_none() && d.id.as_uuid().as_u128() % TRIM_ONE_IN == 0 {
+            if let Err(error) = self.trim_log(org, d.endpoint_id).await {
+                tracing::warn!(%error, endpoint_id = %d.endpoint_id, "could not trim a delivery log");
+            }
+        }
         Ok(match retry {
             Some(wait) => self.deliver_later(&d, wait).await,
             None => Outcome::Done,
