@@ -575,3 +575,64 @@ async fn the_log_shows_the_most_recent_deliveries() {
     assert_eq!(newest, expected, "the oldest five are the ones left out");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A delivery whose queue message is lost is sent again by the sweeper once overdue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_message_is_sent_again_by_the_sweeper() {
+    let dir = std::env::temp_dir().join(format!("entryguard-webhooks-{}", uuid::Uuid::new_v4()));
+    let runner = Runner::build(Config {
+        webhooks_allow_loopback: true,
+        test_clock: true,
+        ..Config::headless(dir.clone())
+    })
+    .await
+    .unwrap();
+    let (rx, addr) = Receiver::start().await;
+    let admin: entryguard::domain::model::Email = ADMIN.parse().unwrap();
+    let token = runner.app.dev_login(&admin, None).await.unwrap();
+    let who = runner.app.authenticate(&token, None).await.unwrap();
+    let endpoint = runner
+        .app
+        .create_webhook(
+            &who,
+            serde_json::from_value(
+                json!({"url": format!("http://{addr}/hook"), "events": ["session.failed"]}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .endpoint;
+    let d = runner
+        .app
+        .send_test_webhook(&who, endpoint.id)
+        .await
+        .unwrap();
+    // The message is lost: received and deleted without being handled.
+    let queue = runner.embedded_queue().unwrap();
+    for m in queue.receive(10, chrono::Duration::seconds(60)).unwrap() {
+        queue.ack(&m.receipt).unwrap();
+    }
+    assert_eq!(
+        runner.app.resend_lost_deliveries().await.unwrap(),
+        0,
+        "not overdue yet"
+    );
+    let clock = runner.state.dev.as_ref().unwrap().clock.clone().unwrap();
+    clock.advance(chrono::Duration::minutes(6));
+    runner.app.sweep().await.unwrap();
+    while entryguard_local::drain_once(&runner.app, queue).await > 0 {}
+    let got = rx.of("webhook.test");
+    assert_eq!(got.len(), 1, "{:?}", rx.events());
+    assert_eq!(got[0].delivery, d.id.to_string());
+    let log = runner
+        .app
+        .list_webhook_deliveries(&who, endpoint.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        log[0].status,
+        entryguard::domain::webhook::DeliveryStatus::Delivered
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

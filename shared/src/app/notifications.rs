@@ -37,6 +37,11 @@ pub const DELIVERY_LOG_LEN: usize = 100;
 const TRIM_ONE_IN: u128 = 16;
 /// How long before a session's end its `session.expiring-soon` event is sent.
 pub const EXPIRING_SOON: chrono::Duration = chrono::Duration::minutes(10);
+/// A pending delivery this long past its attempt time has lost its queue message (a failed
+/// send, a message gone to the dead-letter queue): the sweeper sends it again.
+pub const LOST_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+/// How often the sweeper looks for lost deliveries (claimed in the store: one sweeper does it).
+const RESEND_EVERY: chrono::Duration = chrono::Duration::minutes(5);
 
 /// How this process sends webhooks, and where the web app is (for links in messages).
 #[derive(Clone)]
@@ -629,5 +634,45 @@ impl App {
         )
         .await;
         Ok(())
+    }
+
+    /// Sends again the messages of pending deliveries well past their time, at most every
+    /// five minutes across all sweepers. Reads only organizations that have endpoints.
+    /// Returns how many were sent.
+    pub async fn resend_lost_deliveries(&self) -> Result<usize, StoreError> {
+        let now = self.now();
+        if !self
+            .store
+            .claim_run("webhook-resend", now, RESEND_EVERY)
+            .await?
+        {
+            return Ok(0);
+        }
+        let mut tasks = vec![];
+        for org in self.store.list_orgs().await? {
+            if self.list_docs::<WebhookEndpoint>(org.id).await?.is_empty() {
+                continue;
+            }
+            for d in self.list_docs::<WebhookDelivery>(org.id).await? {
+                if d.status == DeliveryStatus::Pending && d.next_attempt_at + LOST_AFTER < now {
+                    tasks.push(Task::DeliverWebhook {
+                        org_id: d.org_id,
+                        delivery_id: d.id,
+                    });
+                }
+            }
+        }
+        let count = tasks.len();
+        if count > 0 {
+            tracing::warn!(
+                count,
+                "resending webhook deliveries whose messages were lost"
+            );
+            self.queue
+                .enqueue(tasks)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        }
+        Ok(count)
     }
 }

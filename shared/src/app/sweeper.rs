@@ -129,6 +129,9 @@ impl App {
             .await?;
         if self.now() < deadline {
             self.notify_expiring_soon(SWEEP_PAGE).await;
+            if let Err(error) = self.resend_lost_deliveries().await {
+                tracing::warn!(%error, "could not look for lost webhook deliveries");
+            }
         }
         if self.now() < deadline {
             match self.store.unheld_rules().await {
