@@ -636,3 +636,51 @@ async fn a_lost_message_is_sent_again_by_the_sweeper() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On the AWS backend: endpoints and deliveries in DynamoDB, the secret sealed by KMS, the
+/// deliveries carried by SQS (moto).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_run_on_dynamodb_sqs_and_kms() {
+    use entryguard_local::{AwsConfig, Backend};
+    let moto = entryguard_tests::moto::Moto::start();
+    let s = TestServer::start_on(Backend::Aws(AwsConfig {
+        sdk: moto.options(),
+        names: entryguard_aws::ResourceNames::with_prefix("eg-webhooks"),
+        provision: true,
+        bootstrap_admin: None,
+        seed_demo: true,
+    }))
+    .await;
+    let (rx, addr) = Receiver::start().await;
+    let admin = s.login(ADMIN).await;
+    let member = s.login(MEMBER).await;
+    let created = s
+        .post(
+            &admin,
+            "/api/admin/webhooks",
+            json!({"url": format!("http://{addr}/hook"), "events": ["session.started", "session.active"]}),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let endpoint = created["webhook"]["id"].as_str().unwrap().to_owned();
+    let session = s.settled_session(&member, 1, "ACTIVE").await;
+    for event in ["session.started", "session.active"] {
+        let got = wait_received(&s, &rx, event, 1).await;
+        got[0].verify(&secret);
+        assert_eq!(got[0].json()["data"]["sessionId"], session["id"]);
+    }
+    s.post(
+        &admin,
+        &format!("/api/admin/webhooks/{endpoint}/test"),
+        json!({}),
+    )
+    .await
+    .ok(202);
+    wait_received(&s, &rx, "webhook.test", 1).await[0].verify(&secret);
+    wait_log(&s, &admin, &endpoint, "the test delivery logged", |d| {
+        d["event"] == "webhook.test" && d["status"] == "DELIVERED"
+    })
+    .await;
+}
