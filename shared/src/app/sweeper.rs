@@ -386,8 +386,14 @@ impl App {
                 }
             };
             let unheld = rule.count() == 0 && rule.cloud != CloudState::Absent;
+            // A worker that died holding the lease of a rule it had just removed leaves a record
+            // nothing else clears. Its run-out lease makes the cloud state unknown (the worker
+            // may have died mid-change), so it is revoked like any orphan (a no-op if it is
+            // gone) and the record forgotten.
+            let leftover =
+                rule.count() == 0 && rule.cloud == CloudState::Absent && rule.lease.is_some();
             let free = rule.lease.as_ref().is_none_or(|l| l.until <= now);
-            if !(unheld && free) {
+            if !((unheld || leftover) && free) {
                 continue;
             }
             match self.revoke_orphan(&rule).await {

@@ -686,6 +686,7 @@ impl World {
     /// nothing is ready, until nothing is in flight.
     pub async fn quiesce(&mut self) -> Result<(), String> {
         self.set_chaos(false);
+        let mut last = String::new();
         for _ in 0..300 {
             let mut idle = self.run_until_idle(false);
             while idle {
@@ -725,9 +726,24 @@ impl World {
                     || r.lease.is_some()
                     || r.holders.iter().any(|h| ended.contains(h.as_str()))
             });
-            if !busy && !unsettled && self.queue.is_empty().unwrap() && self.drift_free().await {
+            let queue_empty = self.queue.is_empty().unwrap();
+            let drift_free = self.drift_free().await;
+            if !busy && !unsettled && queue_empty && drift_free {
                 return Ok(());
             }
+            last = format!(
+                "busy sessions: {:?}; unsettled rules: {:?}; queue empty: {queue_empty}; drift free: {drift_free}",
+                sessions
+                    .iter()
+                    .filter(|s| matches!(s.status(), SessionStatus::Pending | SessionStatus::Expiring))
+                    .map(|s| (s.id, s.status(), s.entries.iter().map(|e| e.status).collect::<Vec<_>>()))
+                    .collect::<Vec<_>>(),
+                records
+                    .iter()
+                    .filter(|r| r.count() == 0 || r.lease.is_some() || r.holders.iter().any(|h| ended.contains(h.as_str())))
+                    .map(|r| format!("{r:?}"))
+                    .collect::<Vec<_>>()
+            );
             match self.queue.next_visible_at().unwrap() {
                 Some(at) if at > self.app.now() => {
                     let secs = (at - self.app.now()).num_seconds().max(1);
@@ -739,7 +755,7 @@ impl World {
                 None => self.advance(121),
             }
         }
-        Err("never reached quiescence".into())
+        Err(format!("never reached quiescence ({last})"))
     }
 
     /// Whether the cloud holds exactly EntryGuard's rules that the records hold (what a
