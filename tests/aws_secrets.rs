@@ -25,6 +25,7 @@ fn context() -> SealContext {
     SealContext {
         org_id: OrgId::from_uuid(uuid::Uuid::new_v4()),
         credential_id: CredentialId::from_uuid(uuid::Uuid::new_v4()),
+        purpose: Default::default(),
     }
 }
 

@@ -45,6 +45,7 @@ struct Victim {
     resource: String,
     role: String,
     user: String,
+    webhook: String,
 }
 
 fn routes(v: &Victim) -> Vec<Route> {
@@ -161,6 +162,32 @@ fn routes(v: &Victim) -> Vec<Route> {
         ),
         route(M::POST, "/api/admin/sessions/revoke-all".into(), None),
         route(M::GET, "/api/admin/sessions/activity".into(), None),
+        route(M::GET, "/api/admin/webhooks".into(), None),
+        route(
+            M::POST,
+            "/api/admin/webhooks".into(),
+            Some(json!({"url": "https://mallory.example.com/hook", "events": ["session.started"]})),
+        ),
+        route(
+            M::PATCH,
+            format!("/api/admin/webhooks/{}", v.webhook),
+            Some(json!({"url": "https://mallory.example.com/hook", "enabled": false})),
+        ),
+        route(
+            M::DELETE,
+            format!("/api/admin/webhooks/{}", v.webhook),
+            None,
+        ),
+        route(
+            M::GET,
+            format!("/api/admin/webhooks/{}/deliveries", v.webhook),
+            None,
+        ),
+        route(
+            M::POST,
+            format!("/api/admin/webhooks/{}/test", v.webhook),
+            None,
+        ),
     ]
 }
 
@@ -173,6 +200,7 @@ async fn snapshot(s: &TestServer, admin: &str, member: &str) -> Vec<Value> {
         "/api/admin/resources",
         "/api/admin/roles",
         "/api/admin/users",
+        "/api/admin/webhooks",
     ] {
         out.push(s.get(Some(admin), path).await.ok(200).clone());
     }
@@ -289,6 +317,15 @@ async fn every_route_refuses_every_kind_of_attacker() {
         resource: id_of(&s.get(Some(&admin), "/api/admin/resources").await.ok(200)[0]),
         role: id_of(&s.get(Some(&admin), "/api/admin/roles").await.ok(200)[0]),
         user: id_of(&s.find(&admin, "/api/admin/users", "email", MEMBER).await),
+        webhook: id_of(
+            &s.post(
+                &admin,
+                "/api/admin/webhooks",
+                json!({"url": "https://hooks.example.com/victim", "events": ["system.alert"]}),
+            )
+            .await
+            .ok(201)["webhook"],
+        ),
     };
     let before = snapshot(&s, &admin, &member).await;
     let table = routes(&victim);

@@ -19,6 +19,7 @@ async fn everything(s: &TestServer, admin: &str, member: &str) -> Value {
         "/api/admin/resources",
         "/api/admin/roles",
         "/api/admin/users",
+        "/api/admin/webhooks",
         // Admin changes are audited in the request that makes them.
         "/api/admin/audit-logs?type=admin.change&limit=200",
     ] {
@@ -53,6 +54,7 @@ struct World {
     member_id: String,
     admin_id: String,
     session: String,
+    webhook: String,
 }
 
 impl World {
@@ -75,6 +77,17 @@ impl World {
             .as_str()
             .unwrap()
             .to_owned();
+        let webhook = s
+            .post(
+                &admin,
+                "/api/admin/webhooks",
+                json!({"url": "https://hooks.example.com/a", "events": ["system.alert"]}),
+            )
+            .await
+            .ok(201)["webhook"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         Self {
             s,
             admin,
@@ -85,6 +98,7 @@ impl World {
             member_id,
             admin_id,
             session,
+            webhook,
         }
     }
 
@@ -182,6 +196,18 @@ impl World {
                 Method::POST,
                 "/api/admin/sessions/revoke-all".into(),
                 json!({"resourceId": self.resource}),
+            ),
+            (
+                &self.admin,
+                Method::POST,
+                "/api/admin/webhooks".into(),
+                json!({"url": "https://hooks.example.com/b", "events": ["session.failed"], "format": "SLACK", "enabled": false}),
+            ),
+            (
+                &self.admin,
+                Method::PATCH,
+                format!("/api/admin/webhooks/{}", self.webhook),
+                json!({"url": "https://hooks.example.com/c", "events": ["rule.failed"], "format": "JSON", "enabled": false}),
             ),
         ]
     }

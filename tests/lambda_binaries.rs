@@ -148,7 +148,15 @@ impl Deployed {
         );
         let deployment = Deployment {
             refs,
-            attributes: [("SecretsKey.Arn".to_owned(), fx.kms_key_id.clone())].into(),
+            attributes: [
+                ("SecretsKey.Arn".to_owned(), fx.kms_key_id.clone()),
+                // Only in links of webhook messages, which this test sends none of.
+                (
+                    "WebDistribution.DomainName".to_owned(),
+                    "d111111abcdef8.cloudfront.net".to_owned(),
+                ),
+            ]
+            .into(),
         };
         let functions = template.functions();
         let declared: BTreeMap<&str, &[&str]> = [

@@ -877,3 +877,59 @@ async fn the_operator_sets_plans_and_running_sessions_keep_going() {
         Err(entryguard::app::operator::OperatorError::NotFound(_))
     ));
 }
+
+/// A worker that died holding the lease of a rule it had just removed leaves a record with no
+/// holder, the rule absent and a lease nobody gives back; a sweep after the lease ran out
+/// revokes it (the dead worker may have been mid-change) and forgets the record.
+#[tokio::test]
+async fn a_dead_workers_leftover_rule_record_is_forgotten() {
+    use entryguard::domain::ids::SessionId;
+    use entryguard::domain::rule::{CloudState, HolderId, RuleKey};
+    let h = Harness::new(19);
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
+    let s = h
+        .app
+        .start_session(&dev, ip("203.0.113.7"), hours(2))
+        .await
+        .unwrap();
+    h.drain().await;
+    let live = h.store.list_rules().await.unwrap()[0].clone();
+    h.app.stop_session(&dev, s.id).await.unwrap();
+    h.settle().await;
+    assert!(h.store.list_rules().await.unwrap().is_empty());
+
+    let mut key: RuleKey = live.key.clone();
+    key.rule.cidr = "198.51.100.9/32".parse().unwrap();
+    let holder = HolderId::new(SessionId::from_uuid(uuid::Uuid::from_u128(5)), 0);
+    let now = h.app.now();
+    h.store
+        .rule_add_holder(&key, &live.group, &holder)
+        .await
+        .unwrap();
+    h.store
+        .rule_lease(&key, "w1", now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    h.store
+        .rule_release_lease(&key, "w1", CloudState::Absent, None)
+        .await
+        .unwrap();
+    h.store
+        .rule_lease(&key, "dead", now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    h.store.rule_remove_holder(&key, &holder).await.unwrap();
+    let left = h.store.get_rule(&key).await.unwrap().expect("the leftover");
+    assert_eq!((left.count(), left.cloud), (0, CloudState::Absent));
+    assert!(left.lease.is_some());
+
+    h.app.sweep().await.unwrap();
+    assert!(
+        h.store.get_rule(&key).await.unwrap().is_some(),
+        "its lease still runs"
+    );
+    h.advance(Duration::seconds(61));
+    assert_eq!(h.app.sweep().await.unwrap().orphans_revoked, 1);
+    assert_eq!(h.store.get_rule(&key).await.unwrap(), None);
+    assert!(h.rules(1).is_empty());
+}

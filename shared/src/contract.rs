@@ -31,6 +31,7 @@ pub async fn run_store_contract(store: Arc<dyn Store>) {
     orgs(s).await;
     users(s).await;
     docs(s).await;
+    webhook_docs(s).await;
     tokens(s).await;
     session_limits(s).await;
     concurrent_creates(store.clone()).await;
@@ -356,6 +357,68 @@ async fn docs(s: &dyn Store) {
     assert_eq!(s.get_doc(DocKind::Role, a, id1).await.unwrap(), None);
     assert_eq!(s.list_docs(DocKind::Role, a).await.unwrap(), vec![d2]);
     assert_eq!(s.list_docs(DocKind::Role, b).await.unwrap(), vec![d4]);
+}
+
+/// Webhook endpoints and their deliveries are two kinds whose names share a beginning
+/// (`WEBHOOK`, `WEBHOOK_DELIVERY`): a listing of one never returns the other.
+async fn webhook_docs(s: &dyn Store) {
+    let a = OrgId::from_uuid(id());
+    let (endpoint, delivery, other) = (id(), id(), id());
+    let e =
+        serde_json::json!({"id": endpoint, "url": "https://hooks.example.com/x", "enabled": true});
+    let d = serde_json::json!({"id": delivery, "endpointId": endpoint, "status": "PENDING", "attempts": 0});
+    s.put_doc(DocKind::WebhookEndpoint, a, endpoint, e.clone())
+        .await
+        .unwrap();
+    s.put_doc(DocKind::WebhookDelivery, a, delivery, d.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_docs(DocKind::WebhookEndpoint, a).await.unwrap(),
+        vec![e.clone()]
+    );
+    assert_eq!(
+        s.list_docs(DocKind::WebhookDelivery, a).await.unwrap(),
+        vec![d.clone()]
+    );
+    assert_eq!(
+        s.get_doc(DocKind::WebhookEndpoint, a, delivery)
+            .await
+            .unwrap(),
+        None
+    );
+    // An attempt rewrites the delivery in place.
+    let d2 = serde_json::json!({"id": delivery, "endpointId": endpoint, "status": "DELIVERED", "attempts": 1, "responseCode": 204});
+    s.put_doc(DocKind::WebhookDelivery, a, delivery, d2.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_doc(DocKind::WebhookDelivery, a, delivery)
+            .await
+            .unwrap(),
+        Some(d2)
+    );
+    assert!(s
+        .list_docs(DocKind::WebhookDelivery, OrgId::from_uuid(other))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .delete_doc(DocKind::WebhookEndpoint, a, endpoint)
+        .await
+        .unwrap());
+    assert!(s
+        .list_docs(DocKind::WebhookEndpoint, a)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.list_docs(DocKind::WebhookDelivery, a)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn tokens(s: &dyn Store) {

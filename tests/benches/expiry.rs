@@ -77,6 +77,7 @@ fn embedded(clock: Arc<dyn Clock>, seed: u64) -> Embedded {
             simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
             aws: None,
         }),
+        notifier: entryguard::app::notifications::Notifier::disabled(),
         directory: Arc::new(entryguard::embedded::LocalDirectory::new(
             entryguard::embedded::Kv::in_memory(),
         )),

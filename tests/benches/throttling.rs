@@ -215,6 +215,7 @@ async fn storm(pacing: Pacing, users: usize) -> Figures {
                     simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
                     aws: None,
                 }),
+                notifier: entryguard::app::notifications::Notifier::disabled(),
                 directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                     entryguard::embedded::Kv::in_memory(),
                 )),

@@ -80,6 +80,7 @@ impl Harness {
                 simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
                 aws: None,
             }),
+            notifier: entryguard::app::notifications::Notifier::disabled(),
             directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                 entryguard::embedded::Kv::in_memory(),
             )),

@@ -295,6 +295,7 @@ impl AwsFixture {
                 &SealContext {
                     org_id: org,
                     credential_id: id,
+                    purpose: Default::default(),
                 },
             )
             .await

@@ -231,6 +231,9 @@ impl TestServer {
             rate_limits,
             web_connect_src: vec![],
             signup_open,
+            // The tests' receivers listen on 127.0.0.1.
+            webhooks_allow_loopback: true,
+            webhook_timeout: Duration::from_secs(2),
         };
         let runner = Runner::build(config).await.expect("runner builds");
         let app = runner.app.clone();

@@ -6,6 +6,8 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -88,6 +90,8 @@ class Runner {
       '--web-dir', this.webDir,
       '--test-clock',
       '--sweep-interval-secs', '1',
+      // Webhook scenarios deliver to a receiver on 127.0.0.1.
+      '--dev-webhooks-allow-loopback',
       ...this.extraArgs,
     ];
     const fd = openSync(this.logPath, 'w');
@@ -653,6 +657,73 @@ const tests = [
       assert(invited && invited.enabled && invited.invitations === 1, `the stand-in directory recorded the invitation (${JSON.stringify(people)})`);
       await shot(page, 'signup-invited');
       await page.close();
+    },
+  },
+  {
+    name: 'admin adds a webhook endpoint, copies its secret once, sends a signed test event, disables and deletes it',
+    async run({ ctx, runner }) {
+      const received = [];
+      const receiver = createHttpServer((req, res) => {
+        const chunks = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => {
+          received.push({ headers: req.headers, body: Buffer.concat(chunks) });
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${receiver.address().port}/hook`;
+      try {
+        const member = await newPage(ctx);
+        await signIn(member, runner.base, 'dev@example.com');
+        assert(!(await member.getByRole('link', { name: 'Webhooks' }).count()), 'members see no webhooks');
+        await member.close();
+
+        const page = await newPage(ctx);
+        await signIn(page, runner.base, 'admin@example.com');
+        await goAdmin(page, 'Webhooks');
+        await page.getByText('No webhook endpoints yet').waitFor();
+        const form = page.getByRole('form', { name: 'Add webhook endpoint' });
+        await form.getByRole('button', { name: 'Add endpoint' }).click();
+        await form.getByText('URL is required').waitFor();
+        await form.getByLabel('URL').fill('https://169.254.169.254/latest/meta-data/');
+        await form.getByRole('button', { name: 'Add endpoint' }).click();
+        await form.getByText(/link-local address/).first().waitFor();
+        await form.getByLabel('URL').fill(url);
+        await form.getByRole('checkbox', { name: /Session ended/ }).check();
+        await form.getByLabel('Format').selectOption('JSON');
+        await form.getByRole('button', { name: 'Add endpoint' }).click();
+        const secretInput = page.getByLabel('Signing secret');
+        await secretInput.waitFor();
+        const secret = await secretInput.inputValue();
+        assert(/^whsec_[0-9a-f]{64}$/.test(secret), `a secret is shown once: ${secret}`);
+        const row = page.getByRole('row', { name: new RegExp(url.replace(/[.:/]/g, '\\$&')) });
+        await row.getByText('Enabled').waitFor();
+        await shot(page, 'admin-webhooks-added');
+
+        await page.getByRole('button', { name: 'Hide secret' }).click();
+        await row.getByRole('button', { name: 'Send test event' }).click();
+        const log = page.getByRole('table', { name: 'Deliveries' });
+        await log.getByText('DELIVERED').waitFor();
+        await log.getByText('HTTP 204').waitFor();
+        const test = await waitFor(() => received.find((r) => r.headers['x-entryguard-event'] === 'webhook.test'), 'the test event');
+        const ts = test.headers['x-entryguard-timestamp'];
+        const mac = createHmac('sha256', secret).update(`${ts}.`).update(test.body).digest('hex');
+        assert(test.headers['x-entryguard-signature'] === `v1=${mac}`, 'the documented signature verifies');
+        assert(JSON.parse(test.body.toString()).type === 'webhook.test', 'the body names the event');
+        await shot(page, 'admin-webhooks-delivery-log');
+
+        await row.getByRole('button', { name: 'Disable' }).click();
+        await row.getByText('Disabled', { exact: true }).waitFor();
+        assert(await row.getByRole('button', { name: 'Send test event' }).isDisabled(), 'no test event to a disabled endpoint');
+        await shot(page, 'admin-webhooks-disabled');
+        await row.getByRole('button', { name: 'Delete' }).click();
+        await row.getByRole('button', { name: /Confirm/ }).click();
+        await page.getByText('No webhook endpoints yet').waitFor();
+        await page.close();
+      } finally {
+        receiver.close();
+      }
     },
   },
   {

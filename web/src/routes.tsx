@@ -3,6 +3,7 @@ import type { Api } from './api/client';
 import type { Organization } from './api/types';
 import {
   BadgeIcon,
+  BellIcon,
   BuildingIcon,
   ClockIcon,
   DocIcon,
@@ -24,6 +25,7 @@ const LiveAccessPage = lazy(() => import('./pages/admin/LiveAccess').then((m) =>
 const OrganizationPage = lazy(() => import('./pages/admin/Organization').then((m) => ({ default: m.OrganizationPage })));
 const ResourcesPage = lazy(() => import('./pages/admin/Resources').then((m) => ({ default: m.ResourcesPage })));
 const RolesPage = lazy(() => import('./pages/admin/Roles').then((m) => ({ default: m.RolesPage })));
+const WebhooksPage = lazy(() => import('./pages/admin/Webhooks').then((m) => ({ default: m.WebhooksPage })));
 const UsersPage = lazy(() => import('./pages/admin/Users').then((m) => ({ default: m.UsersPage })));
 
 /** What a page gets from the signed-in shell. */
@@ -55,6 +57,7 @@ export const PAGES: PageRoute[] = [
   { path: 'admin/users', title: 'Users', section: 'admin', icon: <UsersIcon />, render: ({ api }) => <UsersPage api={api} /> },
   { path: 'admin/iam-policy', title: 'IAM Policy', section: 'admin', icon: <DocIcon />, render: ({ api }) => <IamPolicyPage api={api} /> },
   { path: 'admin/audit-logs', title: 'Audit Logs', section: 'admin', icon: <ListIcon />, render: ({ api }) => <AuditLogsPage api={api} /> },
+  { path: 'admin/webhooks', title: 'Webhooks', section: 'admin', icon: <BellIcon />, render: ({ api }) => <WebhooksPage api={api} /> },
   {
     path: 'admin/organization',
     title: 'Organization',

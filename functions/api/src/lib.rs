@@ -25,7 +25,7 @@ use entryguard::domain::ids::OrgId;
 use entryguard::embedded::{InMemoryMetrics, LocalDirectory, OffsetClock, SimCloud};
 
 use crate::error::ApiError;
-use crate::routes::{admin, dev, live, sessions, signup, tokens};
+use crate::routes::{admin, dev, live, sessions, signup, tokens, webhooks};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -118,6 +118,10 @@ pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(admin::update_user, admin::delete_user))
         .routes(routes!(admin::audit_logs))
         .routes(routes!(admin::redrive_dead_letters))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_webhook_deliveries))
+        .routes(routes!(webhooks::send_test_webhook))
         .routes(routes!(live::list_live_sessions))
         .routes(routes!(live::stop_any_session))
         .routes(routes!(live::revoke_all))

@@ -48,6 +48,7 @@ async fn state() -> (ApiState, User) {
             simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
             aws: None,
         }),
+        notifier: entryguard::app::notifications::Notifier::disabled(),
         directory: Arc::new(entryguard::embedded::LocalDirectory::new(
             entryguard::embedded::Kv::in_memory(),
         )),

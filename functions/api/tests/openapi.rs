@@ -224,6 +224,7 @@ fn state() -> ApiState {
                 simulated: Some(Arc::new(SimulatedVerifier::new(sim))),
                 aws: None,
             }),
+            notifier: entryguard::app::notifications::Notifier::disabled(),
             directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                 entryguard::embedded::Kv::in_memory(),
             )),

@@ -21,11 +21,13 @@ use tower_http::trace::TraceLayer;
 use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::metered_firewall::MeteredFirewall;
+use entryguard::app::notifications::Notifier;
 use entryguard::app::rate_limit::RateLimits;
 use entryguard::app::worker::Outcome;
 use entryguard::app::App;
 use entryguard::domain::ids::OrgId;
 use entryguard::domain::model::Email;
+use entryguard::domain::webhook::AddressPolicy;
 use entryguard::embedded::{
     EmbeddedQueue, EmbeddedStore, InMemoryMetrics, Kv, LocalDirectory, LocalKeySealer, OffsetClock,
     RandomIds, SimCloud, SimulatedFirewall, SimulatedVerifier, SystemClock,
@@ -35,6 +37,7 @@ use entryguard_api::headers::WebHeaders;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};
 use entryguard_aws::{SdkOptions, SqsQueue};
+use entryguard_webhooks::HttpWebhookSender;
 
 use crate::client_ip::TrustedProxies;
 
@@ -66,6 +69,11 @@ pub struct Config {
     pub web_connect_src: Vec<String>,
     /// People the OIDC provider verified may create organizations (`POST /api/signup`).
     pub signup_open: bool,
+    /// Development only: webhooks may go to 127.0.0.1 and ::1 (over plain http too), so tests
+    /// can run a receiver on loopback. Every other non-public address stays refused.
+    pub webhooks_allow_loopback: bool,
+    /// How long one webhook attempt may take.
+    pub webhook_timeout: Duration,
 }
 
 impl Config {
@@ -85,6 +93,8 @@ impl Config {
             rate_limits: Default::default(),
             web_connect_src: vec![],
             signup_open: false,
+            webhooks_allow_loopback: false,
+            webhook_timeout: entryguard_webhooks::DEFAULT_TIMEOUT,
         }
     }
 
@@ -159,7 +169,7 @@ impl Runner {
         let sim = SimCloud::new(kv.clone());
         let directory = LocalDirectory::new(kv.clone());
         let metrics = InMemoryMetrics::new();
-        let (app, tasks) = build_app(
+        let (mut app, tasks) = build_app(
             &config.backend,
             &config.data_dir,
             kv,
@@ -169,6 +179,15 @@ impl Runner {
             Arc::new(metrics.clone()),
         )
         .await?;
+        app.notifier = Notifier {
+            sender: Arc::new(
+                HttpWebhookSender::new(AddressPolicy {
+                    allow_loopback: config.webhooks_allow_loopback,
+                })
+                .with_timeout(config.webhook_timeout),
+            ),
+            app_url: Some(format!("http://{}", config.listen)),
+        };
         let mut seeds = seed::read_seed_file(&config.data_dir)?;
         if let Some(org) = first_start(&app, &sim, &config.backend).await? {
             seeds.orgs.push(org);
@@ -291,6 +310,7 @@ async fn build_app(
                 }),
                 directory,
                 metrics,
+                notifier: Notifier::disabled(),
             };
             (app, TaskSource::Embedded(queue))
         }

@@ -92,6 +92,10 @@ struct Args {
     /// plan (POST /api/signup). The development login always offers sign-up.
     #[arg(long)]
     allow_signup: bool,
+    /// DEVELOPMENT ONLY: let webhooks reach 127.0.0.1 and ::1, over plain http too, for a
+    /// receiver on this machine. Private, link-local and metadata addresses stay refused.
+    #[arg(long, env = "ENTRYGUARD_DEV_WEBHOOKS_ALLOW_LOOPBACK")]
+    dev_webhooks_allow_loopback: bool,
 }
 
 fn parse_origin(raw: &str) -> Result<String, String> {
@@ -138,6 +142,8 @@ async fn main() -> anyhow::Result<()> {
         rate_limits: RateLimits::default().scaled(args.rate_limit_factor),
         web_connect_src: args.web_connect_src,
         signup_open: args.allow_signup,
+        webhooks_allow_loopback: args.dev_webhooks_allow_loopback,
+        webhook_timeout: entryguard_webhooks::DEFAULT_TIMEOUT,
         backend: match args.backend {
             BackendKind::Embedded => Backend::Embedded,
             BackendKind::Aws => Backend::Aws(AwsConfig {

@@ -9,6 +9,7 @@ pub const ENVIRONMENT: &[&str] = &[
     entryguard_aws::env_names::QUEUE_URL,
     entryguard_aws::env_names::KMS_KEY_ID,
     entryguard_aws::env_names::EC2_RATE_SHARE,
+    entryguard_aws::env_names::WEB_APP_URL,
     entryguard_aws::env_names::RUST_LOG,
     entryguard_aws::env_names::METRICS_NAMESPACE,
 ];

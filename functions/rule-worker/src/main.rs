@@ -31,7 +31,14 @@ async fn main() -> Result<(), Error> {
             sts: true,
         })
         .await;
-    let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
+    let mut app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
+    // The one process that sends webhooks; never with the development switch.
+    app.notifier = entryguard::app::notifications::Notifier {
+        sender: Arc::new(entryguard_webhooks::HttpWebhookSender::new(
+            Default::default(),
+        )),
+        app_url: std::env::var(entryguard_aws::env_names::WEB_APP_URL).ok(),
+    };
     let queue = backend.queue.clone();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = app.clone();

@@ -202,6 +202,7 @@ impl AwsBackend {
             }),
             directory: self.directory.clone(),
             metrics: self.metrics.clone(),
+            notifier: entryguard::app::notifications::Notifier::disabled(),
         }
     }
 }
@@ -232,6 +233,8 @@ pub mod env_names {
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     /// Read by tracing's `EnvFilter::from_default_env` in every main.
     pub const RUST_LOG: &str = "RUST_LOG";
+    /// The web app's address, for links in webhook messages (rule worker).
+    pub const WEB_APP_URL: &str = "WEB_APP_URL";
 }
 
 #[derive(Debug, Error)]

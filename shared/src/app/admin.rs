@@ -16,7 +16,7 @@ use crate::domain::model::{
 use crate::domain::net::{PortRange, Region, SecurityGroupId};
 use crate::domain::tier::{Hours, Tier};
 use crate::ports::directory::DirectoryError;
-use crate::ports::secrets::{SealContext, SealError};
+use crate::ports::secrets::{SealContext, SealError, SealPurpose};
 use crate::ports::store::{CreateError, StoreError};
 
 use super::audit::Audit;
@@ -384,6 +384,7 @@ impl App {
         let context = SealContext {
             org_id: who.org.id,
             credential_id: id,
+            purpose: SealPurpose::CredentialSecret,
         };
         let sealed_secret = match &secret {
             Some(secret) => Some(self.sealer.seal(secret, &context).await?),
@@ -853,12 +854,16 @@ impl App {
             .map_err(queue_error)?;
         let mut out = Redriven::default();
         for letter in &letters {
-            let Some(session_id) = letter.task.as_ref().map(|t| t.session_id()) else {
-                continue;
+            let org = match &letter.task {
+                Some(crate::ports::queue::Task::DeliverWebhook { org_id, .. }) => Some(*org_id),
+                Some(task) => match task.session_id() {
+                    Some(id) => self.store.get_session(id).await?.map(|s| s.org_id),
+                    None => None,
+                },
+                None => None,
             };
-            match self.store.get_session(session_id).await? {
-                Some(s) if s.org_id == who.org.id => {}
-                _ => continue,
+            if org != Some(who.org.id) {
+                continue;
             }
             self.queue.redrive(letter).await.map_err(queue_error)?;
             out.redriven += 1;

@@ -3,6 +3,7 @@
 
 use crate::domain::audit::{AuditEvent, AuditType, Outcome};
 use crate::domain::ids::{AuditId, OrgId, ResourceId, SessionId};
+use crate::domain::webhook::{EventFacts, WebhookEvent};
 
 use super::{App, Identity};
 
@@ -16,6 +17,9 @@ pub struct Audit {
     pub resource_id: Option<ResourceId>,
     pub outcome: Outcome,
     pub message: String,
+    /// The webhook event it also is, when its type alone does not say (drift corrections are
+    /// `rule.applied` / `rule.removed` events).
+    pub webhook: Option<WebhookEvent>,
 }
 
 impl Audit {
@@ -29,6 +33,7 @@ impl Audit {
             resource_id: None,
             outcome: Outcome::Success,
             message: message.into(),
+            webhook: None,
         }
     }
 
@@ -42,6 +47,7 @@ impl Audit {
             resource_id: None,
             outcome: Outcome::Success,
             message: message.into(),
+            webhook: None,
         }
     }
 
@@ -52,6 +58,12 @@ impl Audit {
 
     pub fn resource(mut self, id: ResourceId) -> Self {
         self.resource_id = Some(id);
+        self
+    }
+
+    /// Also a webhook event of this type.
+    pub fn webhook(mut self, event: WebhookEvent) -> Self {
+        self.webhook = Some(event);
         self
     }
 
@@ -75,6 +87,19 @@ impl App {
     /// Writes an event and reports a failure, so a handler can retry the step it belongs to:
     /// for rule changes, whose events must not be lost.
     pub async fn record(&self, audit: Audit) -> Result<(), crate::ports::store::StoreError> {
+        let webhook = audit.webhook.or(match audit.kind {
+            AuditType::SessionStarted => Some(WebhookEvent::SessionStarted),
+            AuditType::RuleFailed => Some(WebhookEvent::RuleFailed),
+            AuditType::SystemAlert => Some(WebhookEvent::SystemAlert),
+            _ => None,
+        });
+        let facts = webhook.map(|_| EventFacts {
+            message: audit.message.clone(),
+            session_id: audit.session_id,
+            user_email: audit.actor.as_ref().map(|(_, email)| email.clone()),
+            expires_at: None,
+        });
+        let org = audit.org_id;
         let event = AuditEvent {
             id: AuditId::from_uuid(self.ids.uuid()),
             org_id: audit.org_id,
@@ -88,6 +113,10 @@ impl App {
             outcome: audit.outcome,
             message: audit.message,
         };
-        self.store.append_audit(&event).await
+        self.store.append_audit(&event).await?;
+        if let (Some(webhook), Some(facts)) = (webhook, facts) {
+            self.notify(org, webhook, facts).await;
+        }
+        Ok(())
     }
 }

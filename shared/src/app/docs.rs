@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::ids::OrgId;
 use crate::domain::model::{Credential, Resource, Role};
+use crate::domain::webhook::{WebhookDelivery, WebhookEndpoint};
 use crate::ports::store::{DocKind, StoreError};
 
 use super::App;
@@ -38,6 +39,26 @@ impl Doc for Resource {
 
 impl Doc for Credential {
     const KIND: DocKind = DocKind::Credential;
+    fn uuid(&self) -> Uuid {
+        *self.id.as_uuid()
+    }
+    fn org(&self) -> OrgId {
+        self.org_id
+    }
+}
+
+impl Doc for WebhookEndpoint {
+    const KIND: DocKind = DocKind::WebhookEndpoint;
+    fn uuid(&self) -> Uuid {
+        *self.id.as_uuid()
+    }
+    fn org(&self) -> OrgId {
+        self.org_id
+    }
+}
+
+impl Doc for WebhookDelivery {
+    const KIND: DocKind = DocKind::WebhookDelivery;
     fn uuid(&self) -> Uuid {
         *self.id.as_uuid()
     }

@@ -10,6 +10,7 @@ pub mod docs;
 pub mod firewall_router;
 pub mod live_access;
 pub mod metered_firewall;
+pub mod notifications;
 pub mod operator;
 pub mod rate_limit;
 pub mod reconcile;
@@ -47,6 +48,8 @@ pub struct App {
     pub directory: Arc<dyn Directory>,
     /// Where the operational figures go (CloudWatch in the Lambdas, memory locally).
     pub metrics: Arc<dyn Metrics>,
+    /// Webhook deliveries (the worker sends them; everyone else only queues them).
+    pub notifier: notifications::Notifier,
 }
 
 /// Why a read-modify-write of a session did not happen.
@@ -94,6 +97,7 @@ impl App {
             {
                 Ok(()) => {
                     self.record_transition(&current, &next);
+                    self.notify_status_change(current.status(), &next).await;
                     return Ok((next, out));
                 }
                 Err(UpdateError::Conflict) => continue,

@@ -14,6 +14,7 @@ use crate::domain::ids::{CredentialId, OrgId, ResourceId, SessionId};
 use crate::domain::model::{Credential, Resource};
 use crate::domain::net::{Region, SecurityGroupId};
 use crate::domain::rule::{CloudState, GroupRef, IngressRule, RuleKey, RuleState};
+use crate::domain::webhook::WebhookEvent;
 use crate::ports::firewall::FirewallError;
 use crate::ports::store::StoreError;
 
@@ -259,6 +260,7 @@ impl App {
                     ),
                 )
                 .resource(*resource)
+                .webhook(WebhookEvent::DriftCorrected)
             });
             if note.is_none() {
                 tracing::error!(rule = %key, "an orphaned rule on a group no organization uses; removing it without an audit event");
@@ -291,7 +293,9 @@ impl App {
             if record.count() == 1 { "y" } else { "ies" }
         );
         Ok(self.org_of_holders(record).await?.map(|(org, session)| {
-            Audit::system(org, AuditType::RuleApplied, message).session(session)
+            Audit::system(org, AuditType::RuleApplied, message)
+                .session(session)
+                .webhook(WebhookEvent::DriftCorrected)
         }))
     }
 

@@ -129,6 +129,12 @@ impl App {
         self.sweep_due(deadline, options.lookahead, &mut report)
             .await?;
         if self.now() < deadline {
+            self.notify_expiring_soon(SWEEP_PAGE).await;
+            if let Err(error) = self.resend_lost_deliveries().await {
+                tracing::warn!(%error, "could not look for lost webhook deliveries");
+            }
+        }
+        if self.now() < deadline {
             match self.store.unheld_rules().await {
                 Ok(rules) => report.orphans_revoked = self.revoke_orphans(rules, deadline).await,
                 Err(error) => tracing::warn!(%error, "could not read the unheld rules"),
@@ -389,8 +395,14 @@ impl App {
                 }
             };
             let unheld = rule.count() == 0 && rule.cloud != CloudState::Absent;
+            // A worker that died holding the lease of a rule it had just removed leaves a record
+            // nothing else clears. Its run-out lease makes the cloud state unknown (the worker
+            // may have died mid-change), so it is revoked like any orphan (a no-op if it is
+            // gone) and the record forgotten.
+            let leftover =
+                rule.count() == 0 && rule.cloud == CloudState::Absent && rule.lease.is_some();
             let free = rule.lease.as_ref().is_none_or(|l| l.until <= now);
-            if !(unheld && free) {
+            if !((unheld || leftover) && free) {
                 continue;
             }
             match self.revoke_orphan(&rule).await {
@@ -526,7 +538,12 @@ impl App {
                 continue;
             }
             new += 1;
-            let Some(session_id) = letter.task.as_ref().map(Task::session_id) else {
+            if let Some(Task::DeliverWebhook { delivery_id, .. }) = &letter.task {
+                // Its delivery stays PENDING in the endpoint's log until the letter is redriven.
+                tracing::error!(message_id = %letter.id, %delivery_id, "a webhook delivery is in the dead-letter queue");
+                continue;
+            }
+            let Some(session_id) = letter.task.as_ref().and_then(Task::session_id) else {
                 tracing::error!(message_id = %letter.id, body = %letter.body, "a malformed message is in the dead-letter queue");
                 continue;
             };

@@ -68,6 +68,10 @@ impl App {
                 self.reconcile_entry(*session_id, *entry).await
             }
             Task::CheckSession { session_id, at } => self.scheduled_check(*session_id, *at).await,
+            Task::DeliverWebhook {
+                org_id,
+                delivery_id,
+            } => self.deliver_webhook(*org_id, *delivery_id).await,
         };
         // The queue's retry decision: every task that goes back to the queue counts.
         if let Outcome::RetryAfter(_) = outcome {

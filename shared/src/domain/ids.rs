@@ -69,3 +69,11 @@ uuid_id!(
     /// A personal API token (its id, never its secret).
     TokenId
 );
+uuid_id!(
+    /// A webhook endpoint of an organization.
+    WebhookId
+);
+uuid_id!(
+    /// One event on its way to one webhook endpoint.
+    DeliveryId
+);

@@ -11,5 +11,6 @@ pub mod rule;
 pub mod schema;
 pub mod session;
 pub mod tier;
+pub mod webhook;
 
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

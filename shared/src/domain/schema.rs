@@ -12,7 +12,10 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::ids::{AuditId, CredentialId, OrgId, ResourceId, RoleId, SessionId, TokenId, UserId};
+use super::ids::{
+    AuditId, CredentialId, DeliveryId, OrgId, ResourceId, RoleId, SessionId, TokenId, UserId,
+    WebhookId,
+};
 use super::model::{Email, Name};
 use super::net::{PortRange, Protocol, Region, SecurityGroupId};
 use super::tier::Hours;
@@ -144,6 +147,16 @@ uuid_schema!(
     CredentialId: "A credential's id.",
     AuditId: "An audit event's id.",
     TokenId: "A personal API token's id (never its secret).",
+    WebhookId: "A webhook endpoint's id.",
+    DeliveryId: "A webhook delivery's id (also sent as the X-EntryGuard-Delivery header).",
+);
+
+named_schema!(
+    super::webhook::WebhookUrl,
+    "WebhookUrl",
+    string("Where a webhook is delivered: an https:// URL of at most 2048 characters, without user name or password. Its address is checked at every delivery (no loopback, private, link-local or metadata addresses).")
+        .max_length(Some(super::webhook::WebhookUrl::MAX_LEN))
+        .examples(["https://hooks.slack.com/services/T000/B000/XXXX"])
 );
 
 #[cfg(test)]

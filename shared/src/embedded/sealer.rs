@@ -237,6 +237,7 @@ mod tests {
         SealContext {
             org_id: OrgId::from_uuid(uuid::Uuid::from_u128(1)),
             credential_id: CredentialId::from_uuid(uuid::Uuid::from_u128(2)),
+            purpose: Default::default(),
         }
     }
 
@@ -290,6 +291,13 @@ mod tests {
         // Moved to another credential, or to another organization.
         let mut moved = context();
         moved.credential_id = CredentialId::from_uuid(uuid::Uuid::from_u128(3));
+        assert!(matches!(
+            sealer.open(&sealed, &moved).await,
+            Err(SealError::CannotOpen(_))
+        ));
+        // A credential's secret never opens as a webhook secret of the same id.
+        let mut moved = context();
+        moved.purpose = crate::ports::secrets::SealPurpose::WebhookSecret;
         assert!(matches!(
             sealer.open(&sealed, &moved).await,
             Err(SealError::CannotOpen(_))

@@ -11,6 +11,7 @@ pub mod secrets;
 pub mod store;
 pub mod timer;
 pub mod verifier;
+pub mod webhooks;
 
 pub use clock::Clock;
 pub use directory::{Directory, DirectoryError};
@@ -22,3 +23,4 @@ pub use secrets::{SealContext, SealError, SecretSealer};
 pub use store::Store;
 pub use timer::Timer;
 pub use verifier::CredentialVerifier;
+pub use webhooks::{NoWebhookSender, WebhookSender};

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::domain::ids::SessionId;
+use crate::domain::ids::{DeliveryId, OrgId, SessionId};
 use crate::domain::Timestamp;
 
 /// A unit of work for the rule worker. It names an entry, not an action: the worker reads the
@@ -20,14 +20,23 @@ pub enum Task {
         session_id: SessionId,
         at: Timestamp,
     },
+    /// Attempt a webhook delivery (a no-op once it is delivered or failed; sent again,
+    /// delayed, for each retry).
+    #[serde(rename_all = "camelCase")]
+    DeliverWebhook {
+        org_id: OrgId,
+        delivery_id: DeliveryId,
+    },
 }
 
 impl Task {
-    pub fn session_id(&self) -> SessionId {
+    /// The session the task works on, if it works on one.
+    pub fn session_id(&self) -> Option<SessionId> {
         match self {
             Task::ReconcileEntry { session_id, .. } | Task::CheckSession { session_id, .. } => {
-                *session_id
+                Some(*session_id)
             }
+            Task::DeliverWebhook { .. } => None,
         }
     }
 }

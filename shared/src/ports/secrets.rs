@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::domain::ids::{CredentialId, OrgId};
+use crate::domain::ids::{CredentialId, OrgId, WebhookId};
 use crate::domain::model::{Credential, SealedSecret, Secret};
 
 /// The record a secret belongs to. It is authenticated with the ciphertext (AEAD associated
@@ -16,6 +16,16 @@ use crate::domain::model::{Credential, SealedSecret, Secret};
 pub struct SealContext {
     pub org_id: OrgId,
     pub credential_id: CredentialId,
+    /// Which kind of record `credential_id` names: a webhook secret sealed for an endpoint
+    /// never opens as a credential's secret with the same id, or the other way round.
+    pub purpose: SealPurpose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SealPurpose {
+    #[default]
+    CredentialSecret,
+    WebhookSecret,
 }
 
 impl SealContext {
@@ -23,27 +33,44 @@ impl SealContext {
         Self {
             org_id: credential.org_id,
             credential_id: credential.id,
+            purpose: SealPurpose::CredentialSecret,
+        }
+    }
+
+    /// A webhook endpoint's signing secret.
+    pub fn webhook(org_id: OrgId, endpoint: WebhookId) -> Self {
+        Self {
+            org_id,
+            credential_id: CredentialId::from_uuid(*endpoint.as_uuid()),
+            purpose: SealPurpose::WebhookSecret,
         }
     }
 
     /// The associated data for a local AEAD.
     pub fn associated_data(&self) -> Vec<u8> {
-        format!(
-            "entryguard/credential-secret/v1;org={};credential={}",
-            self.org_id, self.credential_id
-        )
+        match self.purpose {
+            SealPurpose::CredentialSecret => format!(
+                "entryguard/credential-secret/v1;org={};credential={}",
+                self.org_id, self.credential_id
+            ),
+            SealPurpose::WebhookSecret => format!(
+                "entryguard/webhook-secret/v1;org={};webhook={}",
+                self.org_id, self.credential_id
+            ),
+        }
         .into_bytes()
     }
 
     /// The same binding as a KMS encryption context (which also lands in CloudTrail, so it
     /// holds ids only).
     pub fn encryption_context(&self) -> BTreeMap<String, String> {
+        let record = match self.purpose {
+            SealPurpose::CredentialSecret => "entryguard:credential",
+            SealPurpose::WebhookSecret => "entryguard:webhook",
+        };
         BTreeMap::from([
             ("entryguard:org".to_owned(), self.org_id.to_string()),
-            (
-                "entryguard:credential".to_owned(),
-                self.credential_id.to_string(),
-            ),
+            (record.to_owned(), self.credential_id.to_string()),
         ])
     }
 }

@@ -54,6 +54,8 @@ pub enum DocKind {
     Role,
     Resource,
     Credential,
+    WebhookEndpoint,
+    WebhookDelivery,
 }
 
 impl DocKind {
@@ -62,6 +64,9 @@ impl DocKind {
             DocKind::Role => "ROLE",
             DocKind::Resource => "RESOURCE",
             DocKind::Credential => "CREDENTIAL",
+            // Not a prefix of each other: listings read a kind by its prefix.
+            DocKind::WebhookEndpoint => "WEBHOOK",
+            DocKind::WebhookDelivery => "WEBHOOK_DELIVERY",
         }
     }
 }

@@ -222,6 +222,7 @@ impl World {
                 simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
                 aws: None,
             }),
+            notifier: entryguard::app::notifications::Notifier::disabled(),
             directory: Arc::new(entryguard::embedded::LocalDirectory::new(
                 entryguard::embedded::Kv::in_memory(),
             )),
@@ -686,6 +687,7 @@ impl World {
     /// nothing is ready, until nothing is in flight.
     pub async fn quiesce(&mut self) -> Result<(), String> {
         self.set_chaos(false);
+        let mut last = String::new();
         for _ in 0..300 {
             let mut idle = self.run_until_idle(false);
             while idle {
@@ -720,19 +722,34 @@ impl World {
                 .collect();
             let records = self.store.list_rules().await.unwrap();
             // A holder of an ended entry (a crash's leftover) waits for the reconciliation pass.
-            let mut unsettled = false;
+            let mut unsettled_rules = Vec::new();
             for r in &records {
-                unsettled |= r.count() == 0
+                if r.count() == 0
                     || r.lease.is_some()
                     || self
                         .holders_of(&r.key)
                         .await
                         .iter()
-                        .any(|h| ended.contains(h));
+                        .any(|h| ended.contains(h))
+                {
+                    unsettled_rules.push(format!("{r:?}"));
+                }
             }
-            if !busy && !unsettled && self.queue.is_empty().unwrap() && self.drift_free().await {
+            let unsettled = !unsettled_rules.is_empty();
+            let queue_empty = self.queue.is_empty().unwrap();
+            let drift_free = self.drift_free().await;
+            if !busy && !unsettled && queue_empty && drift_free {
                 return Ok(());
             }
+            last = format!(
+                "busy sessions: {:?}; unsettled rules: {:?}; queue empty: {queue_empty}; drift free: {drift_free}",
+                sessions
+                    .iter()
+                    .filter(|s| matches!(s.status(), SessionStatus::Pending | SessionStatus::Expiring))
+                    .map(|s| (s.id, s.status(), s.entries.iter().map(|e| e.status).collect::<Vec<_>>()))
+                    .collect::<Vec<_>>(),
+                unsettled_rules
+            );
             match self.queue.next_visible_at().unwrap() {
                 Some(at) if at > self.app.now() => {
                     let secs = (at - self.app.now()).num_seconds().max(1);
@@ -744,7 +761,7 @@ impl World {
                 None => self.advance(121),
             }
         }
-        Err("never reached quiescence".into())
+        Err(format!("never reached quiescence ({last})"))
     }
 
     /// Every holder record of a rule, read page by page as the application reads them.
@@ -1018,7 +1035,7 @@ impl World {
             }
         }
         for letter in self.queue.dead_letters(1000).await.unwrap() {
-            let Some(session_id) = letter.task.as_ref().map(|t| t.session_id()) else {
+            let Some(session_id) = letter.task.as_ref().and_then(|t| t.session_id()) else {
                 continue;
             };
             let id = session_id.to_string();

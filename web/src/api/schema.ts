@@ -310,6 +310,79 @@ export interface paths {
         patch: operations["update_user"];
         trace?: never;
     };
+    "/api/admin/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's webhook endpoints (secrets are never returned). */
+        get: operations["list_webhooks"];
+        put?: never;
+        /** Adds an endpoint. The answer carries its signing secret, shown this once. */
+        post: operations["create_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Deletes an endpoint and its delivery log. */
+        delete: operations["delete_webhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes an endpoint's URL, events, format, or enables or disables it; absent fields are
+         *     kept. A disabled endpoint gets nothing, and its pending deliveries end FAILED.
+         */
+        patch: operations["update_webhook"];
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The endpoint's most recent deliveries (up to 100), newest first. */
+        get: operations["list_webhook_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queues a `webhook.test` event for the endpoint; the worker delivers it like any other. */
+        post: operations["send_test_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -543,6 +616,12 @@ export interface components {
             /** @description The secret: `egt_` and 64 hex digits. Shown only in this answer. */
             token: string;
         };
+        /** @description A new endpoint with its signing secret: the only time the secret is shown. */
+        CreatedWebhook: {
+            /** @description `whsec_` and 64 hex digits: the HMAC-SHA256 key of `X-EntryGuard-Signature`. Shown once. */
+            secret: string;
+            webhook: components["schemas"]["Webhook"];
+        };
         Credential: {
             accessKeyId: string | null;
             accountId: string | null;
@@ -587,6 +666,13 @@ export interface components {
             started: number;
         };
         /**
+         * Format: uuid
+         * @description A webhook delivery's id (also sent as the X-EntryGuard-Delivery header).
+         */
+        DeliveryId: string;
+        /** @enum {string} */
+        DeliveryStatus: "PENDING" | "DELIVERED" | "FAILED";
+        /**
          * @description An e-mail address (at most 254 bytes); compared and stored in lower case.
          * @example dev@example.com
          */
@@ -614,6 +700,14 @@ export interface components {
             };
             /** @description A sentence a person understands. */
             message: string;
+        };
+        /** @description What an event says, whichever format carries it. */
+        EventFacts: {
+            /** Format: date-time */
+            expiresAt?: string | null;
+            message: string;
+            sessionId?: null | components["schemas"]["SessionId"];
+            userEmail?: string | null;
         };
         ExtendBody: {
             hours?: null | components["schemas"]["Hours"];
@@ -714,6 +808,15 @@ export interface components {
             isAdmin?: boolean;
             /** @description Duplicates are ignored. */
             resourceIds?: components["schemas"]["ResourceId"][];
+        };
+        NewWebhook: {
+            /** @description Default true. */
+            enabled?: boolean;
+            /** @description At least one; `webhook.test` is not subscribable (every endpoint gets test events). */
+            events: components["schemas"]["WebhookEvent"][];
+            format?: components["schemas"]["WebhookFormat"];
+            /** @description https:// only. */
+            url: string;
         };
         /**
          * Format: uuid
@@ -913,6 +1016,60 @@ export interface components {
             email: components["schemas"]["Email"];
             id: components["schemas"]["UserId"];
             isAdmin: boolean;
+        };
+        Webhook: {
+            /** Format: date-time */
+            createdAt: string;
+            enabled: boolean;
+            events: components["schemas"]["WebhookEvent"][];
+            format: components["schemas"]["WebhookFormat"];
+            id: components["schemas"]["WebhookId"];
+            url: string;
+        };
+        WebhookDelivery: {
+            /** Format: int32 */
+            attempts: number;
+            /** Format: date-time */
+            createdAt: string;
+            endpointId: components["schemas"]["WebhookId"];
+            event: components["schemas"]["WebhookEvent"];
+            facts: components["schemas"]["EventFacts"];
+            id: components["schemas"]["DeliveryId"];
+            lastError: string | null;
+            /**
+             * Format: date-time
+             * @description When a PENDING delivery is next attempted.
+             */
+            nextAttemptAt: string;
+            /**
+             * Format: int32
+             * @description The HTTP status of the last attempt, when there was an answer.
+             */
+            responseCode: number | null;
+            status: components["schemas"]["DeliveryStatus"];
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /**
+         * @description What happened. Serialized as the `type` of a delivery and the `X-EntryGuard-Event` header.
+         * @enum {string}
+         */
+        WebhookEvent: "session.started" | "session.active" | "session.partial" | "session.failed" | "session.expiring-soon" | "session.ended" | "rule.failed" | "drift.corrected" | "system.alert" | "webhook.test";
+        /**
+         * @description How a delivery's body is written.
+         * @enum {string}
+         */
+        WebhookFormat: "JSON" | "SLACK";
+        /**
+         * Format: uuid
+         * @description A webhook endpoint's id.
+         */
+        WebhookId: string;
+        WebhookPatch: {
+            enabled?: boolean | null;
+            events?: components["schemas"]["WebhookEvent"][] | null;
+            format?: null | components["schemas"]["WebhookFormat"];
+            url?: string | null;
         };
     };
     responses: {
@@ -1823,6 +1980,252 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"][];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            /** @description FORBIDDEN: the caller is not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    create_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewWebhook"];
+            };
+        };
+        responses: {
+            /** @description The endpoint and its secret */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhook"];
+                };
+            };
+            /** @description VALIDATION_FAILED: not an https URL, a private or loopback address, no events */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            /** @description FORBIDDEN: the caller is not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description CONFLICT: the organization has the most endpoints allowed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    delete_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: components["schemas"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    update_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: components["schemas"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookPatch"];
+            };
+        };
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_webhook_deliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: components["schemas"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery log */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"][];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    send_test_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: components["schemas"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery, PENDING */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description CONFLICT: the endpoint is disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };

@@ -73,3 +73,5 @@ export const EditIcon = ({ size = 16, className }: P) =>
 export const CheckIcon = ({ size = 16, className }: P) => svg(size, className, <path d="M5 12.5l4.5 4.5L19 7" />);
 export const TerminalIcon = ({ size = 18, className }: P) =>
   svg(size, className, <><rect x="3" y="4" width="18" height="16" rx="2" /><path d="M7 9l3 3-3 3M12.5 15H17" /></>);
+export const BellIcon = ({ size = 18, className }: P) =>
+  svg(size, className, <path d="M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15zM10 20.5a2 2 0 0 0 4 0" />);

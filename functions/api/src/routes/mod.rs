@@ -4,3 +4,4 @@ pub mod live;
 pub mod sessions;
 pub mod signup;
 pub mod tokens;
+pub mod webhooks;
