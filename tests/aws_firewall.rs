@@ -1,5 +1,6 @@
 //! The EC2 firewall adapter against moto's security groups.
 
+use entryguard::domain::credential::CredentialAccess;
 use entryguard::domain::ids::{CredentialId, OrgId};
 use entryguard::domain::model::{Credential, Provider};
 use entryguard::domain::net::{PortRange, Protocol, SecurityGroupId};
@@ -191,11 +192,25 @@ async fn credentials_missing_static_or_assumed() {
         "{err:?}"
     );
 
-    // Neither keys nor a role.
-    let mut empty = fx.credential(org).await;
-    empty.access_key_id = None;
-    empty.sealed_secret = None;
-    fx.put_credential(&empty).await;
+    // Neither keys nor a role: a record no credential can be read from (only a hand-edited
+    // one; the API never writes it).
+    let empty = fx.credential(org).await;
+    let mut record = serde_json::to_value(&empty).unwrap();
+    record["accessKeyId"] = serde_json::Value::Null;
+    record["sealedSecret"] = serde_json::Value::Null;
+    {
+        use entryguard::ports::Store;
+        fx.backend
+            .store
+            .put_doc(
+                entryguard::ports::store::DocKind::Credential,
+                org,
+                *empty.id.as_uuid(),
+                record,
+            )
+            .await
+            .unwrap();
+    }
     let err = fx
         .backend
         .firewall
@@ -211,16 +226,19 @@ async fn credentials_missing_static_or_assumed() {
     let keys = fx.credential(org).await;
     let account = entryguard_aws::validate_credential(&fx.sdk, &keys, fx.backend.sealer.as_ref())
         .await
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert_eq!(account.len(), 12, "{account}");
     assert!(account.chars().all(|c| c.is_ascii_digit()));
 
     // A role assumed with the external id, through the base configuration's credentials.
     let mut role = fx.credential(org).await;
-    role.access_key_id = None;
-    role.sealed_secret = None;
-    role.role_arn = Some(format!("arn:aws:iam::{account}:role/EntryGuardAccess"));
-    role.external_id = Some("eg-external-id".into());
+    role.access = CredentialAccess::AssumeRole {
+        role_arn: format!("arn:aws:iam::{account}:role/EntryGuardAccess")
+            .parse()
+            .unwrap(),
+        external_id: Some("eg-external-id".parse().unwrap()),
+    };
     fx.put_credential(&role).await;
     assert!(
         entryguard_aws::validate_credential(&fx.sdk, &role, fx.backend.sealer.as_ref())

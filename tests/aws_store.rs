@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use entryguard::contract::run_store_contract;
 use entryguard::domain::audit::{AuditEvent, AuditType, Outcome};
+use entryguard::domain::credential::CredentialAccess;
 use entryguard::domain::ids::{AuditId, CredentialId, OrgId, SessionId, UserId};
 use entryguard::domain::model::{Credential, CredentialStatus, Provider, SealedSecret};
 use entryguard::domain::session::Session;
@@ -247,17 +248,16 @@ async fn ttls_and_the_credential_index() {
         id: CredentialId::from_uuid(Uuid::new_v4()),
         org_id: org,
         name: "prod".parse().unwrap(),
-        provider: Provider::Aws,
         region: "eu-west-1".parse().unwrap(),
-        access_key_id: Some("AKIAEXAMPLE".into()),
-        sealed_secret: Some(SealedSecret {
-            key_id: "arn:aws:kms:eu-west-1:123456789012:key/example".into(),
-            encrypted_data_key: Some("ZWRr".into()),
-            nonce: "bm9uY2U=".into(),
-            ciphertext: "Y2lwaGVydGV4dA==".into(),
-        }),
-        role_arn: None,
-        external_id: None,
+        access: CredentialAccess::AccessKeys {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".parse().unwrap(),
+            sealed_secret: SealedSecret {
+                key_id: "arn:aws:kms:eu-west-1:123456789012:key/example".into(),
+                encrypted_data_key: Some("ZWRr".into()),
+                nonce: "bm9uY2U=".into(),
+                ciphertext: "Y2lwaGVydGV4dA==".into(),
+            },
+        },
         status: CredentialStatus::Unverified,
         account_id: None,
         checked_at: None,
@@ -284,6 +284,29 @@ async fn ttls_and_the_credential_index() {
             .unwrap(),
         None
     );
+    // A role credential written before a credential's access was one enum: four optional
+    // fields, no `sealedSecret` or `statusMessage`. The index finds it and it reads.
+    let old_id = CredentialId::from_uuid(Uuid::new_v4());
+    let old = serde_json::json!({
+        "id": old_id, "orgId": org, "name": "old role", "provider": "aws",
+        "region": "eu-west-1", "accessKeyId": null,
+        "roleArn": "arn:aws:iam::123456789012:role/EntryGuard", "externalId": "entryguard-old",
+        "status": "VALID", "accountId": "123456789012", "checkedAt": t0(), "createdAt": t0(),
+    });
+    store
+        .put_doc(DocKind::Credential, org, *old_id.as_uuid(), old)
+        .await
+        .unwrap();
+    let found = store.find_credential(old_id).await.unwrap().unwrap();
+    assert_eq!(
+        found.role_arn().map(|a| a.as_str()),
+        Some("arn:aws:iam::123456789012:role/EntryGuard")
+    );
+    assert_eq!(
+        found.external_id().map(|e| e.as_str()),
+        Some("entryguard-old")
+    );
+    assert_eq!(found.provider(), Provider::Aws);
     let _: Arc<dyn Store> = store;
 }
 

@@ -660,6 +660,43 @@ async fn invalid_values_are_rejected_whole_even_next_to_valid_ones() {
             json!({"name": "c", "provider": "aws", "region": REGION}),
             "roleArn",
         ),
+        // Only a role is assumed with an external id: keys or a simulated credential cannot hold one.
+        (
+            Method::POST,
+            "/api/admin/credentials".into(),
+            json!({"name": "c", "provider": "aws", "region": REGION, "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "secretAccessKey": "s", "externalId": "my-external-id"}),
+            "externalId",
+        ),
+        (
+            Method::POST,
+            "/api/admin/credentials".into(),
+            json!({"name": "c", "provider": "simulated", "region": REGION, "externalId": "my-external-id"}),
+            "externalId",
+        ),
+        (
+            Method::POST,
+            "/api/admin/credentials".into(),
+            json!({"name": "c", "provider": "simulated", "region": REGION, "roleArn": "arn:aws:iam::123456789012:role/X"}),
+            "provider",
+        ),
+        (
+            Method::POST,
+            "/api/admin/credentials".into(),
+            json!({"name": "c", "provider": "aws", "region": REGION, "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "secretAccessKey": "s", "roleArn": "arn:aws:iam::123456789012:role/X"}),
+            "roleArn",
+        ),
+        (
+            Method::POST,
+            "/api/admin/credentials".into(),
+            json!({"name": "c", "provider": "aws", "region": REGION, "accessKeyId": "AKIAIOSFODNN7EXAMPLE"}),
+            "secretAccessKey",
+        ),
+        (
+            Method::POST,
+            "/api/admin/credentials".into(),
+            json!({"name": "c", "provider": "aws", "region": REGION, "roleArn": "arn:aws:iam::123456789012:user/X"}),
+            "roleArn",
+        ),
     ];
     let mut failures = Vec::new();
     for (method, path, body, field) in cases {

@@ -139,7 +139,7 @@ async fn a_secret_created_through_the_api_is_nowhere_in_plaintext() {
         .await
         .unwrap()
         .expect("the credential is stored");
-    let sealed: SealedSecret = doc.sealed_secret.clone().expect("a sealed secret");
+    let sealed: SealedSecret = doc.sealed_secret().cloned().expect("a sealed secret");
     assert!(sealed.key_id.starts_with("local:"), "{sealed:?}");
     assert_eq!(sealed.encrypted_data_key, None);
     let key_file = s.data_dir().join(KEY_FILE);

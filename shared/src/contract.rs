@@ -9,6 +9,7 @@ use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::domain::audit::{AuditEvent, AuditQuery, AuditType, Outcome};
+use crate::domain::credential::{Credential, CredentialAccess};
 use crate::domain::ids::{AuditId, CredentialId, OrgId, ResourceId, SessionId, TokenId, UserId};
 use crate::domain::model::{OrgStatus, Organization, Provider, User};
 use crate::domain::net::{PortRange, Region};
@@ -48,6 +49,7 @@ pub async fn run_store_contract(store: Arc<dyn Store>) {
     claimed_runs(s).await;
     rate_counters(store.clone()).await;
     audit_log(s).await;
+    credential_records_from_before_the_access_enum(s).await;
 }
 
 fn t0() -> Timestamp {
@@ -1419,4 +1421,75 @@ async fn audit_log(s: &dyn Store) {
         expect(&|x| x.kind == AuditType::SessionStarted)[2..].to_vec()
     );
     assert_eq!(second.next_cursor, None);
+}
+
+/// Credential records as every store held them before a credential's access was one enum
+/// (four optional fields; an external id the API once took beside keys; no `sealedSecret` or
+/// `statusMessage` at all in the oldest) come back as written and read as credentials.
+async fn credential_records_from_before_the_access_enum(s: &dyn Store) {
+    let o = OrgId::from_uuid(id());
+    let record = |id: Uuid, fields: serde_json::Value| {
+        let mut v = serde_json::json!({
+            "id": id, "orgId": o, "name": "old", "provider": "aws", "region": "eu-west-1",
+            "accessKeyId": null, "roleArn": null, "externalId": null, "status": "VALID",
+            "accountId": "123456789012", "checkedAt": t0(), "createdAt": t0(),
+        });
+        v.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        v
+    };
+    let (keys, role, simulated) = (id(), id(), id());
+    let written = [
+        record(
+            keys,
+            serde_json::json!({
+                "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "externalId": "no-effect",
+                "sealedSecret": {"keyId": "k", "nonce": "bm9uY2U=", "ciphertext": "Yw=="},
+                "statusMessage": null,
+            }),
+        ),
+        record(
+            role,
+            serde_json::json!({
+                "roleArn": "arn:aws:iam::123456789012:role/EntryGuard",
+                "externalId": "entryguard-old", "sealedSecret": null,
+            }),
+        ),
+        record(simulated, serde_json::json!({"provider": "simulated"})),
+    ];
+    for (doc_id, doc) in [keys, role, simulated].into_iter().zip(&written) {
+        s.put_doc(DocKind::Credential, o, doc_id, doc.clone())
+            .await
+            .unwrap();
+        let back = s.get_doc(DocKind::Credential, o, doc_id).await.unwrap();
+        assert_eq!(back.as_ref(), Some(doc), "written as it was");
+    }
+    let read = |doc_id: Uuid| async move {
+        let doc = s.get_doc(DocKind::Credential, o, doc_id).await.unwrap();
+        serde_json::from_value::<Credential>(doc.unwrap()).expect("an old record reads")
+    };
+    let k = read(keys).await;
+    assert!(
+        matches!(&k.access, CredentialAccess::AccessKeys { access_key_id, sealed_secret }
+            if access_key_id.as_str() == "AKIAIOSFODNN7EXAMPLE" && sealed_secret.key_id == "k"),
+        "{k:?}"
+    );
+    assert_eq!(
+        k.account_id.map(|a| a.to_string()).as_deref(),
+        Some("123456789012")
+    );
+    let r = read(role).await;
+    assert!(
+        matches!(&r.access, CredentialAccess::AssumeRole { role_arn, external_id: Some(e) }
+            if role_arn.as_str() == "arn:aws:iam::123456789012:role/EntryGuard"
+                && e.as_str() == "entryguard-old"),
+        "{r:?}"
+    );
+    assert_eq!(read(simulated).await.access, CredentialAccess::Simulated);
+    let listed = s.list_docs(DocKind::Credential, o).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    for doc in listed {
+        serde_json::from_value::<Credential>(doc).expect("every listed old record reads");
+    }
 }

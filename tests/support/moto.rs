@@ -284,7 +284,8 @@ impl AwsFixture {
         &self,
         org: entryguard::domain::ids::OrgId,
     ) -> entryguard::domain::model::Credential {
-        use entryguard::domain::model::{Credential, CredentialStatus, Provider, Secret};
+        use entryguard::domain::credential::CredentialAccess;
+        use entryguard::domain::model::{Credential, CredentialStatus, Secret};
         use entryguard::ports::{SealContext, SecretSealer};
         let id = entryguard::domain::ids::CredentialId::from_uuid(uuid::Uuid::new_v4());
         let sealed = self
@@ -304,12 +305,11 @@ impl AwsFixture {
             id,
             org_id: org,
             name: "moto".parse().unwrap(),
-            provider: Provider::Aws,
             region: REGION.parse().unwrap(),
-            access_key_id: Some("AKIAMOTOTEST".into()),
-            sealed_secret: Some(sealed),
-            role_arn: None,
-            external_id: None,
+            access: CredentialAccess::AccessKeys {
+                access_key_id: "AKIAMOTOTEST0000".parse().unwrap(),
+                sealed_secret: sealed,
+            },
             status: CredentialStatus::Unverified,
             account_id: None,
             checked_at: None,

@@ -8,19 +8,12 @@ use entryguard::embedded::{RandomIds, SystemClock};
 use entryguard_api::lambda::run_lambda;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::ApiState;
-use tracing_subscriber::EnvFilter;
 
 use entryguard_api::environment::{BOOTSTRAP_ADMIN_ENV, PRINCIPAL_ENV, SIGNUP_ENV};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    // JSON lines, so CloudWatch Logs Insights can query the structured fields.
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(EnvFilter::from_default_env())
-        .with_current_span(false)
-        .with_ansi(false)
-        .init();
+    entryguard_aws::init_lambda_logging();
     // Metrics as embedded-metric-format lines on stdout: CloudWatch extracts them from the logs.
     let backend = entryguard_aws::connect_from_env()
         .await?

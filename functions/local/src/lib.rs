@@ -19,11 +19,11 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 use entryguard::app::credential_check::VerifierByProvider;
+use entryguard::app::delivery::handle_task;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::metered_firewall::MeteredFirewall;
 use entryguard::app::notifications::Notifier;
 use entryguard::app::rate_limit::RateLimits;
-use entryguard::app::worker::Outcome;
 use entryguard::app::App;
 use entryguard::domain::ids::OrgId;
 use entryguard::domain::model::Email;
@@ -379,18 +379,11 @@ pub async fn drain_once(app: &App, queue: &EmbeddedQueue) -> usize {
         }
     };
     let count = batch.len();
-    join_all(batch.into_iter().map(|delivery| async move {
-        let result = match app.process_task(&delivery.task).await {
-            Outcome::Done => queue.ack(&delivery.receipt),
-            Outcome::RetryAfter(delay) => queue.retry_after(
-                &delivery.receipt,
-                chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(30)),
-            ),
-        };
-        if let Err(error) = result {
-            tracing::error!(%error, "queue update failed; the message will come back");
-        }
-    }))
+    join_all(
+        batch
+            .iter()
+            .map(|d| handle_task(app, queue, &d.receipt, &d.receipt, &d.task)),
+    )
     .await;
     count
 }

@@ -14,50 +14,35 @@ pub const ENVIRONMENT: &[&str] = &[
     entryguard_aws::env_names::METRICS_NAMESPACE,
 ];
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures::future::join_all;
 
-use entryguard::app::worker::Outcome;
+use entryguard::app::delivery;
 use entryguard::app::App;
-use entryguard::ports::queue::{Redelivery, Task};
+use entryguard::ports::queue::{QueueError, Redelivery, Settle};
 
-/// What happened to one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageResult {
-    Done,
-    Retry(std::time::Duration),
-    /// Not a task EntryGuard understands; left to the redrive policy and the dead-letter queue.
-    Malformed(String),
-}
+/// Settles messages the way the SQS event source mapping expects: it deletes every message the
+/// function does not report as failed, so an ack is nothing to do here; a retry gets its delay
+/// as the message's visibility, then is reported failed.
+struct EventSourceMapping<'a>(&'a dyn Redelivery);
 
-pub async fn handle_message(app: &App, body: &str) -> MessageResult {
-    match serde_json::from_str::<Task>(body) {
-        Ok(task) => match app.process_task(&task).await {
-            Outcome::Done => MessageResult::Done,
-            Outcome::RetryAfter(delay) => MessageResult::Retry(delay),
-        },
-        Err(e) => MessageResult::Malformed(e.to_string()),
+#[async_trait]
+impl Settle for EventSourceMapping<'_> {
+    async fn ack(&self, _receipt: &str) -> Result<(), QueueError> {
+        Ok(())
     }
-}
 
-async fn handle_record(app: &App, redelivery: &dyn Redelivery, msg: &SqsMessage) -> bool {
-    let id = msg.message_id.as_deref().unwrap_or("");
-    let body = msg.body.as_deref().unwrap_or("");
-    match handle_message(app, body).await {
-        MessageResult::Done => true,
-        MessageResult::Retry(delay) => {
-            if let Some(receipt) = msg.receipt_handle.as_deref() {
-                if let Err(error) = redelivery.retry_after(receipt, delay).await {
-                    // The message still comes back after the queue's own visibility timeout.
-                    tracing::warn!(%error, message_id = id, "could not set the retry delay");
-                }
-            }
-            false
+    async fn retry_after(
+        &self,
+        receipt: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        // A message without a receipt still comes back after the queue's visibility timeout.
+        if receipt.is_empty() {
+            return Ok(());
         }
-        MessageResult::Malformed(error) => {
-            tracing::error!(%error, message_id = id, "malformed task message");
-            false
-        }
+        self.0.retry_after(receipt, delay).await
     }
 }
 
@@ -67,16 +52,20 @@ pub async fn handle_sqs_event(
     redelivery: &dyn Redelivery,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let results = join_all(
-        event
-            .records
-            .iter()
-            .map(|msg| handle_record(app, redelivery, msg)),
-    )
+    let settle = EventSourceMapping(redelivery);
+    let results = join_all(event.records.iter().map(|msg| {
+        delivery::handle_message(
+            app,
+            &settle,
+            msg.message_id.as_deref().unwrap_or(""),
+            msg.receipt_handle.as_deref().unwrap_or(""),
+            msg.body.as_deref().unwrap_or(""),
+        )
+    }))
     .await;
     let mut response = SqsBatchResponse::default();
-    for (msg, ok) in event.records.iter().zip(results) {
-        if !ok {
+    for (msg, result) in event.records.iter().zip(results) {
+        if !result.is_done() {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = msg.message_id.clone().unwrap_or_default();
             response.batch_item_failures.push(failure);

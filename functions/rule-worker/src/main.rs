@@ -6,17 +6,10 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use entryguard::embedded::{RandomIds, SystemClock};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    // JSON lines, so CloudWatch Logs Insights can query the structured fields.
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(EnvFilter::from_default_env())
-        .with_current_span(false)
-        .with_ansi(false)
-        .init();
+    entryguard_aws::init_lambda_logging();
     // Metrics as embedded-metric-format lines on stdout: CloudWatch extracts them from the logs.
     let backend = entryguard_aws::connect_from_env()
         .await?

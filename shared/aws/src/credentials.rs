@@ -15,8 +15,9 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_ec2::config::Region as SdkRegion;
 
+use entryguard::domain::credential::{AccountId, CredentialAccess};
 use entryguard::domain::ids::CredentialId;
-use entryguard::domain::model::{Credential, Provider};
+use entryguard::domain::model::Credential;
 use entryguard::domain::net::Region;
 use entryguard::ports::firewall::FirewallError;
 use entryguard::ports::secrets::{SealContext, SealError, SecretSealer};
@@ -71,40 +72,40 @@ pub async fn credentials_provider(
     credential: &Credential,
     sealer: &dyn SecretSealer,
 ) -> Result<SharedCredentialsProvider, FirewallError> {
-    if credential.provider != Provider::Aws {
-        return Err(FirewallError::Rejected(format!(
+    match &credential.access {
+        CredentialAccess::Simulated => Err(FirewallError::Rejected(format!(
             "credential {} is not an AWS credential",
             credential.id
-        )));
-    }
-    if let Some(role_arn) = &credential.role_arn {
-        let mut builder = AssumeRoleProvider::builder(role_arn.clone())
-            .session_name(ROLE_SESSION_NAME)
-            .region(SdkRegion::new(credential.region.as_str().to_owned()))
-            .configure(base);
-        if let Some(external_id) = &credential.external_id {
-            builder = builder.external_id(external_id.clone());
+        ))),
+        CredentialAccess::AssumeRole {
+            role_arn,
+            external_id,
+        } => {
+            let mut builder = AssumeRoleProvider::builder(role_arn.as_str())
+                .session_name(ROLE_SESSION_NAME)
+                .region(SdkRegion::new(credential.region.as_str().to_owned()))
+                .configure(base);
+            if let Some(external_id) = external_id {
+                builder = builder.external_id(external_id.as_str());
+            }
+            Ok(SharedCredentialsProvider::new(builder.build().await))
         }
-        return Ok(SharedCredentialsProvider::new(builder.build().await));
-    }
-    match (&credential.access_key_id, &credential.sealed_secret) {
-        (Some(key_id), Some(sealed)) => {
+        CredentialAccess::AccessKeys {
+            access_key_id,
+            sealed_secret,
+        } => {
             let secret = sealer
-                .open(sealed, &SealContext::of(credential))
+                .open(sealed_secret, &SealContext::of(credential))
                 .await
                 .map_err(|e| sealing_error(credential, e))?;
             Ok(SharedCredentialsProvider::new(Credentials::new(
-                key_id.clone(),
+                access_key_id.as_str(),
                 secret.expose().to_owned(),
                 None,
                 None,
                 "entryguard-credential",
             )))
         }
-        _ => Err(FirewallError::InvalidCredential(format!(
-            "credential {} has neither a role ARN nor an access key pair",
-            credential.id
-        ))),
     }
 }
 
@@ -113,7 +114,7 @@ pub async fn validate_credential(
     base: &SdkConfig,
     credential: &Credential,
     sealer: &dyn SecretSealer,
-) -> Result<String, FirewallError> {
+) -> Result<AccountId, FirewallError> {
     let provider = credentials_provider(base, credential, sealer).await?;
     let config = aws_sdk_sts::config::Builder::from(base)
         .region(SdkRegion::new(credential.region.as_str().to_owned()))
@@ -121,9 +122,16 @@ pub async fn validate_credential(
         .build();
     let client = aws_sdk_sts::Client::from_conf(config);
     match client.get_caller_identity().send().await {
-        Ok(out) => out.account.ok_or_else(|| {
-            FirewallError::Rejected("GetCallerIdentity answered without an account".into())
-        }),
+        Ok(out) => {
+            let account = out.account.ok_or_else(|| {
+                FirewallError::Rejected("GetCallerIdentity answered without an account".into())
+            })?;
+            account.parse().map_err(|_| {
+                FirewallError::Rejected(format!(
+                    "GetCallerIdentity answered with '{account}', not a 12-digit account id"
+                ))
+            })
+        }
         Err(e) => {
             let error = classify(&facts(&e), &credential.id.to_string());
             tracing::warn!(credential_id = %credential.id, %error, "credential check failed");
@@ -146,7 +154,7 @@ impl StsVerifier {
 
 #[async_trait]
 impl CredentialVerifier for StsVerifier {
-    async fn verify(&self, credential: &Credential) -> Result<String, FirewallError> {
+    async fn verify(&self, credential: &Credential) -> Result<AccountId, FirewallError> {
         validate_credential(&self.base, credential, self.sealer.as_ref()).await
     }
 }
@@ -206,7 +214,13 @@ impl Ec2Clients {
             .source
             .credential(credential_id)
             .await
-            .map_err(|e| FirewallError::Unavailable(format!("could not read the credential: {e}")))?
+            .map_err(|e| match e {
+                // A record no reader understands will not read better on a retry.
+                StoreError::Corrupt(m) => FirewallError::InvalidCredential(format!(
+                    "credential {credential_id} cannot be read: {m}"
+                )),
+                e => FirewallError::Unavailable(format!("could not read the credential: {e}")),
+            })?
             .ok_or_else(|| {
                 FirewallError::InvalidCredential(format!(
                     "credential {credential_id} no longer exists"
@@ -223,7 +237,8 @@ impl Ec2Clients {
         let client = aws_sdk_ec2::Client::from_conf(config);
         let account = credential
             .account_id
-            .clone()
+            .as_ref()
+            .map(|a| a.to_string())
             .unwrap_or_else(|| format!("credential {credential_id}"));
         tracing::debug!(%credential_id, %region, "built an EC2 client");
         // Two callers may build at once; either client is as good as the other.

@@ -13,9 +13,11 @@ use aws_sdk_sqs::types::{
 use futures::future::join_all;
 use tokio::sync::OnceCell;
 
-use entryguard::app::worker::Outcome;
+use entryguard::app::delivery::handle_message;
 use entryguard::app::App;
-use entryguard::ports::queue::{DeadLetter, QueueError, Redelivery, Task, TaskQueue, MAX_DELAY};
+use entryguard::ports::queue::{
+    DeadLetter, QueueError, Redelivery, Settle, Task, TaskQueue, MAX_DELAY,
+};
 
 use crate::sdk_error::{facts, is_server_code, is_throttling_code, ErrorFacts, Stage};
 
@@ -418,6 +420,18 @@ impl Redelivery for SqsQueue {
     }
 }
 
+/// For a consumer that receives by itself (no Lambda event source to delete what succeeded).
+#[async_trait]
+impl Settle for SqsQueue {
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        self.delete(receipt).await
+    }
+
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        self.change_visibility(receipt, delay).await
+    }
+}
+
 /// Receives one batch (waiting up to `wait` for it), handles its tasks concurrently, deletes
 /// the finished ones and schedules the retries. Returns how many messages there were.
 /// Malformed messages are left alone: they come back until the redrive policy moves them to
@@ -429,22 +443,11 @@ pub async fn process_batch(
 ) -> Result<usize, QueueError> {
     let batch = queue.receive(BATCH_SIZE as i32, wait).await?;
     let count = batch.len();
-    join_all(batch.into_iter().map(|m| async move {
-        let task = match serde_json::from_str::<Task>(&m.body) {
-            Ok(task) => task,
-            Err(error) => {
-                tracing::error!(%error, message_id = %m.message_id, "malformed task message");
-                return;
-            }
-        };
-        let result = match app.process_task(&task).await {
-            Outcome::Done => queue.delete(&m.receipt).await,
-            Outcome::RetryAfter(delay) => queue.change_visibility(&m.receipt, delay).await,
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, message_id = %m.message_id, "queue update failed; the message will come back");
-        }
-    }))
+    join_all(
+        batch
+            .iter()
+            .map(|m| handle_message(app, queue, &m.message_id, &m.receipt, &m.body)),
+    )
     .await;
     Ok(count)
 }

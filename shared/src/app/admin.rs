@@ -8,6 +8,9 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::domain::audit::{AuditPage, AuditQuery, AuditType};
+use crate::domain::credential::{
+    blank_or_parsed, AccessKeyId, CredentialAccess, ExternalId, RoleArn,
+};
 use crate::domain::iam;
 use crate::domain::ids::{CredentialId, ResourceId, RoleId, UserId};
 use crate::domain::model::{
@@ -83,15 +86,21 @@ pub struct NewCredential {
     pub region: Region,
     /// With provider `aws` and `secretAccessKey`: an access key id (16 to 128 upper-case letters
     /// and digits).
-    pub access_key_id: Option<String>,
+    #[serde(default, deserialize_with = "blank_or_parsed")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub access_key_id: Option<AccessKeyId>,
     /// Stored sealed, never returned.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub secret_access_key: Option<Secret>,
     /// With provider `aws`, instead of keys: an IAM role ARN such as
     /// `arn:aws:iam::123456789012:role/EntryGuard`.
-    pub role_arn: Option<String>,
+    #[serde(default, deserialize_with = "blank_or_parsed")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub role_arn: Option<RoleArn>,
     /// 2 to 1224 characters; a role credential gets an organization-specific one when absent.
-    pub external_id: Option<String>,
+    #[serde(default, deserialize_with = "blank_or_parsed")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub external_id: Option<ExternalId>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -189,37 +198,6 @@ pub struct IamPolicyView {
     pub credential_id: CredentialId,
     pub policy: serde_json::Value,
     pub trust_policy: Option<serde_json::Value>,
-}
-
-fn check_role_arn(arn: &str) -> Result<(), AdminError> {
-    let ok = arn.strip_prefix("arn:aws:iam::").is_some_and(|rest| {
-        rest.split_once(":role/").is_some_and(|(account, name)| {
-            account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && !name.is_empty()
-        })
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            "roleArn",
-            "must be an IAM role ARN like arn:aws:iam::123456789012:role/EntryGuard",
-        ))
-    }
-}
-
-fn check_access_key(id: &str) -> Result<(), AdminError> {
-    if (16..=128).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    {
-        Ok(())
-    } else {
-        Err(invalid(
-            "accessKeyId",
-            "must be an AWS access key id (16 to 128 upper-case letters and digits)",
-        ))
-    }
 }
 
 /// Schemas of the rules [`check_ports`] enforces.
@@ -326,81 +304,100 @@ impl App {
         input: NewCredential,
     ) -> Result<Credential, AdminError> {
         who.require_admin()?;
-        let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        let access_key_id = blank(input.access_key_id);
         let secret = input
             .secret_access_key
             .map(|s| Secret::new(s.expose().trim().to_owned()))
             .filter(|s| !s.expose().is_empty());
-        let role_arn = blank(input.role_arn);
-        let external_id = blank(input.external_id);
-        if input.provider == Provider::Aws {
-            match (&access_key_id, &secret, &role_arn) {
-                (Some(id), Some(_), None) => check_access_key(id)?,
-                (None, None, Some(arn)) => check_role_arn(arn)?,
-                (Some(_), None, _) => {
+        // Chosen before the id is drawn, so a refused request uses none.
+        enum Chosen {
+            Simulated,
+            Role(RoleArn, ExternalId),
+            Keys(AccessKeyId, Secret),
+        }
+        let chosen = match input.provider {
+            Provider::Simulated => {
+                if input.access_key_id.is_some() || secret.is_some() || input.role_arn.is_some() {
                     return Err(invalid(
-                        "secretAccessKey",
-                        "is required with an access key id",
-                    ))
+                        "provider",
+                        "a simulated credential takes no keys or role",
+                    ));
                 }
-                (None, Some(_), _) => {
+                if input.external_id.is_some() {
                     return Err(invalid(
-                        "accessKeyId",
-                        "is required with a secret access key",
-                    ))
+                        "externalId",
+                        "only a role credential takes an external id",
+                    ));
                 }
-                (Some(_), Some(_), Some(_)) => {
-                    return Err(invalid(
-                        "roleArn",
-                        "give either access keys or a role ARN, not both",
-                    ))
-                }
-                (None, None, None) => {
-                    return Err(invalid(
+                Chosen::Simulated
+            }
+            Provider::Aws => {
+                match (input.access_key_id, secret, input.role_arn) {
+                    (Some(access_key_id), Some(secret), None) => {
+                        if input.external_id.is_some() {
+                            return Err(invalid(
+                            "externalId",
+                            "only a role credential takes an external id; access keys need none",
+                        ));
+                        }
+                        Chosen::Keys(access_key_id, secret)
+                    }
+                    // Role credentials get an organization-specific external id unless one is given.
+                    (None, None, Some(role_arn)) => Chosen::Role(
+                        role_arn,
+                        input
+                            .external_id
+                            .unwrap_or_else(|| ExternalId::for_org(who.org.id)),
+                    ),
+                    (Some(_), None, _) => {
+                        return Err(invalid(
+                            "secretAccessKey",
+                            "is required with an access key id",
+                        ))
+                    }
+                    (None, Some(_), _) => {
+                        return Err(invalid(
+                            "accessKeyId",
+                            "is required with a secret access key",
+                        ))
+                    }
+                    (Some(_), Some(_), Some(_)) => {
+                        return Err(invalid(
+                            "roleArn",
+                            "give either access keys or a role ARN, not both",
+                        ))
+                    }
+                    (None, None, None) => return Err(invalid(
                         "roleArn",
                         "an AWS credential needs a role ARN (recommended) or an access key pair",
-                    ))
+                    )),
                 }
             }
-        } else if access_key_id.is_some() || secret.is_some() || role_arn.is_some() {
-            return Err(invalid(
-                "provider",
-                "a simulated credential takes no keys or role",
-            ));
-        }
-        if external_id
-            .as_ref()
-            .is_some_and(|e| e.len() < 2 || e.len() > 1224)
-        {
-            return Err(invalid("externalId", "must be 2 to 1224 characters"));
-        }
-        // Role credentials get an organization-specific external id unless one is given.
-        let external_id = match (&role_arn, external_id) {
-            (Some(_), None) => Some(format!("entryguard-{}", who.org.id)),
-            (_, e) => e,
         };
         let id = CredentialId::from_uuid(self.ids.uuid());
-        let context = SealContext {
-            org_id: who.org.id,
-            credential_id: id,
-            purpose: SealPurpose::CredentialSecret,
+        let access = match chosen {
+            Chosen::Simulated => CredentialAccess::Simulated,
+            Chosen::Role(role_arn, external_id) => CredentialAccess::AssumeRole {
+                role_arn,
+                external_id: Some(external_id),
+            },
+            Chosen::Keys(access_key_id, secret) => {
+                let context = SealContext {
+                    org_id: who.org.id,
+                    credential_id: id,
+                    purpose: SealPurpose::CredentialSecret,
+                };
+                CredentialAccess::AccessKeys {
+                    access_key_id,
+                    sealed_secret: self.sealer.seal(&secret, &context).await?,
+                }
+            }
         };
-        let sealed_secret = match &secret {
-            Some(secret) => Some(self.sealer.seal(secret, &context).await?),
-            None => None,
-        };
-        drop(secret);
         let credential = Credential {
             id,
             org_id: who.org.id,
             name: input.name,
-            provider: input.provider,
             region: input.region,
-            access_key_id,
-            sealed_secret,
-            role_arn,
-            external_id,
+            access,
             status: CredentialStatus::Unverified,
             account_id: None,
             checked_at: None,

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::audit::AuditType;
+use crate::domain::credential::AccountId;
 use crate::domain::ids::CredentialId;
 use crate::domain::model::{Credential, CredentialStatus, Provider};
 use crate::ports::firewall::FirewallError;
@@ -38,8 +39,8 @@ pub struct VerifierByProvider {
 
 #[async_trait]
 impl CredentialVerifier for VerifierByProvider {
-    async fn verify(&self, credential: &Credential) -> Result<String, FirewallError> {
-        let (verifier, name) = match credential.provider {
+    async fn verify(&self, credential: &Credential) -> Result<AccountId, FirewallError> {
+        let (verifier, name) = match credential.provider() {
             Provider::Simulated => (&self.simulated, "simulated"),
             Provider::Aws => (&self.aws, "aws"),
         };

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod credential_check;
+pub mod delivery;
 pub mod docs;
 pub mod firewall_router;
 pub mod live_access;

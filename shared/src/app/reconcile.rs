@@ -80,7 +80,7 @@ impl Directory {
                 let c = self.credentials.get(&r.credential_id)?;
                 Some(GroupRef {
                     credential_id: c.id,
-                    provider: c.provider,
+                    provider: c.provider(),
                     region: r.region.clone(),
                     security_group_id: r.security_group_id.clone(),
                 })

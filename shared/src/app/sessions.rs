@@ -157,7 +157,7 @@ impl App {
                     resource_name: r.name,
                     group: GroupRef {
                         credential_id: credential.id,
-                        provider: credential.provider,
+                        provider: credential.provider(),
                         region: r.region,
                         security_group_id: r.security_group_id,
                     },

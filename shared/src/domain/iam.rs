@@ -17,7 +17,7 @@ pub const DESCRIBE_ACTIONS: [&str; 2] = [
 /// The identity policy for `credential`. Ingress changes are scoped to the ARNs of the security
 /// groups its resources use; describe calls cannot be scoped by resource in IAM.
 pub fn identity_policy(credential: &Credential, resources: &[&Resource]) -> Value {
-    let account = credential.account_id.as_deref().unwrap_or("*");
+    let account = credential.account_id.as_ref().map_or("*", |a| a.as_str());
     let mut group_arns: Vec<String> = resources
         .iter()
         .filter(|r| r.credential_id == credential.id)
@@ -71,8 +71,7 @@ pub fn identity_policy(credential: &Credential, resources: &[&Resource]) -> Valu
 /// For role credentials: the trust policy that lets EntryGuard's principal assume the role, only
 /// with the organization's external id.
 pub fn trust_policy(credential: &Credential, entryguard_principal: &str) -> Option<Value> {
-    let external_id = credential.external_id.as_deref()?;
-    credential.role_arn.as_ref()?;
+    let external_id = credential.external_id()?.as_str();
     Some(json!({
         "Version": "2012-10-17",
         "Statement": [{

@@ -1,6 +1,7 @@
 //! Pure domain types: nothing here performs I/O or reads the clock.
 
 pub mod audit;
+pub mod credential;
 pub mod iam;
 pub mod ids;
 pub mod model;

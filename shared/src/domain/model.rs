@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::credential::Credential;
 use super::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
 use super::net::{ParseError, PortRange, Region, SecurityGroupId};
 use super::tier::{Hours, Tier};
@@ -241,57 +242,6 @@ pub struct SealedSecret {
     pub encrypted_data_key: Option<String>,
     pub nonce: String,
     pub ciphertext: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Credential {
-    pub id: CredentialId,
-    pub org_id: OrgId,
-    pub name: Name,
-    pub provider: Provider,
-    pub region: Region,
-    pub access_key_id: Option<String>,
-    /// The secret access key, sealed; the plaintext is never stored.
-    #[serde(default)]
-    pub sealed_secret: Option<SealedSecret>,
-    pub role_arn: Option<String>,
-    pub external_id: Option<String>,
-    pub status: CredentialStatus,
-    pub account_id: Option<String>,
-    pub checked_at: Option<Timestamp>,
-    /// Why the last check found the credential INVALID.
-    #[serde(default)]
-    pub status_message: Option<String>,
-    pub created_at: Timestamp,
-}
-
-impl Credential {
-    /// A credential of the in-process simulated cloud: no keys, no role, not yet checked.
-    pub fn simulated(
-        id: CredentialId,
-        org_id: OrgId,
-        name: Name,
-        region: Region,
-        created_at: Timestamp,
-    ) -> Self {
-        Self {
-            id,
-            org_id,
-            name,
-            provider: Provider::Simulated,
-            region,
-            access_key_id: None,
-            sealed_secret: None,
-            role_arn: None,
-            external_id: None,
-            status: CredentialStatus::Unverified,
-            status_message: None,
-            account_id: None,
-            checked_at: None,
-            created_at,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,9 @@ use tokio::sync::Notify;
 
 use super::kv::{self, Kv};
 use crate::domain::Timestamp;
-use crate::ports::queue::{DeadLetter, QueueError, Task, TaskQueue, MAX_DELAY, MAX_RECEIVE_COUNT};
+use crate::ports::queue::{
+    DeadLetter, QueueError, Settle, Task, TaskQueue, MAX_DELAY, MAX_RECEIVE_COUNT,
+};
 use crate::ports::store::StoreError;
 use crate::ports::{Clock, IdSource};
 
@@ -315,6 +317,23 @@ impl TaskQueue for EmbeddedQueue {
             .map_err(queue_error)?;
         self.notify.notify_one();
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Settle for EmbeddedQueue {
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        EmbeddedQueue::ack(self, receipt)
+    }
+
+    async fn retry_after(
+        &self,
+        receipt: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        // Only a delay past chrono's range (hundreds of millions of years) fails to convert.
+        let delay = Duration::from_std(delay).unwrap_or(Duration::seconds(30));
+        EmbeddedQueue::retry_after(self, receipt, delay)
     }
 }
 

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::firewall::{FaultKind, SimCloud};
+use crate::domain::credential::AccountId;
 use crate::domain::model::Credential;
 use crate::ports::firewall::FirewallError;
 use crate::ports::verifier::CredentialVerifier;
@@ -21,15 +22,15 @@ impl SimulatedVerifier {
 }
 
 /// A 12-digit account id that is the same for a credential every time.
-pub fn simulated_account_id(credential: &Credential) -> String {
+pub fn simulated_account_id(credential: &Credential) -> AccountId {
     let digest = Sha256::digest(credential.id.as_uuid().as_bytes());
     let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 1_000_000_000_000;
-    format!("{n:012}")
+    format!("{n:012}").parse().expect("12 digits")
 }
 
 #[async_trait]
 impl CredentialVerifier for SimulatedVerifier {
-    async fn verify(&self, credential: &Credential) -> Result<String, FirewallError> {
+    async fn verify(&self, credential: &Credential) -> Result<AccountId, FirewallError> {
         match self.cloud.credential_fault() {
             None => Ok(simulated_account_id(credential)),
             Some(FaultKind::Throttle) => {

@@ -95,3 +95,15 @@ pub trait Redelivery: Send + Sync {
         delay: std::time::Duration,
     ) -> Result<(), QueueError>;
 }
+
+/// The consumer side's verdict on a received message, once its task has run: a finished task's
+/// message goes, a task to run again comes back after its delay.
+#[async_trait]
+pub trait Settle: Send + Sync {
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+    async fn retry_after(
+        &self,
+        receipt: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError>;
+}

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::credential::AccountId;
 use crate::domain::model::Credential;
 use crate::ports::firewall::FirewallError;
 
@@ -10,5 +11,5 @@ use crate::ports::firewall::FirewallError;
 #[async_trait]
 pub trait CredentialVerifier: Send + Sync {
     /// The id of the account the credential acts in.
-    async fn verify(&self, credential: &Credential) -> Result<String, FirewallError>;
+    async fn verify(&self, credential: &Credential) -> Result<AccountId, FirewallError>;
 }
