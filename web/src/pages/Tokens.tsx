@@ -1,7 +1,8 @@
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { errorMessage, fieldErrors, type Api } from '../api/client';
 import type { ApiToken, ApiTokenInput, CreatedApiToken } from '../api/types';
-import { CheckIcon, CopyIcon, PlusIcon, TerminalIcon } from '../components/Icons';
+import { PlusIcon, TerminalIcon } from '../components/Icons';
+import { SecretReveal } from '../components/SecretReveal';
 import {
   Alert,
   Card,
@@ -13,7 +14,6 @@ import {
   PageHeader,
   Spinner,
 } from '../components/ui';
-import { copyText } from '../lib/clipboard';
 import { DAY, formatDate, formatDateTime, formatRelativeCoarse } from '../lib/time';
 import { useLoad } from '../lib/queries';
 import { hasErrors, type Errors } from '../lib/validation';
@@ -312,77 +312,25 @@ function CreateTokenForm({
 
 /** The one-time view of a new token's secret: it is never available again after this. */
 function NewTokenPanel({ token, onDismiss }: { token: CreatedApiToken; onDismiss: () => void }) {
-  const id = useId();
-  const inputRef = useRef<HTMLInputElement>(null);
-  const [copy, setCopy] = useState<'idle' | 'copied' | { error: string }>('idle');
-
-  // Focus and select the secret, so it is announced and Ctrl+C works at once.
-  useEffect(() => {
-    inputRef.current?.focus();
-    inputRef.current?.select();
-  }, [token.id]);
-
-  useEffect(() => {
-    if (copy !== 'copied') return;
-    const t = setTimeout(() => setCopy('idle'), 4000);
-    return () => clearTimeout(t);
-  }, [copy]);
-
   return (
-    <section className="card token-reveal" aria-labelledby={`${id}-title`}>
-      <div className="card__header">
-        <h2 className="card__title token-reveal__title" id={`${id}-title`}>
-          <span className="token-reveal__icon" aria-hidden="true">
-            <CheckIcon size={14} />
-          </span>
-          Token “{token.name}” created
-        </h2>
-        <div className="card__actions">
-          <button type="button" className="btn btn--secondary btn--sm" onClick={onDismiss}>
-            Hide token
-          </button>
-        </div>
-      </div>
-      <Alert kind="warning">
-        <strong>Copy it now — it will not be shown again.</strong> EntryGuard keeps only a fingerprint of it. If you lose
-        it, revoke it and create a new one.
-      </Alert>
-      <div className="secret">
-        <label htmlFor={`${id}-token`} className="sr-only">
-          New API token
-        </label>
-        <input
-          ref={inputRef}
-          id={`${id}-token`}
-          className="input mono secret__value"
-          readOnly
-          value={token.token}
-          spellCheck={false}
-          autoComplete="off"
-          onFocus={(e) => e.currentTarget.select()}
-        />
-        <button
-          type="button"
-          className="btn btn--primary"
-          onClick={() =>
-            copyText(token.token).then(
-              () => setCopy('copied'),
-              (e) => setCopy({ error: errorMessage(e) }),
-            )
-          }
-        >
-          {copy === 'copied' ? <CheckIcon size={15} /> : <CopyIcon size={15} />}
-          {copy === 'copied' ? 'Copied' : 'Copy'}
-        </button>
-      </div>
-      <p className="sr-only" role="status">
-        {copy === 'copied' ? 'Token copied to the clipboard' : ''}
-      </p>
-      {typeof copy === 'object' && <Alert>{copy.error}</Alert>}
+    <SecretReveal
+      title={<>Token “{token.name}” created</>}
+      hideLabel="Hide token"
+      warning={
+        <>
+          <strong>Copy it now — it will not be shown again.</strong> EntryGuard keeps only a fingerprint of it. If you lose
+          it, revoke it and create a new one.
+        </>
+      }
+      secretLabel="New API token"
+      secret={token.token}
+      copiedStatus="Token copied to the clipboard"
+      onDismiss={onDismiss}
+    >
       <p className="muted small token-reveal__foot">
         {token.expiresAt ? `Expires ${formatDateTime(token.expiresAt)}.` : 'Never expires.'} Revoke it below when it is
         no longer needed.
       </p>
-    </section>
+    </SecretReveal>
   );
 }

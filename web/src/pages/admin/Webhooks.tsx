@@ -1,7 +1,8 @@
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { errorMessage, fieldErrors, type Api } from '../../api/client';
 import { CheckboxList } from '../../components/CheckboxList';
-import { CheckIcon, CopyIcon, PlusIcon, RefreshIcon } from '../../components/Icons';
+import { PlusIcon, RefreshIcon } from '../../components/Icons';
+import { SecretReveal } from '../../components/SecretReveal';
 import {
   Alert,
   Card,
@@ -13,7 +14,6 @@ import {
   PageHeader,
   Spinner,
 } from '../../components/ui';
-import { copyText } from '../../lib/clipboard';
 import { formatDateTime } from '../../lib/time';
 import { useLoad } from '../../lib/queries';
 import { hasErrors, type Errors } from '../../lib/validation';
@@ -322,62 +322,22 @@ function CreateWebhookForm({ api, atLimit, onCreated }: { api: Api; atLimit: boo
 
 /** The one-time view of a new endpoint's signing secret. */
 function NewSecretPanel({ created, onDismiss }: { created: CreatedWebhook; onDismiss: () => void }) {
-  const id = useId();
-  const inputRef = useRef<HTMLInputElement>(null);
-  const [copy, setCopy] = useState<'idle' | 'copied' | { error: string }>('idle');
-  useEffect(() => {
-    inputRef.current?.focus();
-    inputRef.current?.select();
-  }, [created.webhook.id]);
   return (
-    <section className="card token-reveal" aria-labelledby={`${id}-title`}>
-      <div className="card__header">
-        <h2 className="card__title token-reveal__title" id={`${id}-title`}>
-          <span className="token-reveal__icon" aria-hidden="true">
-            <CheckIcon size={14} />
-          </span>
-          Endpoint added
-        </h2>
-        <div className="card__actions">
-          <button type="button" className="btn btn--secondary btn--sm" onClick={onDismiss}>
-            Hide secret
-          </button>
-        </div>
-      </div>
-      <Alert kind="warning">
-        <strong>Copy the signing secret now — it will not be shown again.</strong> Your receiver checks{' '}
-        <code className="code-inline">X-EntryGuard-Signature</code> with it (HMAC-SHA256 of the timestamp, a dot and the body).
-      </Alert>
-      <div className="secret">
-        <label htmlFor={`${id}-secret`} className="sr-only">
-          Signing secret
-        </label>
-        <input
-          ref={inputRef}
-          id={`${id}-secret`}
-          className="input mono secret__value"
-          readOnly
-          value={created.secret}
-          spellCheck={false}
-          autoComplete="off"
-          onFocus={(e) => e.currentTarget.select()}
-        />
-        <button
-          type="button"
-          className="btn btn--primary"
-          onClick={() =>
-            copyText(created.secret).then(
-              () => setCopy('copied'),
-              (e) => setCopy({ error: errorMessage(e) }),
-            )
-          }
-        >
-          {copy === 'copied' ? <CheckIcon size={15} /> : <CopyIcon size={15} />}
-          {copy === 'copied' ? 'Copied' : 'Copy'}
-        </button>
-      </div>
-      {typeof copy === 'object' && <Alert>{copy.error}</Alert>}
-    </section>
+    <SecretReveal
+      title="Endpoint added"
+      hideLabel="Hide secret"
+      warning={
+        <>
+          <strong>Copy the signing secret now — it will not be shown again.</strong> Your receiver checks{' '}
+          <code className="code-inline">X-EntryGuard-Signature</code> with it (HMAC-SHA256 of the timestamp, a dot and the
+          body).
+        </>
+      }
+      secretLabel="Signing secret"
+      secret={created.secret}
+      copiedStatus="Signing secret copied to the clipboard"
+      onDismiss={onDismiss}
+    />
   );
 }
 
