@@ -24,8 +24,6 @@ use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
 
-use entryguard::app::credential_check::VerifierByProvider;
-use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::sweeper::SweepOptions;
 use entryguard::app::worker::Outcome;
 use entryguard::app::{App, Identity};
@@ -36,8 +34,8 @@ use entryguard::domain::session::{Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::domain::Timestamp;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, OffsetClock, RandomIds,
-    SeededIds, SimCloud, SimulatedFirewall, SimulatedVerifier,
+    simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, OffsetClock, RandomIds,
+    SeededIds, SimCloud, SimulatedFirewall,
 };
 use entryguard::ports::{Clock, Store};
 use entryguard_tests::moto::AwsFixture;
@@ -63,26 +61,14 @@ fn embedded(clock: Arc<dyn Clock>, seed: u64) -> Embedded {
     let sim = SimCloud::new(kv.clone());
     let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
     let store = Arc::new(EmbeddedStore::new(kv));
-    let app = App {
-        store: store.clone(),
-        queue: Arc::new(queue.clone()),
-        firewall: Arc::new(FirewallByProvider {
-            simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
-            aws: None,
-        }),
+    let app = simulated_app(
+        store.clone(),
+        Arc::new(queue.clone()),
+        SimulatedFirewall::new(sim.clone()),
+        &sim,
         clock,
         ids,
-        sealer: Arc::new(LocalKeySealer::ephemeral()),
-        verifier: Arc::new(VerifierByProvider {
-            simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
-            aws: None,
-        }),
-        notifier: entryguard::app::notifications::Notifier::disabled(),
-        directory: Arc::new(entryguard::embedded::LocalDirectory::new(
-            entryguard::embedded::Kv::in_memory(),
-        )),
-        metrics: Arc::new(entryguard::ports::NoMetrics),
-    };
+    );
     Embedded {
         app,
         queue,

@@ -14,8 +14,6 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 
-use entryguard::app::credential_check::VerifierByProvider;
-use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::rate_limit::CLOUD_CHANGES_PER_MINUTE;
 use entryguard::app::worker::Outcome;
 use entryguard::app::{App, Identity};
@@ -25,8 +23,8 @@ use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
 use entryguard::domain::session::SessionStatus;
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
-    SimulatedFirewall, SimulatedVerifier,
+    simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall,
 };
 use entryguard::pacing::{BucketSpec, Pacer, PacerConfig, PacerStats};
 use entryguard::ports::{Clock, Store, TaskQueue};
@@ -201,26 +199,14 @@ async fn storm(pacing: Pacing, users: usize) -> Figures {
                 }
                 Pacing::ErrorsOnly => SimulatedFirewall::new(sim.clone()),
             };
-            App {
-                store: store.clone(),
-                queue: Arc::new(queue.clone()),
-                firewall: Arc::new(FirewallByProvider {
-                    simulated: Some(Arc::new(firewall)),
-                    aws: None,
-                }),
-                clock: clock.clone(),
-                ids: ids.clone(),
-                sealer: Arc::new(LocalKeySealer::ephemeral()),
-                verifier: Arc::new(VerifierByProvider {
-                    simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
-                    aws: None,
-                }),
-                notifier: entryguard::app::notifications::Notifier::disabled(),
-                directory: Arc::new(entryguard::embedded::LocalDirectory::new(
-                    entryguard::embedded::Kv::in_memory(),
-                )),
-                metrics: Arc::new(entryguard::ports::NoMetrics),
-            }
+            simulated_app(
+                store.clone(),
+                Arc::new(queue.clone()),
+                firewall,
+                &sim,
+                clock.clone(),
+                ids.clone(),
+            )
         })
         .collect();
     let users = setup(&apps[0], &store, &sim, users).await;

@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 
-use entryguard::app::credential_check::VerifierByProvider;
-use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::{App, Identity};
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, SessionId, UserId};
 use entryguard::domain::model::{Credential, Organization, Resource, Role, User};
@@ -15,8 +13,8 @@ use entryguard::domain::session::Session;
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::firewall::SimRule;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
-    SimulatedFirewall, SimulatedVerifier,
+    simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall,
 };
 use entryguard::ports::Store;
 
@@ -66,26 +64,14 @@ impl Harness {
         let sim = SimCloud::new(kv.clone());
         let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
         let store = Arc::new(EmbeddedStore::new(kv.clone()));
-        let app = App {
-            store: store.clone(),
-            queue: Arc::new(queue.clone()),
-            firewall: Arc::new(FirewallByProvider {
-                simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
-                aws: None,
-            }),
-            clock: clock.clone(),
+        let app = simulated_app(
+            store.clone(),
+            Arc::new(queue.clone()),
+            SimulatedFirewall::new(sim.clone()),
+            &sim,
+            clock.clone(),
             ids,
-            sealer: Arc::new(LocalKeySealer::ephemeral()),
-            verifier: Arc::new(VerifierByProvider {
-                simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
-                aws: None,
-            }),
-            notifier: entryguard::app::notifications::Notifier::disabled(),
-            directory: Arc::new(entryguard::embedded::LocalDirectory::new(
-                entryguard::embedded::Kv::in_memory(),
-            )),
-            metrics: Arc::new(entryguard::ports::NoMetrics),
-        };
+        );
         Self {
             app,
             queue,

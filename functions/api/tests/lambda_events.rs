@@ -9,16 +9,13 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use entryguard::app::auth::hash_token;
-use entryguard::app::credential_check::VerifierByProvider;
-use entryguard::app::firewall_router::FirewallByProvider;
-use entryguard::app::App;
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
 use entryguard::domain::model::{Credential, Organization, Resource, Role, User};
 use entryguard::domain::net::PortRange;
 use entryguard::domain::tier::Tier;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
-    SimulatedFirewall, SimulatedVerifier,
+    simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall,
 };
 use entryguard::ports::store::TokenRecord;
 use entryguard_api::lambda::lambda_router;
@@ -34,26 +31,14 @@ async fn state() -> (ApiState, User) {
     ));
     let ids = Arc::new(SeededIds::new(3));
     let sim = SimCloud::new(kv.clone());
-    let app = App {
-        store: Arc::new(EmbeddedStore::new(kv.clone())),
-        queue: Arc::new(EmbeddedQueue::new(kv, clock.clone(), ids.clone())),
-        firewall: Arc::new(FirewallByProvider {
-            simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
-            aws: None,
-        }),
+    let app = simulated_app(
+        Arc::new(EmbeddedStore::new(kv.clone())),
+        Arc::new(EmbeddedQueue::new(kv, clock.clone(), ids.clone())),
+        SimulatedFirewall::new(sim.clone()),
+        &sim,
         clock,
         ids,
-        sealer: Arc::new(LocalKeySealer::ephemeral()),
-        verifier: Arc::new(VerifierByProvider {
-            simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
-            aws: None,
-        }),
-        notifier: entryguard::app::notifications::Notifier::disabled(),
-        directory: Arc::new(entryguard::embedded::LocalDirectory::new(
-            entryguard::embedded::Kv::in_memory(),
-        )),
-        metrics: Arc::new(entryguard::ports::NoMetrics),
-    };
+    );
     let now = app.now();
     let org = Organization::new(
         OrgId::from_uuid(app.ids.uuid()),

@@ -16,12 +16,9 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use entryguard::app::credential_check::VerifierByProvider;
-use entryguard::app::firewall_router::FirewallByProvider;
-use entryguard::app::App;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
-    SimulatedFirewall, SimulatedVerifier,
+    simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall,
 };
 use entryguard_api::openapi::{document_json, BEARER};
 use entryguard_api::{router, ApiState};
@@ -210,26 +207,14 @@ fn state() -> ApiState {
     let ids = Arc::new(SeededIds::new(7));
     let sim = SimCloud::new(kv.clone());
     ApiState {
-        app: App {
-            store: Arc::new(EmbeddedStore::new(kv.clone())),
-            queue: Arc::new(EmbeddedQueue::new(kv, clock.clone(), ids.clone())),
-            firewall: Arc::new(FirewallByProvider {
-                simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
-                aws: None,
-            }),
+        app: simulated_app(
+            Arc::new(EmbeddedStore::new(kv.clone())),
+            Arc::new(EmbeddedQueue::new(kv, clock.clone(), ids.clone())),
+            SimulatedFirewall::new(sim.clone()),
+            &sim,
             clock,
             ids,
-            sealer: Arc::new(LocalKeySealer::ephemeral()),
-            verifier: Arc::new(VerifierByProvider {
-                simulated: Some(Arc::new(SimulatedVerifier::new(sim))),
-                aws: None,
-            }),
-            notifier: entryguard::app::notifications::Notifier::disabled(),
-            directory: Arc::new(entryguard::embedded::LocalDirectory::new(
-                entryguard::embedded::Kv::in_memory(),
-            )),
-            metrics: Arc::new(entryguard::ports::NoMetrics),
-        },
+        ),
         dev: None,
         entryguard_principal: "arn:aws:iam::000000000000:root".into(),
         oidc: None,

@@ -10,6 +10,7 @@ pub mod queue;
 pub mod sealer;
 pub mod store;
 pub mod verifier;
+pub mod wiring;
 
 pub use clock::{ManualClock, OffsetClock, SystemClock, TokioTimer};
 pub use directory::{Invitation, LocalDirectory};
@@ -21,3 +22,4 @@ pub use queue::EmbeddedQueue;
 pub use sealer::LocalKeySealer;
 pub use store::EmbeddedStore;
 pub use verifier::SimulatedVerifier;
+pub use wiring::simulated_app;

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, TimeZone, Utc};
 
-use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::firewall_router::FirewallByProvider;
 use entryguard::app::worker::Outcome;
 use entryguard::app::{App, Identity};
@@ -21,8 +20,8 @@ use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::firewall::RULE_DESCRIPTION;
 use entryguard::embedded::{
-    EmbeddedQueue, EmbeddedStore, Kv, LocalKeySealer, ManualClock, SeededIds, SimCloud,
-    SimulatedFirewall, SimulatedVerifier,
+    simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud,
+    SimulatedFirewall,
 };
 use entryguard::pacing::{BucketSpec, Pacer, PacerConfig};
 use entryguard::ports::{Firewall, Store, TaskQueue};
@@ -204,29 +203,25 @@ impl World {
             peek: Box::new(move |g| managed(&peek_sim, g)),
             changes: Mutex::new(Vec::new()),
         });
+        // The simulation's own firewall (faults, latency, all-or-nothing batches) in place of
+        // the plain simulated one.
         let app = App {
-            store: Arc::new(FaultyStore {
-                inner: store.clone(),
-                ctl: ctl.clone(),
-                history: history.clone(),
-            }),
-            queue: Arc::new(FaultyQueue {
-                inner: Arc::new(queue.clone()),
-                ctl: ctl.clone(),
-            }),
             firewall: firewall.clone() as Arc<dyn Firewall>,
-            clock: clock.clone(),
-            ids,
-            sealer: Arc::new(LocalKeySealer::ephemeral()),
-            verifier: Arc::new(VerifierByProvider {
-                simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
-                aws: None,
-            }),
-            notifier: entryguard::app::notifications::Notifier::disabled(),
-            directory: Arc::new(entryguard::embedded::LocalDirectory::new(
-                entryguard::embedded::Kv::in_memory(),
-            )),
-            metrics: Arc::new(entryguard::ports::NoMetrics),
+            ..simulated_app(
+                Arc::new(FaultyStore {
+                    inner: store.clone(),
+                    ctl: ctl.clone(),
+                    history: history.clone(),
+                }),
+                Arc::new(FaultyQueue {
+                    inner: Arc::new(queue.clone()),
+                    ctl: ctl.clone(),
+                }),
+                SimulatedFirewall::new(sim.clone()),
+                &sim,
+                clock.clone(),
+                ids,
+            )
         };
         let mut w = Self {
             exec: Executor::new(ctl.clone()),
