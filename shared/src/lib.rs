@@ -4,7 +4,6 @@
 
 pub mod app;
 pub mod batching;
-pub mod contract;
 pub mod domain;
 pub mod embedded;
 pub mod pacing;

@@ -1,5 +1,6 @@
 //! Shared helpers for EntryGuard's integration tests.
 
+pub mod contract;
 pub mod harness;
 pub mod iam;
 pub mod lambda_runtime;

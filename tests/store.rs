@@ -1,25 +1,32 @@
-//! The DynamoDB store against moto: provisioned by the same code as `--provision`, then held
-//! to the same store contract as the embedded store.
+//! The store port: both adapters held to one contract (the embedded store, and the DynamoDB
+//! store on moto, provisioned by the same code as `--provision`), then what is particular to
+//! DynamoDB.
 
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 
-use entryguard::contract::run_store_contract;
 use entryguard::domain::audit::{AuditEvent, AuditType, Outcome};
 use entryguard::domain::credential::CredentialAccess;
 use entryguard::domain::ids::{AuditId, CredentialId, OrgId, SessionId, UserId};
 use entryguard::domain::model::{Credential, CredentialStatus, Provider, SealedSecret};
 use entryguard::domain::session::Session;
 use entryguard::domain::tier::Hours;
+use entryguard::embedded::{EmbeddedStore, Kv};
 use entryguard::ports::store::DocKind;
 use entryguard::ports::Store;
 use entryguard_aws::schema::{self, ResourceNames};
 use entryguard_aws::sdk::dynamodb::types::{AttributeValue, ProjectionType};
 use entryguard_aws::sdk::sqs::types::QueueAttributeName;
 use entryguard_aws::AwsBackend;
+use entryguard_tests::contract::run_store_contract;
 use entryguard_tests::moto::Moto;
+
+#[tokio::test]
+async fn embedded_store_keeps_the_store_contract() {
+    run_store_contract(Arc::new(EmbeddedStore::new(Kv::in_memory()))).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_store_keeps_the_store_contract() {

@@ -1,6 +1,7 @@
 //! The `Store` port's contract: every semantic the use cases rely on, as one suite that every
-//! adapter must pass (the embedded store in this crate's tests, DynamoDB under an emulator in
-//! the integration tests). It needs an empty store and panics at the first violation.
+//! adapter must pass (the embedded store, and DynamoDB on moto: `tests/store.rs`). It needs an
+//! empty store and panics at the first violation. It lives with the tests, not in the library
+//! every Lambda links.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -8,20 +9,22 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use uuid::Uuid;
 
-use crate::domain::audit::{AuditEvent, AuditQuery, AuditType, Outcome};
-use crate::domain::credential::{Credential, CredentialAccess};
-use crate::domain::ids::{AuditId, CredentialId, OrgId, ResourceId, SessionId, TokenId, UserId};
-use crate::domain::model::{OrgStatus, Organization, Provider, User};
-use crate::domain::net::{PortRange, Region};
-use crate::domain::rate::RateLimit;
-use crate::domain::rule::{
+use entryguard::domain::audit::{AuditEvent, AuditQuery, AuditType, Outcome};
+use entryguard::domain::credential::{Credential, CredentialAccess};
+use entryguard::domain::ids::{
+    AuditId, CredentialId, OrgId, ResourceId, SessionId, TokenId, UserId,
+};
+use entryguard::domain::model::{OrgStatus, Organization, Provider, User};
+use entryguard::domain::net::{PortRange, Region};
+use entryguard::domain::rate::RateLimit;
+use entryguard::domain::rule::{
     CloudRuleId, CloudState, GroupRef, HolderId, IngressRule, Lease, LeaseGrant, RuleKey,
 };
-use crate::domain::session::{EntryTarget, Session, SessionStatus};
-use crate::domain::tier::{Hours, Tier};
-use crate::domain::Timestamp;
-use crate::embedded::kv::time_key;
-use crate::ports::store::{
+use entryguard::domain::session::{EntryTarget, Session, SessionStatus};
+use entryguard::domain::tier::{Hours, Tier};
+use entryguard::domain::Timestamp;
+use entryguard::embedded::kv::time_key;
+use entryguard::ports::store::{
     CreateError, CreateSessionError, DocKind, DueEntry, PersonalToken, Store, TokenRecord,
     UpdateError,
 };
@@ -924,7 +927,7 @@ async fn rule_holders(s: &dyn Store) {
     assert_eq!(s.get_rule(&k1).await.unwrap(), Some(two.clone()));
 
     s.rule_add_holder(&k2, &group(1), &h1).await.unwrap();
-    let keys = |v: Vec<crate::domain::rule::RuleState>| {
+    let keys = |v: Vec<entryguard::domain::rule::RuleState>| {
         v.into_iter().map(|r| r.key).collect::<BTreeSet<_>>()
     };
     assert_eq!(
@@ -957,7 +960,7 @@ async fn rule_holders(s: &dyn Store) {
     assert!(s.list_rules().await.unwrap().is_empty());
 }
 
-fn granted(g: LeaseGrant) -> (crate::domain::rule::RuleState, bool) {
+fn granted(g: LeaseGrant) -> (entryguard::domain::rule::RuleState, bool) {
     match g {
         LeaseGrant::Granted { state, stale } => (*state, stale),
         LeaseGrant::Busy => panic!("expected the lease to be granted"),
