@@ -13,19 +13,15 @@ use entryguard_api::environment::{BOOTSTRAP_ADMIN_ENV, PRINCIPAL_ENV, SIGNUP_ENV
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    entryguard_aws::init_lambda_logging();
-    // Metrics as embedded-metric-format lines on stdout: CloudWatch extracts them from the logs.
-    let backend = entryguard_aws::connect_from_env()
-        .await?
-        .with_metrics(Arc::new(entryguard_aws::EmfMetrics::stdout_from_env("api")));
-    // During init, before the first request waits for them.
-    backend
-        .warm(entryguard_aws::Services {
+    let backend = entryguard_aws::cold_start(
+        "api",
+        entryguard_aws::Services {
             dynamodb: true,
             sqs: true,
             sts: false,
-        })
-        .await;
+        },
+    )
+    .await?;
     let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
     if let Some(admin) = std::env::var(BOOTSTRAP_ADMIN_ENV)
         .ok()

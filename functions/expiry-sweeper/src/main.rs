@@ -10,21 +10,15 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    entryguard_aws::init_lambda_logging();
-    // Metrics as embedded-metric-format lines on stdout: CloudWatch extracts them from the logs.
-    let backend = entryguard_aws::connect_from_env()
-        .await?
-        .with_metrics(Arc::new(entryguard_aws::EmfMetrics::stdout_from_env(
-            "expiry-sweeper",
-        )));
-    // During init, before the first event waits for them.
-    backend
-        .warm(entryguard_aws::Services {
+    let backend = entryguard_aws::cold_start(
+        "expiry-sweeper",
+        entryguard_aws::Services {
             dynamodb: true,
             sqs: true,
             sts: true,
-        })
-        .await;
+        },
+    )
+    .await?;
     let app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {

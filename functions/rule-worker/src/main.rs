@@ -9,21 +9,15 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    entryguard_aws::init_lambda_logging();
-    // Metrics as embedded-metric-format lines on stdout: CloudWatch extracts them from the logs.
-    let backend = entryguard_aws::connect_from_env()
-        .await?
-        .with_metrics(Arc::new(entryguard_aws::EmfMetrics::stdout_from_env(
-            "rule-worker",
-        )));
-    // During init, before the first event waits for them.
-    backend
-        .warm(entryguard_aws::Services {
+    let backend = entryguard_aws::cold_start(
+        "rule-worker",
+        entryguard_aws::Services {
             dynamodb: true,
             sqs: true,
             sts: true,
-        })
-        .await;
+        },
+    )
+    .await?;
     let mut app = backend.app(Arc::new(SystemClock), Arc::new(RandomIds), None);
     // The one process that sends webhooks; never with the development switch.
     app.notifier = entryguard::app::notifications::Notifier {

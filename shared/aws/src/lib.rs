@@ -4,6 +4,7 @@
 //! AWS types stay in this crate: everything it exposes to the use cases is a port.
 
 pub mod cognito;
+pub mod cold_start;
 pub mod credentials;
 pub mod dynamo;
 pub mod ec2;
@@ -33,6 +34,7 @@ use entryguard::embedded::{SimCloud, SimulatedFirewall, SimulatedVerifier};
 use entryguard::ports::{Clock, Directory, IdSource, Metrics, NoMetrics};
 
 pub use cognito::{CognitoDirectory, NoDirectory};
+pub use cold_start::cold_start;
 pub use credentials::{validate_credential, CredentialSource, StsVerifier};
 pub use dynamo::DynamoStore;
 pub use ec2::{CloudRule, Ec2Firewall};
