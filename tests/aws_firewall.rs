@@ -11,7 +11,6 @@ use entryguard::ports::firewall::{
     Authorization, BatchOutcome, Firewall, FirewallError, GroupBatch, Revocation, RuleOutcome,
 };
 use entryguard_aws::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE, RULE_DESCRIPTION};
-use entryguard_aws::sdk::ec2::types::{IpPermission, IpRange};
 use entryguard_tests::moto::{AwsFixture, REGION};
 use uuid::Uuid;
 
@@ -145,21 +144,7 @@ async fn a_full_group_reports_the_rule_limit() {
     let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
     let sg = fx.security_group("full").await;
     let g = group(&credential, &sg);
-    let mut permission = IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(443)
-        .to_port(443);
-    for i in 0..60 {
-        permission =
-            permission.ip_ranges(IpRange::builder().cidr_ip(format!("10.1.{i}.0/24")).build());
-    }
-    fx.ec2
-        .authorize_security_group_ingress()
-        .group_id(sg.as_str())
-        .ip_permissions(permission.build())
-        .send()
-        .await
-        .unwrap();
+    fx.hand_made_rules(&sg, 60).await;
     assert_eq!(fx.rules(&sg).await.len(), 60);
     let err = fx
         .backend
@@ -475,21 +460,7 @@ async fn a_nearly_full_group_takes_what_fits() {
     let credential = fx.credential(OrgId::from_uuid(Uuid::new_v4())).await;
     let sg = fx.security_group("nearly").await;
     let g = group(&credential, &sg);
-    let mut permission = IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(443)
-        .to_port(443);
-    for i in 0..58 {
-        permission =
-            permission.ip_ranges(IpRange::builder().cidr_ip(format!("10.1.{i}.0/24")).build());
-    }
-    fx.ec2
-        .authorize_security_group_ingress()
-        .group_id(sg.as_str())
-        .ip_permissions(permission.build())
-        .send()
-        .await
-        .unwrap();
+    fx.hand_made_rules(&sg, 58).await;
     let out = fx
         .backend
         .firewall

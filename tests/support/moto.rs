@@ -268,6 +268,30 @@ impl AwsFixture {
             .expect("a hand-made rule in moto");
     }
 
+    /// Fills `count` rules into the group by hand in one call (10.1.<i>.0/24 on TCP 443), to bring
+    /// it to or near its rule limit.
+    pub async fn hand_made_rules(
+        &self,
+        group: &entryguard::domain::net::SecurityGroupId,
+        count: u8,
+    ) {
+        use entryguard_aws::sdk::ec2::types::{IpPermission, IpRange};
+        let permission = (0..count).fold(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443),
+            |p, i| p.ip_ranges(IpRange::builder().cidr_ip(format!("10.1.{i}.0/24")).build()),
+        );
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group.as_str())
+            .ip_permissions(permission.build())
+            .send()
+            .await
+            .expect("hand-made rules in moto");
+    }
+
     /// The group's inbound rules as EC2 describes them.
     pub async fn rules(
         &self,
