@@ -288,6 +288,21 @@ impl SimCloud {
             .unwrap_or_default()
     }
 
+    /// A call reaching the simulated cloud: throttled or failed as configured, else delayed by
+    /// the configured latency.
+    async fn arrive(
+        &self,
+        region: &Region,
+        sg: &SecurityGroupId,
+        op: Operation,
+    ) -> Result<(), SimError> {
+        let latency = self.before_call(region, sg, op)?;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        Ok(())
+    }
+
     fn before_call(
         &self,
         region: &Region,
@@ -343,10 +358,7 @@ impl SimCloud {
         rule: &IngressRule,
         description: &str,
     ) -> Result<(), SimError> {
-        let latency = self.before_call(region, sg, Operation::Authorize)?;
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
+        self.arrive(region, sg, Operation::Authorize).await?;
         let key = group_key(region, sg);
         self.kv.write(|t| {
             let Some(mut group) = kv::get::<SimGroup>(t, &key)? else {
@@ -383,10 +395,7 @@ impl SimCloud {
         sg: &SecurityGroupId,
         rules: &[(IngressRule, String)],
     ) -> Result<Vec<(IngressRule, String)>, SimError> {
-        let latency = self.before_call(region, sg, Operation::Authorize)?;
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
+        self.arrive(region, sg, Operation::Authorize).await?;
         let key = group_key(region, sg);
         self.kv.write(|t| {
             let Some(mut group) = kv::get::<SimGroup>(t, &key)? else {
@@ -428,10 +437,7 @@ impl SimCloud {
         sg: &SecurityGroupId,
         ids: &[String],
     ) -> Result<(), SimError> {
-        let latency = self.before_call(region, sg, Operation::Revoke)?;
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
+        self.arrive(region, sg, Operation::Revoke).await?;
         let key = group_key(region, sg);
         self.kv.write(|t| {
             let Some(mut group) = kv::get::<SimGroup>(t, &key)? else {
@@ -459,10 +465,7 @@ impl SimCloud {
         rule: &IngressRule,
         description: &str,
     ) -> Result<(), SimError> {
-        let latency = self.before_call(region, sg, Operation::Revoke)?;
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
+        self.arrive(region, sg, Operation::Revoke).await?;
         let key = group_key(region, sg);
         self.kv.write(|t| {
             let Some(mut group) = kv::get::<SimGroup>(t, &key)? else {
@@ -486,10 +489,7 @@ impl SimCloud {
         region: &Region,
         sg: &SecurityGroupId,
     ) -> Result<Vec<SimRule>, SimError> {
-        let latency = self.before_call(region, sg, Operation::Describe)?;
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
+        self.arrive(region, sg, Operation::Describe).await?;
         match self.group(region, sg)? {
             Some(g) => Ok(g.rules),
             None => Err(SimError::GroupNotFound(sg.to_string())),
