@@ -266,6 +266,8 @@ async fn malformed_oversized_and_non_json_bodies_change_nothing() {
     deep.push_str(&"}".repeat(200));
     let malformed: Vec<(&str, Vec<u8>)> = vec![
         ("invalid JSON", b"{nope".to_vec()),
+        // An optional body must not read whitespace as "no body" (that would revoke everything).
+        ("only whitespace", b" \n\t".to_vec()),
         ("truncated", b"{\"name\": \"x\"".to_vec()),
         ("trailing characters", b"{} {}".to_vec()),
         ("an array", b"[1, 2]".to_vec()),

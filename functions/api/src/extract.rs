@@ -155,7 +155,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
         } else {
             read_bytes(req, state).await?
         };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // Only a body with no bytes at all is "no body": whitespace sent as JSON is not a JSON
+        // document, and accepting it would let a malformed request act on the whole organization.
+        if bytes.is_empty() {
             return Ok(OptionalJson(None));
         }
         if !has_content_type {
