@@ -7,7 +7,7 @@
 //!
 //! `cargo test -p entryguard-tests --bench moto_requests` (`ENTRYGUARD_BENCH_USERS=N`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -20,108 +20,10 @@ use entryguard::domain::net::PortRange;
 use entryguard::domain::session::SessionStatus;
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::{ManualClock, SeededIds};
-use entryguard_tests::moto::{AwsFixture, RecordedRequest, REGION};
+use entryguard_tests::moto::{AwsFixture, REGION};
+use entryguard_tests::requests::{print_cost, Tally};
 
 const GROUPS: usize = 5;
-/// us-east-1 on-demand, per million request units (check the current price list).
-const WRITE_PRICE: f64 = 0.625;
-const READ_PRICE: f64 = 0.125;
-
-#[derive(Default)]
-struct Tally {
-    /// Requests by service and operation.
-    requests: BTreeMap<String, usize>,
-    write_units: usize,
-    read_units: usize,
-}
-
-impl Tally {
-    fn of(recorded: &[RecordedRequest]) -> Self {
-        let mut t = Tally::default();
-        for r in recorded {
-            let body = String::from_utf8_lossy(&r.body_bytes()).into_owned();
-            let target = r
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
-                .map(|(_, v)| v.clone());
-            let name = match target {
-                Some(t) if t.starts_with("DynamoDB_") => {
-                    format!("dynamodb {}", t.split('.').nth(1).unwrap_or("?"))
-                }
-                Some(t) if t.starts_with("AmazonSQS") => {
-                    format!("sqs {}", t.split('.').nth(1).unwrap_or("?"))
-                }
-                Some(t) => t,
-                None => match body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
-                    Some(a) => format!("ec2/sts {a}"),
-                    None => continue,
-                },
-            };
-            // Items of 1 KB or less: a transaction bills two units per item.
-            let items = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
-                .unwrap_or(1);
-            match name.as_str() {
-                "dynamodb TransactWriteItems" => t.write_units += 2 * items,
-                "dynamodb PutItem" | "dynamodb UpdateItem" | "dynamodb DeleteItem" => {
-                    t.write_units += 1
-                }
-                "dynamodb BatchWriteItem" => {
-                    t.write_units += serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| {
-                            v["RequestItems"].as_object().map(|o| {
-                                o.values().filter_map(|a| a.as_array()).map(Vec::len).sum()
-                            })
-                        })
-                        .unwrap_or(1)
-                }
-                n if n.starts_with("dynamodb ") => t.read_units += 1,
-                _ => {}
-            }
-            *t.requests.entry(name).or_default() += 1;
-        }
-        t
-    }
-
-    fn print(&self, phase: &str, sessions: usize, entries: usize) {
-        println!("\n{phase}: {sessions} sessions, {entries} entries");
-        println!("| request | total | per session | per entry |");
-        println!("|---|---|---|---|");
-        for (name, n) in &self.requests {
-            println!(
-                "| {name} | {n} | {:.2} | {:.2} |",
-                *n as f64 / sessions as f64,
-                *n as f64 / entries as f64
-            );
-        }
-        let writes: usize = self
-            .requests
-            .iter()
-            .filter(|(k, _)| {
-                [
-                    "TransactWriteItems",
-                    "PutItem",
-                    "UpdateItem",
-                    "DeleteItem",
-                    "BatchWriteItem",
-                ]
-                .iter()
-                .any(|w| k.as_str() == format!("dynamodb {w}"))
-            })
-            .map(|(_, n)| n)
-            .sum();
-        println!(
-            "DynamoDB write requests per entry: {:.2}; write units per entry: {:.2}; read units per entry: {:.2}",
-            writes as f64 / entries as f64,
-            self.write_units as f64 / entries as f64,
-            self.read_units as f64 / entries as f64
-        );
-    }
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let users: usize = std::env::var("ENTRYGUARD_BENCH_USERS")
@@ -233,12 +135,5 @@ async fn main() {
     );
     apply.print("start until ACTIVE (API + worker)", users, entries);
     remove.print("stop until ended (API + worker)", users, entries);
-    let units_write = (apply.write_units + remove.write_units) as f64 / users as f64;
-    let units_read = (apply.read_units + remove.read_units) as f64 / users as f64;
-    println!(
-        "\nper 1,000 sessions of {GROUPS} entries: {:.0} write units, {:.0} read units: ${:.4} at ${WRITE_PRICE}/M writes and ${READ_PRICE}/M reads",
-        units_write * 1000.0,
-        units_read * 1000.0,
-        units_write * 1000.0 * WRITE_PRICE / 1e6 + units_read * 1000.0 * READ_PRICE / 1e6
-    );
+    print_cost(&apply, &remove, users, GROUPS);
 }

@@ -1,10 +1,13 @@
 //! The rule worker under a throttling storm: 50 users (and then 200) start a session at the same
 //! moment, each on 5 security groups, against a simulated EC2 that enforces its request limit (a
-//! token bucket of 50, refilled at 5 per second, per account and region). Two workers consume the
-//! queue as the Lambda does (at most two at once, ten messages each). Printed per scenario: how
-//! long until every session is ACTIVE, in simulated seconds, what it cost in EC2 calls, and the
-//! most rule changes that reached EC2 in one minute — held under the credential's cloud budget
-//! (`CLOUD_CHANGES_PER_MINUTE`), so the customer's own tooling keeps the rest of the bucket.
+//! token bucket of 50, refilled at 5 per second, per account and region) and answers each call
+//! after 100–300 ms (drawn from a seed). Two workers consume the queue as the Lambda does (at
+//! most two at once, ten messages each). Last, one user on 10 groups, to see how close a single
+//! session comes to one EC2 round trip. Printed per scenario: how long until every session is
+//! ACTIVE, in simulated seconds, what it cost in EC2 calls (and authorize calls on the busiest
+//! group), and the most rule changes that reached EC2 in one minute — held under the
+//! credential's cloud budget (`CLOUD_CHANGES_PER_MINUTE`), so the customer's own tooling keeps
+//! the rest of the bucket.
 //!
 //! Run: `cargo test -p entryguard-tests --bench throttling` (a debug build is fine: the time
 //! measured is simulated).
@@ -22,6 +25,7 @@ use entryguard::domain::model::{Credential, CredentialStatus, Organization, Reso
 use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
 use entryguard::domain::session::SessionStatus;
 use entryguard::domain::tier::{Hours, Tier};
+use entryguard::embedded::firewall::Operation;
 use entryguard::embedded::{
     simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud,
     SimulatedFirewall,
@@ -30,7 +34,8 @@ use entryguard::pacing::{BucketSpec, Pacer, PacerConfig, PacerStats};
 use entryguard::ports::{Clock, Store, TaskQueue};
 use entryguard_tests::sim::exec::{Control, Executor, Step};
 
-const GROUPS: u32 = 5;
+/// EC2's answer time per call, drawn evenly between these bounds.
+const LATENCY_MS: (u64, u64) = (100, 300);
 /// Users sharing the same security groups.
 const COHORT: usize = 50;
 const WORKERS: usize = 2;
@@ -51,6 +56,8 @@ struct Figures {
     failed_entries: usize,
     calls: u64,
     throttled: u64,
+    /// The most authorize calls that reached one security group.
+    most_authorize_per_group: u64,
     pacing: PacerStats,
     deliveries: u64,
     /// The most times one message was received (the dead-letter queue takes it at 10).
@@ -88,7 +95,13 @@ fn sg(n: u32) -> SecurityGroupId {
     format!("sg-{n:08x}").parse().unwrap()
 }
 
-async fn setup(app: &App, store: &EmbeddedStore, sim: &SimCloud, users: usize) -> Vec<Identity> {
+async fn setup(
+    app: &App,
+    store: &EmbeddedStore,
+    sim: &SimCloud,
+    users: usize,
+    groups: u32,
+) -> Vec<Identity> {
     let now = app.now();
     let org = Organization::new(
         OrgId::from_uuid(app.ids.uuid()),
@@ -113,7 +126,7 @@ async fn setup(app: &App, store: &EmbeddedStore, sim: &SimCloud, users: usize) -
     let mut people = Vec::new();
     for cohort in 0..cohorts {
         let mut resources = BTreeSet::new();
-        for g in (cohort as u32 * GROUPS + 1)..=((cohort as u32 + 1) * GROUPS) {
+        for g in (cohort as u32 * groups + 1)..=((cohort as u32 + 1) * groups) {
             sim.create_group(&region(), &sg(g), &format!("group-{g}"))
                 .unwrap();
             let r = Resource {
@@ -170,7 +183,7 @@ enum Done {
     Swept,
 }
 
-async fn storm(pacing: Pacing, users: usize) -> Figures {
+async fn storm(pacing: Pacing, users: usize, groups: u32) -> Figures {
     let kv = Kv::in_memory();
     let start = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
     let clock = Arc::new(ManualClock::new(start));
@@ -180,6 +193,11 @@ async fn storm(pacing: Pacing, users: usize) -> Figures {
         BucketSpec::EC2_MUTATING,
         BucketSpec::EC2_DESCRIBE,
         clock.clone(),
+    );
+    sim.set_latency_between(
+        std::time::Duration::from_millis(LATENCY_MS.0),
+        std::time::Duration::from_millis(LATENCY_MS.1),
+        5,
     );
     let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
     let store = Arc::new(EmbeddedStore::new(kv));
@@ -209,7 +227,7 @@ async fn storm(pacing: Pacing, users: usize) -> Figures {
             )
         })
         .collect();
-    let users = setup(&apps[0], &store, &sim, users).await;
+    let users = setup(&apps[0], &store, &sim, users, groups).await;
     let mut sessions: Vec<SessionId> = Vec::new();
     for (n, who) in users.iter().enumerate() {
         let ip = format!("198.51.{}.{}", 100 + n / 200, 1 + n % 200)
@@ -339,6 +357,11 @@ async fn storm(pacing: Pacing, users: usize) -> Figures {
         failed_entries,
         calls: counts.calls,
         throttled: counts.throttled,
+        most_authorize_per_group: sim
+            .calls_per_group(Operation::Authorize)
+            .into_values()
+            .max()
+            .unwrap_or(0),
         pacing: pacing_stats,
         deliveries,
     }
@@ -349,39 +372,49 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "{GROUPS} security groups per user; simulated EC2 limit: burst {}, {}/s; {WORKERS} workers x {BATCH} messages; cloud budget {CLOUD_CHANGES_PER_MINUTE} changes per credential and minute",
+        "simulated EC2 limit: burst {}, {}/s; each call answered in {}-{} ms; {WORKERS} workers x {BATCH} messages; cloud budget {CLOUD_CHANGES_PER_MINUTE} changes per credential and minute",
         BucketSpec::EC2_MUTATING.burst,
-        BucketSpec::EC2_MUTATING.per_second
+        BucketSpec::EC2_MUTATING.per_second,
+        LATENCY_MS.0,
+        LATENCY_MS.1
     );
-    for (name, pacing, users) in [
+    for (name, pacing, users, groups) in [
         (
             "token bucket (each worker: burst 25, 2.5/s)",
             Pacing::TokenBucket,
             50,
+            5,
         ),
         (
             "no client-side pacing (errors and queue retries)",
             Pacing::ErrorsOnly,
             50,
+            5,
         ),
         (
             "token bucket, a storm four times larger",
             Pacing::TokenBucket,
             200,
+            5,
         ),
+        ("token bucket, one user", Pacing::TokenBucket, 1, 10),
     ] {
-        let f = rt.block_on(storm(pacing, users));
+        let f = rt.block_on(storm(pacing, users, groups));
+        let round_trip = (LATENCY_MS.0 + LATENCY_MS.1) as f64 / 2000.0;
         let time = match f.seconds_to_active {
-            Some(s) => format!("all ACTIVE after {s:.1} s (simulated)"),
+            Some(s) => format!(
+                "all ACTIVE after {s:.1} s (simulated; {:.1} mean EC2 round trips)",
+                s / round_trip
+            ),
             None => format!(
                 "only {}/{users} sessions ACTIVE ({} entries FAILED)",
                 f.active, f.failed_entries
             ),
         };
         println!(
-            "{name}, {users} users x {GROUPS} groups = {} rules:\n  {time}\n  EC2 calls {} (throttled {}), queue deliveries {} (at most {} of one message), waits for a token {}, in-call retries {}, gave up {}\n  rule changes reaching EC2: at most {} in one budget minute, {} in any 60 s",
-            users * GROUPS as usize,
-            f.calls, f.throttled, f.deliveries, f.most_receives, f.pacing.waited, f.pacing.retries, f.pacing.gave_up,
+            "{name}, {users} users x {groups} groups = {} rules:\n  {time}\n  EC2 calls {} (throttled {}; at most {} authorize calls on one group), queue deliveries {} (at most {} of one message), waits for a token {}, in-call retries {}, gave up {}\n  rule changes reaching EC2: at most {} in one budget minute, {} in any 60 s",
+            users * groups as usize,
+            f.calls, f.throttled, f.most_authorize_per_group, f.deliveries, f.most_receives, f.pacing.waited, f.pacing.retries, f.pacing.gave_up,
             f.max_per_minute, f.max_per_60s
         );
     }

@@ -548,9 +548,14 @@ async fn session_limits(s: &dyn Store) {
     s.create_session(&s3, None).await.unwrap();
     assert_eq!(s.live_session_count(u.id).await.unwrap(), 3);
 
-    // The same session twice is an error and takes no slot.
+    // The same create again (the SDK retrying a request whose first attempt landed) is done
+    // and takes no second slot; another session under the same id is an error.
+    s.create_session(&s1, None).await.unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 3);
+    let mut clash = session(&u, t0(), 3);
+    clash.id = s1.id;
     assert!(matches!(
-        s.create_session(&s1, None).await,
+        s.create_session(&clash, None).await,
         Err(CreateSessionError::Store(_))
     ));
     assert_eq!(s.live_session_count(u.id).await.unwrap(), 3);
@@ -666,6 +671,10 @@ async fn session_updates(s: &dyn Store) {
     // Without release_slot the count does not move.
     let second = session(&u, t0(), 1);
     s.create_session(&second, None).await.unwrap();
+    // The same write again (a retry whose first attempt landed) is done, not a conflict, and
+    // gives no second slot back.
+    s.update_session(&stopped, 1, true).await.unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 1);
     let touched = changed(&stopped, |x| {
         x.entry_applied(0, t0() + Duration::seconds(20))
             .map(|_| ())

@@ -7,6 +7,7 @@ pub mod lambda_runtime;
 pub mod logs;
 pub mod moto;
 pub mod oidc;
+pub mod requests;
 pub mod server;
 pub mod sim;
 pub mod template;

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -114,7 +116,7 @@ pub enum FaultKind {
     Unauthorized,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
     Authorize,
     Revoke,
@@ -145,7 +147,10 @@ struct ApiLimits {
 struct Injected {
     faults: Vec<Fault>,
     latency: Duration,
+    /// Latency drawn per call between two bounds (seeded), instead of `latency`.
+    latency_between: Option<(Duration, Duration, StdRng)>,
     calls: u64,
+    calls_by: HashMap<(Operation, SecurityGroupId), u64>,
     /// What every credential check answers instead of an account id, while set.
     credential_fault: Option<FaultKind>,
     throttled: u64,
@@ -236,6 +241,26 @@ impl SimCloud {
         self.injected.lock().expect("fault lock").latency = latency;
     }
 
+    /// Delays every call by a latency drawn evenly between `min` and `max` (from `seed`, so a
+    /// run repeats). With [`SimCloud::limit_requests`] the wait is on its timer (simulated time
+    /// under a manual clock).
+    pub fn set_latency_between(&self, min: Duration, max: Duration, seed: u64) {
+        self.injected.lock().expect("fault lock").latency_between =
+            Some((min, max, StdRng::seed_from_u64(seed)));
+    }
+
+    /// Calls of `op` that reached the cloud, per security group (throttled ones included).
+    pub fn calls_per_group(&self, op: Operation) -> HashMap<SecurityGroupId, u64> {
+        self.injected
+            .lock()
+            .expect("fault lock")
+            .calls_by
+            .iter()
+            .filter(|((o, _), _)| *o == op)
+            .map(|((_, sg), n)| (sg.clone(), *n))
+            .collect()
+    }
+
     /// Makes every credential check fail this way (`Unauthorized`: the credential is rejected),
     /// or succeed again with `None`.
     pub fn set_credential_fault(&self, fault: Option<FaultKind>) {
@@ -296,21 +321,28 @@ impl SimCloud {
         sg: &SecurityGroupId,
         op: Operation,
     ) -> Result<(), SimError> {
-        let latency = self.before_call(region, sg, op)?;
+        let (latency, timer) = self.before_call(region, sg, op)?;
         if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+            match timer {
+                Some(timer) => timer.sleep(latency).await,
+                None => tokio::time::sleep(latency).await,
+            }
         }
         Ok(())
     }
 
+    /// Counts the call, applies the request limit and the faults; answers the call's latency and
+    /// the timer to wait it on (none: real time).
     fn before_call(
         &self,
         region: &Region,
         sg: &SecurityGroupId,
         op: Operation,
-    ) -> Result<Duration, SimError> {
+    ) -> Result<(Duration, Option<Arc<dyn Timer>>), SimError> {
         let mut injected = self.injected.lock().expect("fault lock");
         injected.calls += 1;
+        *injected.calls_by.entry((op, sg.clone())).or_default() += 1;
+        let timer = injected.limits.as_ref().map(|l| l.timer.clone());
         if let Some(limits) = injected.limits.as_mut() {
             let mutating = op != Operation::Describe;
             let spec = if mutating {
@@ -331,7 +363,10 @@ impl SimCloud {
                 return Err(SimError::Throttled);
             }
         }
-        let latency = injected.latency;
+        let latency = match injected.latency_between.as_mut() {
+            Some((min, max, rng)) => rng.random_range(*min..=*max),
+            None => injected.latency,
+        };
         let hit = injected.faults.iter_mut().find(|f| {
             f.group.as_ref().is_none_or(|g| g == sg)
                 && f.op.is_none_or(|o| o == op)
@@ -347,7 +382,7 @@ impl SimCloud {
                 FaultKind::Unauthorized => SimError::Unauthorized,
             });
         }
-        Ok(latency)
+        Ok((latency, timer))
     }
 
     /// EC2 AuthorizeSecurityGroupIngress for one permission.

@@ -402,14 +402,18 @@ impl Store for EmbeddedStore {
         max_live: Option<u32>,
     ) -> Result<(), CreateSessionError> {
         self.kv.write(|t| {
-            let live: u32 = kv::get(t, &live_key(session.user_id))?.unwrap_or(0);
-            if max_live.is_some_and(|max| live >= max) {
-                return Err(CreateSessionError::LimitReached);
-            }
-            if kv::get::<Session>(t, &session_key(session.id))?.is_some() {
+            if let Some(stored) = kv::get::<Session>(t, &session_key(session.id))? {
+                // The same create again (a retry whose first attempt landed): already done.
+                if stored == *session {
+                    return Ok(());
+                }
                 return Err(
                     StoreError::Corrupt(format!("session {} already exists", session.id)).into(),
                 );
+            }
+            let live: u32 = kv::get(t, &live_key(session.user_id))?.unwrap_or(0);
+            if max_live.is_some_and(|max| live >= max) {
+                return Err(CreateSessionError::LimitReached);
             }
             kv::put(t, &live_key(session.user_id), &(live + 1))?;
             kv::put(t, &user_session_key(session), &session.id)?;
@@ -450,6 +454,11 @@ impl Store for EmbeddedStore {
                 return Err(UpdateError::Missing);
             };
             if old.version != expected_version {
+                // The same write again (a retry whose first attempt landed) is done, not a
+                // conflict: the slot was released with it.
+                if old == *session {
+                    return Ok(());
+                }
                 return Err(UpdateError::Conflict);
             }
             if release_slot {

@@ -279,11 +279,15 @@ impl DynamoStore {
     }
 
     /// After a failed version condition: was the session missing, or changed by someone else?
-    async fn missing_or_conflict(&self, id: SessionId) -> UpdateError {
-        match self.get(keys::session(id), keys::SESSION_SK).await {
-            Ok(None) => UpdateError::Missing,
-            Ok(Some(_)) => UpdateError::Conflict,
-            Err(e) => UpdateError::Store(e.into()),
+    /// After a session write's condition failed. The SDK retries a request whose answer was
+    /// lost (a timeout, a 5xx); when the first attempt landed, the retry's condition fails
+    /// against our own write, and the stored session equals the one we wrote: done.
+    async fn landed_or_conflict(&self, session: &Session) -> Result<(), UpdateError> {
+        match self.get_session(session.id).await {
+            Ok(None) => Err(UpdateError::Missing),
+            Ok(Some(stored)) if stored == *session => Ok(()),
+            Ok(Some(_)) => Err(UpdateError::Conflict),
+            Err(e) => Err(UpdateError::Store(e)),
         }
     }
 
@@ -679,10 +683,15 @@ impl Store for DynamoStore {
             Err(e) => {
                 let failed = e.failed_conditions();
                 if failed.contains(&0) {
-                    Err(
-                        StoreError::Corrupt(format!("session {} already exists", session.id))
-                            .into(),
-                    )
+                    match self.get_session(session.id).await? {
+                        // A retried create whose first attempt landed (with its slot).
+                        Some(stored) if stored == *session => Ok(()),
+                        _ => Err(StoreError::Corrupt(format!(
+                            "session {} already exists",
+                            session.id
+                        ))
+                        .into()),
+                    }
                 } else if failed.contains(&1) {
                     Err(CreateSessionError::LimitReached)
                 } else {
@@ -740,7 +749,7 @@ impl Store for DynamoStore {
                 Err(e) => {
                     let failed = e.failed_conditions();
                     if failed.contains(&0) {
-                        return Err(self.missing_or_conflict(session.id).await);
+                        return self.landed_or_conflict(session).await;
                     }
                     if !failed.contains(&1) {
                         return Err(StoreError::from(e).into());
@@ -763,7 +772,7 @@ impl Store for DynamoStore {
             .map_err(from_sdk);
         match result {
             Ok(_) => Ok(()),
-            Err(DynamoError::ConditionFailed) => Err(self.missing_or_conflict(session.id).await),
+            Err(DynamoError::ConditionFailed) => self.landed_or_conflict(session).await,
             Err(e) => Err(StoreError::from(e).into()),
         }
     }
