@@ -30,9 +30,10 @@ use entryguard::domain::model::Email;
 use entryguard::domain::webhook::AddressPolicy;
 use entryguard::embedded::{
     EmbeddedQueue, EmbeddedStore, InMemoryMetrics, Kv, LocalDirectory, LocalKeySealer, OffsetClock,
-    RandomIds, SimCloud, SimulatedFirewall, SimulatedVerifier, SystemClock,
+    SimCloud, SimulatedFirewall, SimulatedVerifier,
 };
 use entryguard::ports::{Clock, Directory, IdSource, Metrics};
+use entryguard::runtime::{RandomIds, SystemClock};
 use entryguard_api::headers::WebHeaders;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};

@@ -18,12 +18,12 @@ use ipnet::IpNet;
 use entryguard::batching::{self, cloud_description, GroupCalls, Listed, Refusal};
 use entryguard::domain::net::{PortRange, Protocol, Region, SecurityGroupId};
 use entryguard::domain::rule::{CloudRuleId, GroupRef, IngressRule, ListedRule};
-use entryguard::embedded::TokioTimer;
 use entryguard::pacing::{CallKind, Pacer, PacerConfig, PacerStats};
 use entryguard::ports::firewall::{
     Authorization, BatchOutcome, Firewall, FirewallError, GroupBatch, RuleOutcome,
 };
 use entryguard::ports::secrets::SecretSealer;
+use entryguard::runtime::TokioTimer;
 
 use crate::credentials::{CredentialSource, Ec2Clients};
 #[cfg(test)]

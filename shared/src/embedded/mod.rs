@@ -12,10 +12,10 @@ pub mod store;
 pub mod verifier;
 pub mod wiring;
 
-pub use clock::{ManualClock, OffsetClock, SystemClock, TokioTimer};
+pub use clock::{ManualClock, OffsetClock};
 pub use directory::{Invitation, LocalDirectory};
 pub use firewall::{CallCounts, Fault, SimCloud, SimulatedFirewall};
-pub use ids::{RandomIds, SeededIds};
+pub use ids::SeededIds;
 pub use kv::Kv;
 pub use metrics::InMemoryMetrics;
 pub use queue::EmbeddedQueue;
@@ -23,3 +23,6 @@ pub use sealer::LocalKeySealer;
 pub use store::EmbeddedStore;
 pub use verifier::SimulatedVerifier;
 pub use wiring::simulated_app;
+
+// The benchmarks (tests/benches) still name the real clock and ids here; they live in `runtime`.
+pub use crate::runtime::{RandomIds, SystemClock};
