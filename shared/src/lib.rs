@@ -7,6 +7,7 @@ pub mod app;
 pub mod batching;
 pub mod domain;
 pub mod embedded;
+pub mod keys;
 pub mod pacing;
 pub mod ports;
 pub mod runtime;

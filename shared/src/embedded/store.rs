@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::kv::{self, time_key, Kv, KvTable};
+use super::kv::{self, Kv, KvTable};
 use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Organization, User};
@@ -16,6 +16,7 @@ use crate::domain::rule::{
 };
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
+use crate::keys::time_key;
 use crate::ports::store::{
     BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, PersonalToken, Store,
     StoreError, TokenRecord, UpdateError,

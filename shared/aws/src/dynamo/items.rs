@@ -13,7 +13,7 @@ use entryguard::domain::model::{Email, Organization, User};
 use entryguard::domain::rule::{CloudState, HolderId, Lease, RuleKey, RuleState};
 use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
-use entryguard::embedded::kv::time_key;
+use entryguard::keys::time_key;
 use entryguard::ports::store::{DocKind, PersonalToken, TokenRecord};
 
 use super::error::DynamoError;

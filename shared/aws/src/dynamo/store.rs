@@ -23,7 +23,7 @@ use entryguard::domain::rule::{
 };
 use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
-use entryguard::embedded::kv::time_key;
+use entryguard::keys::time_key;
 use entryguard::ports::store::{
     BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, Store, StoreError, TokenRecord,
     UpdateError,
