@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod batching;
+pub mod crypto;
 pub mod domain;
 pub mod embedded;
 pub mod keys;
