@@ -3,6 +3,7 @@
 //! (`runtime`), and the embedded adapters that let the whole product run in one process without
 //! AWS.
 
+pub mod adapters;
 pub mod app;
 pub mod batching;
 pub mod crypto;

@@ -18,10 +18,9 @@ use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+use entryguard::adapters::{FirewallByProvider, MeteredFirewall};
 use entryguard::app::credential_check::VerifierByProvider;
 use entryguard::app::delivery::handle_task;
-use entryguard::app::firewall_router::FirewallByProvider;
-use entryguard::app::metered_firewall::MeteredFirewall;
 use entryguard::app::notifications::Notifier;
 use entryguard::app::rate_limit::RateLimits;
 use entryguard::app::App;

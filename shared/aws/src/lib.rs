@@ -26,9 +26,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use thiserror::Error;
 
+use entryguard::adapters::{FirewallByProvider, MeteredFirewall};
 use entryguard::app::credential_check::VerifierByProvider;
-use entryguard::app::firewall_router::FirewallByProvider;
-use entryguard::app::metered_firewall::MeteredFirewall;
 use entryguard::app::App;
 use entryguard::embedded::{SimCloud, SimulatedFirewall, SimulatedVerifier};
 use entryguard::ports::{Clock, Directory, IdSource, Metrics, NoMetrics};

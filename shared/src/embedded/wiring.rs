@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::adapters::FirewallByProvider;
 use crate::app::credential_check::VerifierByProvider;
-use crate::app::firewall_router::FirewallByProvider;
 use crate::app::notifications::Notifier;
 use crate::app::App;
 use crate::ports::{Clock, IdSource, NoMetrics, Store, TaskQueue};

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, TimeZone, Utc};
 
-use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::adapters::FirewallByProvider;
 use entryguard::app::worker::Outcome;
 use entryguard::app::{App, Identity};
 use entryguard::domain::audit::{AuditEvent, AuditQuery, AuditType};

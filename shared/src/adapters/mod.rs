@@ -1,0 +1,8 @@
+//! Adapters built from other adapters: they route a port's calls to the adapter for a
+//! credential's provider, or count them, and know no cloud of their own.
+
+pub mod by_provider;
+pub mod metered_firewall;
+
+pub use by_provider::FirewallByProvider;
+pub use metered_firewall::MeteredFirewall;
