@@ -1,12 +1,24 @@
-//! Routes each firewall change to the adapter for its credential's provider.
+//! Routes each firewall change and each credential check to the adapter for the credential's
+//! provider.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::model::Provider;
+use crate::domain::credential::AccountId;
+use crate::domain::model::{Credential, Provider};
 use crate::domain::rule::{GroupRef, ListedRule};
 use crate::ports::firewall::{BatchOutcome, Firewall, FirewallError, GroupBatch};
+use crate::ports::verifier::CredentialVerifier;
+
+/// One provider's adapters: what changes its security groups and what checks its credentials.
+/// A host hands another provider's pair to the AWS wiring this way (the local runner its
+/// simulated cloud).
+#[derive(Clone)]
+pub struct CloudAdapters {
+    pub firewall: Arc<dyn Firewall>,
+    pub verifier: Arc<dyn CredentialVerifier>,
+}
 
 pub struct FirewallByProvider {
     pub simulated: Option<Arc<dyn Firewall>>,
@@ -38,5 +50,27 @@ impl Firewall for FirewallByProvider {
 
     async fn ingress_rules(&self, group: &GroupRef) -> Result<Vec<ListedRule>, FirewallError> {
         self.pick(group)?.ingress_rules(group).await
+    }
+}
+
+/// Sends each check to the verifier of the credential's provider.
+pub struct VerifierByProvider {
+    pub simulated: Option<Arc<dyn CredentialVerifier>>,
+    pub aws: Option<Arc<dyn CredentialVerifier>>,
+}
+
+#[async_trait]
+impl CredentialVerifier for VerifierByProvider {
+    async fn verify(&self, credential: &Credential) -> Result<AccountId, FirewallError> {
+        let (verifier, name) = match credential.provider() {
+            Provider::Simulated => (&self.simulated, "simulated"),
+            Provider::Aws => (&self.aws, "aws"),
+        };
+        match verifier {
+            Some(v) => v.verify(credential).await,
+            None => Err(FirewallError::Rejected(format!(
+                "this deployment has no {name} cloud configured, so it cannot use this credential"
+            ))),
+        }
     }
 }
