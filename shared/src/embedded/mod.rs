@@ -1,4 +1,6 @@
-//! Embedded adapters: everything EntryGuard needs to run in one process without AWS.
+//! Embedded adapters: what EntryGuard needs to run in one process without AWS (the redb store,
+//! queue and directory, the key-file sealer, the simulated cloud) and the stand-ins tests use
+//! (manual clock, seeded ids, in-memory metrics). Nothing deployed to AWS depends on this module.
 
 pub mod clock;
 pub mod directory;
