@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod audit_paging;
 pub mod batching;
 pub mod crypto;
 pub mod domain;
