@@ -17,7 +17,8 @@ use entryguard::domain::model::{Organization, Resource, Role, User};
 use entryguard::domain::net::{PortRange, SecurityGroupId};
 use entryguard::domain::session::SessionStatus;
 use entryguard::domain::tier::Tier;
-use entryguard::embedded::{ManualClock, RandomIds, SystemClock};
+use entryguard::embedded::ManualClock;
+use entryguard::runtime::{RandomIds, SystemClock};
 use entryguard_aws::sdk::sqs::types::QueueAttributeName;
 use entryguard_tests::lambda_runtime::{
     build_function_binaries, LambdaProcess, Outcome, RuntimeApi,

@@ -11,7 +11,8 @@ use proptest::prelude::*;
 use entryguard::app::Identity;
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::Tier;
-use entryguard::embedded::firewall::{Fault, FaultKind, Operation, RULE_DESCRIPTION};
+use entryguard::embedded::firewall::{Fault, FaultKind, Operation};
+use entryguard::ports::firewall::RULE_DESCRIPTION;
 use entryguard::ports::Store;
 use entryguard_tests::harness::{hours, ip, region, sg, Harness};
 

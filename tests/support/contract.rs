@@ -23,7 +23,7 @@ use entryguard::domain::rule::{
 use entryguard::domain::session::{EntryTarget, Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::domain::Timestamp;
-use entryguard::embedded::kv::time_key;
+use entryguard::keys::time_key;
 use entryguard::ports::store::{
     CreateError, CreateSessionError, DocKind, DueEntry, PersonalToken, Store, TokenRecord,
     UpdateError,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use entryguard::domain::model::Email;
-use entryguard::embedded::{RandomIds, SystemClock};
+use entryguard::runtime::{RandomIds, SystemClock};
 use entryguard_api::lambda::run_lambda;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::ApiState;

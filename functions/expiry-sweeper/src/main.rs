@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use entryguard::embedded::{RandomIds, SystemClock};
+use entryguard::runtime::{RandomIds, SystemClock};
 use entryguard_expiry_sweeper::SweepSummary;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 

@@ -18,10 +18,8 @@ use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
-use entryguard::app::credential_check::VerifierByProvider;
+use entryguard::adapters::{FirewallByProvider, MeteredFirewall, VerifierByProvider};
 use entryguard::app::delivery::handle_task;
-use entryguard::app::firewall_router::FirewallByProvider;
-use entryguard::app::metered_firewall::MeteredFirewall;
 use entryguard::app::notifications::Notifier;
 use entryguard::app::rate_limit::RateLimits;
 use entryguard::app::App;
@@ -30,9 +28,10 @@ use entryguard::domain::model::Email;
 use entryguard::domain::webhook::AddressPolicy;
 use entryguard::embedded::{
     EmbeddedQueue, EmbeddedStore, InMemoryMetrics, Kv, LocalDirectory, LocalKeySealer, OffsetClock,
-    RandomIds, SimCloud, SimulatedFirewall, SimulatedVerifier, SystemClock,
+    SimCloud,
 };
 use entryguard::ports::{Clock, Directory, IdSource, Metrics};
+use entryguard::runtime::{RandomIds, SystemClock};
 use entryguard_api::headers::WebHeaders;
 use entryguard_api::oidc::{OidcConfig, OidcVerifier};
 use entryguard_api::{ApiState, DevTools};
@@ -291,12 +290,13 @@ async fn build_app(
     Ok(match backend {
         Backend::Embedded => {
             let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
+            let cloud = sim.adapters();
             let app = App {
                 store: Arc::new(EmbeddedStore::new(kv)),
                 queue: Arc::new(queue.clone()),
                 firewall: Arc::new(MeteredFirewall::new(
                     Arc::new(FirewallByProvider {
-                        simulated: Some(Arc::new(SimulatedFirewall::new(sim.clone()))),
+                        simulated: Some(cloud.firewall),
                         aws: None,
                     }),
                     metrics.clone(),
@@ -305,7 +305,7 @@ async fn build_app(
                 ids,
                 sealer: Arc::new(LocalKeySealer::load_or_create(data_dir)?),
                 verifier: Arc::new(VerifierByProvider {
-                    simulated: Some(Arc::new(SimulatedVerifier::new(sim.clone()))),
+                    simulated: Some(cloud.verifier),
                     aws: None,
                 }),
                 directory,
@@ -321,7 +321,7 @@ async fn build_app(
                 entryguard_aws::connect_by_names(&aws.sdk, &aws.names).await?
             };
             let backend = backend.with_metrics(metrics);
-            let mut app = backend.app(clock, ids, Some(sim.clone()));
+            let mut app = backend.app(clock, ids, Some(sim.adapters()));
             // No user pool runs locally: the stand-in records the invitations.
             app.directory = directory;
             (app, TaskSource::Sqs(backend.queue))

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use entryguard::embedded::{RandomIds, SystemClock};
+use entryguard::runtime::{RandomIds, SystemClock};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]

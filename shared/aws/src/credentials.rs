@@ -25,8 +25,7 @@ use entryguard::ports::store::StoreError;
 use entryguard::ports::verifier::CredentialVerifier;
 
 use crate::dynamo::DynamoStore;
-use crate::ec2::classify;
-use crate::sdk_error::facts;
+use crate::sdk_error::{classify_firewall, facts};
 
 /// The session name EntryGuard's assumed-role sessions carry, visible in the customer's
 /// CloudTrail.
@@ -133,7 +132,7 @@ pub async fn validate_credential(
             })
         }
         Err(e) => {
-            let error = classify(&facts(&e), &credential.id.to_string());
+            let error = classify_firewall(&facts(&e), &credential.id.to_string());
             tracing::warn!(credential_id = %credential.id, %error, "credential check failed");
             Err(error)
         }

@@ -18,63 +18,26 @@ use ipnet::IpNet;
 use entryguard::batching::{self, cloud_description, GroupCalls, Listed, Refusal};
 use entryguard::domain::net::{PortRange, Protocol, Region, SecurityGroupId};
 use entryguard::domain::rule::{CloudRuleId, GroupRef, IngressRule, ListedRule};
-use entryguard::embedded::TokioTimer;
 use entryguard::pacing::{CallKind, Pacer, PacerConfig, PacerStats};
 use entryguard::ports::firewall::{
     Authorization, BatchOutcome, Firewall, FirewallError, GroupBatch, RuleOutcome,
 };
 use entryguard::ports::secrets::SecretSealer;
+use entryguard::runtime::TokioTimer;
 
 use crate::credentials::{CredentialSource, Ec2Clients};
 #[cfg(test)]
 use crate::schema::RULE_DESCRIPTION;
 use crate::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE};
-use crate::sdk_error::{
-    facts, is_auth_code, is_permission_code, is_server_code, is_throttling_code,
-    CredentialsFailure, ErrorFacts, Stage,
-};
+use crate::sdk_error::{classify_firewall, facts, RULE_LIMIT};
 
 /// EC2's answer to authorizing a rule that exists: the rule is there, which is what we wanted.
 const DUPLICATE: &str = "InvalidPermission.Duplicate";
-/// EC2's answer to authorizing more rules than the group's quota leaves room for.
-const RULE_LIMIT: &str = "RulesPerSecurityGroupLimitExceeded";
 /// EC2's answers to revoking a rule that does not exist: it is gone, which is what we wanted.
 const NOT_FOUND: [&str; 2] = [
     "InvalidPermission.NotFound",
     "InvalidSecurityGroupRuleId.NotFound",
 ];
-
-/// Classifies a failed EC2 (or STS) call. `subject` names what was being changed: the security
-/// group for firewall calls.
-pub fn classify(f: &ErrorFacts, subject: &str) -> FirewallError {
-    let message = f.describe();
-    match f.stage {
-        Stage::Timeout | Stage::Response => return FirewallError::Unavailable(message),
-        Stage::Dispatch | Stage::Construction => {
-            return match f.credentials {
-                Some(CredentialsFailure::Invalid) => FirewallError::InvalidCredential(message),
-                Some(CredentialsFailure::Transient) => FirewallError::Unavailable(message),
-                None if f.stage == Stage::Dispatch => FirewallError::Unavailable(message),
-                None => FirewallError::Rejected(message),
-            }
-        }
-        Stage::Service => {}
-    }
-    match f.code() {
-        Some(code) if is_throttling_code(code) => FirewallError::Throttled(message),
-        Some("InvalidGroup.NotFound" | "InvalidGroupId.NotFound") => {
-            FirewallError::GroupNotFound(subject.to_owned())
-        }
-        Some(RULE_LIMIT) => FirewallError::RuleLimitExceeded(subject.to_owned()),
-        Some(code) if is_permission_code(code) => FirewallError::PermissionDenied(message),
-        Some(code) if is_auth_code(code) => FirewallError::InvalidCredential(message),
-        // Clock skew: the SDK corrects its clock and the retry goes through.
-        Some("RequestExpired") => FirewallError::Unavailable(message),
-        Some(code) if is_server_code(code) => FirewallError::Unavailable(message),
-        _ if f.is_server_fault() => FirewallError::Unavailable(message),
-        _ => FirewallError::Rejected(message),
-    }
-}
 
 /// The permissions of one AuthorizeSecurityGroupIngress: one per protocol and port range, with
 /// every address range under it, each carrying its own description.
@@ -226,7 +189,7 @@ async fn rules_page(
         .set_next_token(next_token)
         .send()
         .await
-        .map_err(|e| classify(&facts(&e), group.as_str()))?;
+        .map_err(|e| classify_firewall(&facts(&e), group.as_str()))?;
     let rules = out
         .security_group_rules()
         .iter()
@@ -345,7 +308,7 @@ impl Ec2Firewall {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| classify(&facts(&e), sg))
+                    .map_err(|e| classify_firewall(&facts(&e), sg))
             })
             .await
     }
@@ -412,7 +375,7 @@ impl GroupCalls for Ec2Calls<'_> {
                             // Also the answer to a retry of a timed-out call that went through.
                             Some(DUPLICATE) => Ok(Err(Refusal::Duplicate)),
                             Some(RULE_LIMIT) => Ok(Err(Refusal::RuleLimit)),
-                            _ => Err(classify(&f, sg)),
+                            _ => Err(classify_firewall(&f, sg)),
                         }
                     }
                 }
@@ -447,7 +410,7 @@ impl GroupCalls for Ec2Calls<'_> {
                         if f.code().is_some_and(|c| NOT_FOUND.contains(&c)) {
                             return Ok(Err(Refusal::NotFound));
                         }
-                        Err(classify(&f, sg))
+                        Err(classify_firewall(&f, sg))
                     }
                 }
             })
@@ -517,108 +480,6 @@ impl Firewall for Ec2Firewall {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn service(code: &str, status: u16) -> FirewallError {
-        classify(&ErrorFacts::service(code, status, "details"), "sg-0123abcd")
-    }
-
-    fn stage(stage: Stage, credentials: Option<CredentialsFailure>) -> FirewallError {
-        classify(
-            &ErrorFacts {
-                stage,
-                code: None,
-                status: None,
-                message: "io error".into(),
-                credentials,
-            },
-            "sg-0123abcd",
-        )
-    }
-
-    #[test]
-    fn throttling_and_outages_are_transient() {
-        for code in ["RequestLimitExceeded", "Throttling", "ThrottlingException"] {
-            let e = service(code, 503);
-            assert!(matches!(e, FirewallError::Throttled(_)), "{code}: {e:?}");
-            assert!(e.is_transient());
-        }
-        for code in ["InternalError", "ServiceUnavailable", "Unavailable"] {
-            assert!(
-                matches!(service(code, 500), FirewallError::Unavailable(_)),
-                "{code}"
-            );
-        }
-        assert!(matches!(
-            service("SomethingNew", 502),
-            FirewallError::Unavailable(_)
-        ));
-        assert!(matches!(
-            service("RequestExpired", 400),
-            FirewallError::Unavailable(_)
-        ));
-        for s in [Stage::Timeout, Stage::Dispatch, Stage::Response] {
-            let e = stage(s, None);
-            assert!(matches!(e, FirewallError::Unavailable(_)), "{s:?}");
-            assert!(e.is_transient());
-        }
-    }
-
-    #[test]
-    fn permanent_failures_name_their_cause() {
-        assert_eq!(
-            service("InvalidGroup.NotFound", 400),
-            FirewallError::GroupNotFound("sg-0123abcd".into())
-        );
-        assert_eq!(
-            service("InvalidGroupId.NotFound", 400),
-            FirewallError::GroupNotFound("sg-0123abcd".into())
-        );
-        assert_eq!(
-            service("RulesPerSecurityGroupLimitExceeded", 400),
-            FirewallError::RuleLimitExceeded("sg-0123abcd".into())
-        );
-        assert_eq!(
-            service("UnauthorizedOperation", 403),
-            FirewallError::PermissionDenied("UnauthorizedOperation: details".into())
-        );
-        for code in [
-            "AuthFailure",
-            "InvalidClientTokenId",
-            "ExpiredToken",
-            "ExpiredTokenException",
-            "SignatureDoesNotMatch",
-        ] {
-            assert!(
-                matches!(service(code, 401), FirewallError::InvalidCredential(_)),
-                "{code}"
-            );
-        }
-        for code in [
-            "InvalidParameterValue",
-            "InvalidGroupId.Malformed",
-            "MissingParameter",
-        ] {
-            let e = service(code, 400);
-            assert!(matches!(e, FirewallError::Rejected(_)), "{code}: {e:?}");
-            assert!(!e.is_transient());
-        }
-    }
-
-    #[test]
-    fn credential_resolution_failures() {
-        assert!(matches!(
-            stage(Stage::Dispatch, Some(CredentialsFailure::Invalid)),
-            FirewallError::InvalidCredential(_)
-        ));
-        assert!(matches!(
-            stage(Stage::Dispatch, Some(CredentialsFailure::Transient)),
-            FirewallError::Unavailable(_)
-        ));
-        assert!(matches!(
-            stage(Stage::Construction, None),
-            FirewallError::Rejected(_)
-        ));
-    }
 
     #[test]
     fn permissions_carry_the_description_and_the_address_family() {

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use zeroize::Zeroizing;
 
+use entryguard::crypto::{aead_open, aead_seal, secret_from_bytes, KEY_LEN};
 use entryguard::domain::model::{SealedSecret, Secret};
-use entryguard::embedded::sealer::{aead_open, aead_seal, secret_from_bytes, KEY_LEN};
 use entryguard::ports::secrets::{SealContext, SealError, SecretSealer};
 
 use crate::sdk_error::{facts, is_server_code, is_throttling_code, ErrorFacts, Stage};

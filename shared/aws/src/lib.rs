@@ -26,11 +26,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use thiserror::Error;
 
-use entryguard::app::credential_check::VerifierByProvider;
-use entryguard::app::firewall_router::FirewallByProvider;
-use entryguard::app::metered_firewall::MeteredFirewall;
+use entryguard::adapters::{
+    CloudAdapters, FirewallByProvider, MeteredFirewall, VerifierByProvider,
+};
 use entryguard::app::App;
-use entryguard::embedded::{SimCloud, SimulatedFirewall, SimulatedVerifier};
 use entryguard::ports::{Clock, Directory, IdSource, Metrics, NoMetrics};
 
 pub use cognito::{CognitoDirectory, NoDirectory};
@@ -183,16 +182,14 @@ impl AwsBackend {
         &self,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
-        simulated: Option<SimCloud>,
+        simulated: Option<CloudAdapters>,
     ) -> App {
         App {
             store: self.store.clone(),
             queue: self.queue.clone(),
             firewall: Arc::new(MeteredFirewall::new(
                 Arc::new(FirewallByProvider {
-                    simulated: simulated
-                        .clone()
-                        .map(|sim| Arc::new(SimulatedFirewall::new(sim)) as _),
+                    simulated: simulated.as_ref().map(|cloud| cloud.firewall.clone()),
                     aws: Some(self.firewall.clone()),
                 }),
                 self.metrics.clone(),
@@ -201,7 +198,7 @@ impl AwsBackend {
             ids,
             sealer: self.sealer.clone(),
             verifier: Arc::new(VerifierByProvider {
-                simulated: simulated.map(|sim| Arc::new(SimulatedVerifier::new(sim)) as _),
+                simulated: simulated.map(|cloud| cloud.verifier),
                 aws: Some(self.verifier.clone()),
             }),
             directory: self.directory.clone(),

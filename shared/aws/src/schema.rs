@@ -57,9 +57,8 @@ pub const MAX_RECEIVE_COUNT: u32 = entryguard::ports::queue::MAX_RECEIVE_COUNT;
 /// Dead letters are kept for the maximum SQS allows, so an operator has time to look at them.
 pub const DLQ_RETENTION_SECS: i32 = 14 * 24 * 3600;
 
-/// The description EntryGuard puts on every rule it creates (the same text as the simulated
-/// cloud's).
-pub const RULE_DESCRIPTION: &str = entryguard::embedded::firewall::RULE_DESCRIPTION;
+/// The description EntryGuard puts on every rule it creates, in EC2 as in the simulated cloud.
+pub use entryguard::ports::firewall::RULE_DESCRIPTION;
 /// The tag on every security-group rule EntryGuard creates; EntryGuard revokes only rules that
 /// carry it.
 pub const MANAGED_TAG_KEY: &str = "entryguard:managed";

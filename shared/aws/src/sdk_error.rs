@@ -6,6 +6,7 @@ use std::error::Error as StdError;
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use entryguard::ports::firewall::FirewallError;
 
 /// The stage at which a call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,4 +175,146 @@ pub fn is_permission_code(code: &str) -> bool {
         code,
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "Blocked"
     )
+}
+
+/// EC2's answer to authorizing more rules than the group's quota leaves room for.
+pub const RULE_LIMIT: &str = "RulesPerSecurityGroupLimitExceeded";
+
+/// Classifies a failed EC2 (or STS) call. `subject` names what was being changed: the security
+/// group for firewall calls.
+pub fn classify_firewall(f: &ErrorFacts, subject: &str) -> FirewallError {
+    let message = f.describe();
+    match f.stage {
+        Stage::Timeout | Stage::Response => return FirewallError::Unavailable(message),
+        Stage::Dispatch | Stage::Construction => {
+            return match f.credentials {
+                Some(CredentialsFailure::Invalid) => FirewallError::InvalidCredential(message),
+                Some(CredentialsFailure::Transient) => FirewallError::Unavailable(message),
+                None if f.stage == Stage::Dispatch => FirewallError::Unavailable(message),
+                None => FirewallError::Rejected(message),
+            }
+        }
+        Stage::Service => {}
+    }
+    match f.code() {
+        Some(code) if is_throttling_code(code) => FirewallError::Throttled(message),
+        Some("InvalidGroup.NotFound" | "InvalidGroupId.NotFound") => {
+            FirewallError::GroupNotFound(subject.to_owned())
+        }
+        Some(RULE_LIMIT) => FirewallError::RuleLimitExceeded(subject.to_owned()),
+        Some(code) if is_permission_code(code) => FirewallError::PermissionDenied(message),
+        Some(code) if is_auth_code(code) => FirewallError::InvalidCredential(message),
+        // Clock skew: the SDK corrects its clock and the retry goes through.
+        Some("RequestExpired") => FirewallError::Unavailable(message),
+        Some(code) if is_server_code(code) => FirewallError::Unavailable(message),
+        _ if f.is_server_fault() => FirewallError::Unavailable(message),
+        _ => FirewallError::Rejected(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(code: &str, status: u16) -> FirewallError {
+        classify_firewall(&ErrorFacts::service(code, status, "details"), "sg-0123abcd")
+    }
+
+    fn stage(stage: Stage, credentials: Option<CredentialsFailure>) -> FirewallError {
+        classify_firewall(
+            &ErrorFacts {
+                stage,
+                code: None,
+                status: None,
+                message: "io error".into(),
+                credentials,
+            },
+            "sg-0123abcd",
+        )
+    }
+
+    #[test]
+    fn throttling_and_outages_are_transient() {
+        for code in ["RequestLimitExceeded", "Throttling", "ThrottlingException"] {
+            let e = service(code, 503);
+            assert!(matches!(e, FirewallError::Throttled(_)), "{code}: {e:?}");
+            assert!(e.is_transient());
+        }
+        for code in ["InternalError", "ServiceUnavailable", "Unavailable"] {
+            assert!(
+                matches!(service(code, 500), FirewallError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            service("SomethingNew", 502),
+            FirewallError::Unavailable(_)
+        ));
+        assert!(matches!(
+            service("RequestExpired", 400),
+            FirewallError::Unavailable(_)
+        ));
+        for s in [Stage::Timeout, Stage::Dispatch, Stage::Response] {
+            let e = stage(s, None);
+            assert!(matches!(e, FirewallError::Unavailable(_)), "{s:?}");
+            assert!(e.is_transient());
+        }
+    }
+
+    #[test]
+    fn permanent_failures_name_their_cause() {
+        assert_eq!(
+            service("InvalidGroup.NotFound", 400),
+            FirewallError::GroupNotFound("sg-0123abcd".into())
+        );
+        assert_eq!(
+            service("InvalidGroupId.NotFound", 400),
+            FirewallError::GroupNotFound("sg-0123abcd".into())
+        );
+        assert_eq!(
+            service("RulesPerSecurityGroupLimitExceeded", 400),
+            FirewallError::RuleLimitExceeded("sg-0123abcd".into())
+        );
+        assert_eq!(
+            service("UnauthorizedOperation", 403),
+            FirewallError::PermissionDenied("UnauthorizedOperation: details".into())
+        );
+        for code in [
+            "AuthFailure",
+            "InvalidClientTokenId",
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "SignatureDoesNotMatch",
+        ] {
+            assert!(
+                matches!(service(code, 401), FirewallError::InvalidCredential(_)),
+                "{code}"
+            );
+        }
+        for code in [
+            "InvalidParameterValue",
+            "InvalidGroupId.Malformed",
+            "MissingParameter",
+        ] {
+            let e = service(code, 400);
+            assert!(matches!(e, FirewallError::Rejected(_)), "{code}: {e:?}");
+            assert!(!e.is_transient());
+        }
+    }
+
+    #[test]
+    fn credential_resolution_failures() {
+        assert!(matches!(
+            stage(Stage::Dispatch, Some(CredentialsFailure::Invalid)),
+            FirewallError::InvalidCredential(_)
+        ));
+        assert!(matches!(
+            stage(Stage::Dispatch, Some(CredentialsFailure::Transient)),
+            FirewallError::Unavailable(_)
+        ));
+        assert!(matches!(
+            stage(Stage::Construction, None),
+            FirewallError::Rejected(_)
+        ));
+    }
 }

@@ -2,18 +2,12 @@
 //! records the answer. A cloud that throttles or does not answer says nothing about the
 //! credential, so its recorded status is left as it was.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::audit::AuditType;
-use crate::domain::credential::AccountId;
 use crate::domain::ids::CredentialId;
-use crate::domain::model::{Credential, CredentialStatus, Provider};
-use crate::ports::firewall::FirewallError;
+use crate::domain::model::{Credential, CredentialStatus};
 use crate::ports::store::StoreError;
-use crate::ports::verifier::CredentialVerifier;
 
 use super::audit::Audit;
 use super::auth::AuthError;
@@ -29,28 +23,6 @@ pub enum ValidateCredentialError {
     ProviderUnavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Sends each check to the verifier of the credential's provider.
-pub struct VerifierByProvider {
-    pub simulated: Option<Arc<dyn CredentialVerifier>>,
-    pub aws: Option<Arc<dyn CredentialVerifier>>,
-}
-
-#[async_trait]
-impl CredentialVerifier for VerifierByProvider {
-    async fn verify(&self, credential: &Credential) -> Result<AccountId, FirewallError> {
-        let (verifier, name) = match credential.provider() {
-            Provider::Simulated => (&self.simulated, "simulated"),
-            Provider::Aws => (&self.aws, "aws"),
-        };
-        match verifier {
-            Some(v) => v.verify(credential).await,
-            None => Err(FirewallError::Rejected(format!(
-                "this deployment has no {name} cloud configured, so it cannot use this credential"
-            ))),
-        }
-    }
 }
 
 impl App {

@@ -1,3 +1,7 @@
+//! Clocks for tests and the local runner's `--test-clock`: one that moves only when told, and
+//! one that runs in real time from an offset that can be advanced. The real clock is
+//! `runtime::SystemClock`.
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,16 +14,6 @@ use futures::future::BoxFuture;
 
 use crate::domain::Timestamp;
 use crate::ports::{Clock, Timer};
-
-/// The real time.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Utc::now()
-    }
-}
 
 /// Real time plus an offset that can be advanced: the local runner's `--test-clock`, so expiry
 /// can be seen in seconds while everything else keeps running in real time.
@@ -166,30 +160,6 @@ impl Drop for ManualSleep {
                 m.sleepers.remove(&id);
             }
         }
-    }
-}
-
-/// Tokio's monotonic clock and sleep: the real `Timer`.
-#[derive(Debug, Clone, Copy)]
-pub struct TokioTimer {
-    origin: tokio::time::Instant,
-}
-
-impl Default for TokioTimer {
-    fn default() -> Self {
-        Self {
-            origin: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Timer for TokioTimer {
-    fn elapsed(&self) -> StdDuration {
-        self.origin.elapsed()
-    }
-
-    fn sleep(&self, duration: StdDuration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
     }
 }
 

@@ -19,7 +19,9 @@ use crate::batching::{self, GroupCalls, Listed, Refusal};
 use crate::domain::net::{PortRange, Region, SecurityGroupId};
 use crate::domain::rule::{CloudRuleId, GroupRef, IngressRule, ListedRule};
 use crate::pacing::{BucketSpec, CallKind, Pacer, TokenBucket};
-use crate::ports::firewall::{Authorization, BatchOutcome, Firewall, FirewallError, GroupBatch};
+use crate::ports::firewall::{
+    Authorization, BatchOutcome, Firewall, FirewallError, GroupBatch, RULE_DESCRIPTION,
+};
 #[cfg(test)]
 use crate::ports::firewall::{Revocation, RuleOutcome};
 use crate::ports::store::StoreError;
@@ -27,9 +29,6 @@ use crate::ports::Timer;
 
 /// EC2's inbound rule quota per security group (for each address family).
 pub use crate::batching::RULES_PER_GROUP;
-
-/// The description EntryGuard puts on every rule it creates.
-pub const RULE_DESCRIPTION: &str = "Managed by EntryGuard";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,26 +1,12 @@
+//! Ids for tests and simulations; the real source is `runtime::RandomIds`.
+
 use std::sync::Mutex;
 
 use rand::rngs::StdRng;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
 use crate::ports::IdSource;
-
-/// Ids and tokens from the operating system's random source.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RandomIds;
-
-impl IdSource for RandomIds {
-    fn uuid(&self) -> Uuid {
-        Uuid::new_v4()
-    }
-
-    fn token(&self) -> String {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        hex::encode(bytes)
-    }
-}
 
 /// Reproducible ids for tests and simulations.
 #[derive(Debug)]

@@ -8,7 +8,6 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::domain::Timestamp;
 use crate::ports::store::StoreError;
 
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -160,9 +159,4 @@ pub fn scan_range<T: DeserializeOwned>(
 /// The smallest key greater than every key that starts with `prefix`.
 pub fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
-}
-
-/// A fixed-width, lexicographically ordered form of a timestamp for use inside keys.
-pub fn time_key(t: Timestamp) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
 }

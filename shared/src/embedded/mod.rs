@@ -1,4 +1,6 @@
-//! Embedded adapters: everything EntryGuard needs to run in one process without AWS.
+//! Embedded adapters: what EntryGuard needs to run in one process without AWS (the redb store,
+//! queue and directory, the key-file sealer, the simulated cloud) and the stand-ins tests use
+//! (manual clock, seeded ids, in-memory metrics). Nothing deployed to AWS depends on this module.
 
 pub mod clock;
 pub mod directory;
@@ -12,10 +14,10 @@ pub mod store;
 pub mod verifier;
 pub mod wiring;
 
-pub use clock::{ManualClock, OffsetClock, SystemClock, TokioTimer};
+pub use clock::{ManualClock, OffsetClock};
 pub use directory::{Invitation, LocalDirectory};
 pub use firewall::{CallCounts, Fault, SimCloud, SimulatedFirewall};
-pub use ids::{RandomIds, SeededIds};
+pub use ids::SeededIds;
 pub use kv::Kv;
 pub use metrics::InMemoryMetrics;
 pub use queue::EmbeddedQueue;
@@ -23,3 +25,6 @@ pub use sealer::LocalKeySealer;
 pub use store::EmbeddedStore;
 pub use verifier::SimulatedVerifier;
 pub use wiring::simulated_app;
+
+// The benchmarks (tests/benches) still name the real clock and ids here; they live in `runtime`.
+pub use crate::runtime::{RandomIds, SystemClock};

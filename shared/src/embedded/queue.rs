@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::kv::{self, Kv};
 use crate::domain::Timestamp;
+use crate::keys::time_key;
 use crate::ports::queue::{
     DeadLetter, QueueError, Settle, Task, TaskQueue, MAX_DELAY, MAX_RECEIVE_COUNT,
 };
@@ -53,7 +54,7 @@ fn dead_key(id: &str) -> String {
 
 /// The visibility index: `qvis/<visible at>/<id>`, soonest first.
 fn visible_key(at: Timestamp, id: &str) -> String {
-    format!("qvis/{}/{id}", kv::time_key(at))
+    format!("qvis/{}/{id}", time_key(at))
 }
 
 /// Set once the visibility index covers every message (databases from before it get it on
@@ -126,7 +127,7 @@ impl EmbeddedQueue {
     /// SQS's redrive policy does.
     pub fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
         let now = self.clock.now();
-        let upper = format!("qvis/{}~", kv::time_key(now));
+        let upper = format!("qvis/{}~", time_key(now));
         self.kv
             .write(|t| {
                 let mut out = Vec::with_capacity(max);

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::kv::{self, time_key, Kv, KvTable};
+use super::kv::{self, Kv, KvTable};
+use crate::audit_paging::AuditPager;
 use crate::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use crate::domain::ids::{OrgId, SessionId, TokenId, UserId};
 use crate::domain::model::{Email, Organization, User};
@@ -16,6 +17,7 @@ use crate::domain::rule::{
 };
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
+use crate::keys::{audit_key, time_key};
 use crate::ports::store::{
     BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, PersonalToken, Store,
     StoreError, TokenRecord, UpdateError,
@@ -753,62 +755,36 @@ impl Store for EmbeddedStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let key = format!(
-            "{}{}/{}",
-            audit_prefix(event.org_id),
-            time_key(event.time),
-            event.id
-        );
+        let key = format!("{}{}", audit_prefix(event.org_id), audit_key(event));
         self.kv.write(|t| kv::put(t, &key, event))
     }
 
     async fn list_audit(&self, org: OrgId, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        const CHUNK: usize = 200;
+        let mut page = AuditPager::new(query);
+        let Some((lower, upper)) = page.range() else {
+            return Ok(page.finish());
+        };
         let prefix = audit_prefix(org);
-        let lower = match query.from {
-            Some(from) => format!("{prefix}{}", time_key(from)),
-            None => prefix.clone(),
-        };
-        let mut upper = match query.to {
-            Some(to) => format!("{prefix}{}~", time_key(to)),
-            None => kv::prefix_end(&prefix),
-        };
-        if let Some(cursor) = &query.cursor {
-            let cursor = format!("{prefix}{cursor}");
-            if cursor < upper {
-                upper = cursor;
-            }
-        }
-        let limit = query.limit.max(1);
+        let lower = format!("{prefix}{lower}");
+        let mut upper = format!("{prefix}{upper}");
         self.kv.read(|t| {
-            let mut items = Vec::new();
-            let mut last_key = None;
-            let mut from_upper = upper.clone();
             // Filters other than time are applied after reading, so read in chunks until full.
             loop {
-                let chunk =
-                    kv::scan_range::<AuditEvent>(t, &prefix, &lower, &from_upper, true, 200)?;
-                let exhausted = chunk.len() < 200;
+                let chunk = kv::scan_range::<AuditEvent>(t, &prefix, &lower, &upper, true, CHUNK)?;
+                let exhausted = chunk.len() < CHUNK;
                 for (key, event) in chunk {
-                    from_upper = key.clone();
-                    if query.matches(&event) {
-                        items.push(event);
-                        last_key = Some(key);
-                        if items.len() == limit {
-                            break;
-                        }
+                    if !page.push(&key[prefix.len()..], event) {
+                        return Ok(());
                     }
+                    upper = key;
                 }
-                if items.len() == limit || exhausted {
-                    break;
+                if exhausted {
+                    return Ok(());
                 }
             }
-            let next_cursor = if items.len() == limit {
-                last_key.map(|k| k[prefix.len()..].to_owned())
-            } else {
-                None
-            };
-            Ok(AuditPage { items, next_cursor })
-        })
+        })?;
+        Ok(page.finish())
     }
 }
 

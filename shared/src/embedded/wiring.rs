@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::app::credential_check::VerifierByProvider;
-use crate::app::firewall_router::FirewallByProvider;
+use crate::adapters::{CloudAdapters, FirewallByProvider, VerifierByProvider};
 use crate::app::notifications::Notifier;
 use crate::app::App;
 use crate::ports::{Clock, IdSource, NoMetrics, Store, TaskQueue};
@@ -38,5 +37,16 @@ pub fn simulated_app(
         directory: Arc::new(LocalDirectory::new(Kv::in_memory())),
         metrics: Arc::new(NoMetrics),
         notifier: Notifier::disabled(),
+    }
+}
+
+impl SimCloud {
+    /// The simulated provider's firewall and verifier, for a host that routes by provider (the
+    /// local runner on AWS keeps its simulated credentials working this way).
+    pub fn adapters(&self) -> CloudAdapters {
+        CloudAdapters {
+            firewall: Arc::new(SimulatedFirewall::new(self.clone())),
+            verifier: Arc::new(SimulatedVerifier::new(self.clone())),
+        }
     }
 }

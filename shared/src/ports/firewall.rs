@@ -3,6 +3,9 @@ use thiserror::Error;
 
 use crate::domain::rule::{CloudRuleId, GroupRef, IngressRule, ListedRule};
 
+/// The description EntryGuard puts on every rule it creates, in whichever cloud.
+pub const RULE_DESCRIPTION: &str = "Managed by EntryGuard";
+
 /// Why a firewall change failed, already classified by the adapter. Success cases of the cloud's
 /// idempotency errors (a duplicate on authorize, a missing rule on revoke) never show up here.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -117,7 +120,7 @@ pub trait Firewall: Send + Sync {
         let batch = GroupBatch {
             authorize: vec![Authorization {
                 rule: *rule,
-                description: crate::embedded::firewall::RULE_DESCRIPTION.to_owned(),
+                description: RULE_DESCRIPTION.to_owned(),
             }],
             revoke: vec![],
         };

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, TimeZone, Utc};
 
-use entryguard::app::firewall_router::FirewallByProvider;
+use entryguard::adapters::FirewallByProvider;
 use entryguard::app::worker::Outcome;
 use entryguard::app::{App, Identity};
 use entryguard::domain::audit::{AuditEvent, AuditQuery, AuditType};
@@ -18,12 +18,12 @@ use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
 use entryguard::domain::rule::{GroupRef, IngressRule, RuleKey};
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
-use entryguard::embedded::firewall::RULE_DESCRIPTION;
 use entryguard::embedded::{
     simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, SeededIds, SimCloud,
     SimulatedFirewall,
 };
 use entryguard::pacing::{BucketSpec, Pacer, PacerConfig};
+use entryguard::ports::firewall::RULE_DESCRIPTION;
 use entryguard::ports::{Firewall, Store, TaskQueue};
 
 use super::exec::{Chaos, Control, Executor, Step};

@@ -13,7 +13,7 @@ use entryguard::domain::model::{Email, Organization, User};
 use entryguard::domain::rule::{CloudState, HolderId, Lease, RuleKey, RuleState};
 use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
-use entryguard::embedded::kv::time_key;
+use entryguard::keys::{audit_key, time_key};
 use entryguard::ports::store::{DocKind, PersonalToken, TokenRecord};
 
 use super::error::DynamoError;
@@ -166,7 +166,7 @@ pub mod keys {
     pub const RULE_PREFIX: &str = "RULE#";
     /// Also the audit list's cursor, as in the embedded store.
     pub fn audit_sk(e: &AuditEvent) -> String {
-        format!("{}/{}", time_key(e.time), e.id)
+        audit_key(e)
     }
 }
 

@@ -14,6 +14,7 @@ use futures::future::join_all;
 use rand::Rng;
 use uuid::Uuid;
 
+use entryguard::audit_paging::AuditPager;
 use entryguard::domain::audit::{AuditEvent, AuditPage, AuditQuery};
 use entryguard::domain::ids::{CredentialId, OrgId, SessionId, TokenId, UserId};
 use entryguard::domain::model::{Credential, Email, Organization, User};
@@ -23,7 +24,7 @@ use entryguard::domain::rule::{
 };
 use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
-use entryguard::embedded::kv::time_key;
+use entryguard::keys::time_key;
 use entryguard::ports::store::{
     BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, Store, StoreError, TokenRecord,
     UpdateError,
@@ -1319,23 +1320,10 @@ impl Store for DynamoStore {
     }
 
     async fn list_audit(&self, org: OrgId, query: &AuditQuery) -> Result<AuditPage, StoreError> {
-        let limit = query.limit.max(1);
-        let lower = query.from.map(time_key).unwrap_or_else(|| " ".to_owned());
-        let mut upper = match query.to {
-            Some(to) => format!("{}~", time_key(to)),
-            None => "~".to_owned(),
+        let mut page = AuditPager::new(query);
+        let Some((lower, upper)) = page.range() else {
+            return Ok(page.finish());
         };
-        // The cursor is the sort key of the last event returned; the next page starts below it.
-        let exclusive = query.cursor.as_ref().filter(|c| **c < upper).cloned();
-        if let Some(cursor) = &exclusive {
-            upper = cursor.clone();
-        }
-        if upper <= lower {
-            return Ok(AuditPage {
-                items: Vec::new(),
-                next_cursor: None,
-            });
-        }
         let mut q = self
             .client
             .query()
@@ -1365,41 +1353,27 @@ impl Store for DynamoStore {
         if !filters.is_empty() {
             q = q.filter_expression(filters.join(" AND "));
         }
-        let mut events = Vec::new();
-        let mut last_key = None;
+        // BETWEEN includes the upper bound, which may be the cursor: the pager leaves it out.
         let mut start = None;
         'pages: loop {
-            let page = q
+            let answer = q
                 .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                let sk = items::string(&item, SK)?.to_owned();
-                if exclusive.as_deref() == Some(sk.as_str()) {
-                    continue;
-                }
-                events.push(items::decode::<AuditEvent>(&item, items::DATA)?);
-                last_key = Some(sk);
-                if events.len() == limit {
+            for item in answer.items.unwrap_or_default() {
+                let sk = items::string(&item, SK)?;
+                if !page.push(sk, items::decode::<AuditEvent>(&item, items::DATA)?) {
                     break 'pages;
                 }
             }
-            start = page.last_evaluated_key;
+            start = answer.last_evaluated_key;
             if start.is_none() {
                 break;
             }
         }
-        let next_cursor = if events.len() == limit {
-            last_key
-        } else {
-            None
-        };
-        Ok(AuditPage {
-            items: events,
-            next_cursor,
-        })
+        Ok(page.finish())
     }
 }
 
