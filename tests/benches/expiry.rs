@@ -34,10 +34,11 @@ use entryguard::domain::session::{Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::domain::Timestamp;
 use entryguard::embedded::{
-    simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, OffsetClock, RandomIds,
-    SeededIds, SimCloud, SimulatedFirewall,
+    simulated_app, EmbeddedQueue, EmbeddedStore, Kv, ManualClock, OffsetClock, SeededIds, SimCloud,
+    SimulatedFirewall,
 };
 use entryguard::ports::{Clock, Store};
+use entryguard::runtime::RandomIds;
 use entryguard_tests::moto::AwsFixture;
 
 fn region() -> Region {

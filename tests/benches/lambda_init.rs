@@ -22,7 +22,7 @@ use entryguard::domain::model::{Organization, Resource, Role, User};
 use entryguard::domain::net::PortRange;
 use entryguard::domain::session::SessionStatus;
 use entryguard::domain::tier::{Hours, Tier};
-use entryguard::embedded::{RandomIds, SystemClock};
+use entryguard::runtime::{RandomIds, SystemClock};
 use entryguard_aws::{AwsBackend, ConnectOptions, Services};
 use entryguard_tests::moto::{AwsFixture, REGION};
 

@@ -25,6 +25,3 @@ pub use sealer::LocalKeySealer;
 pub use store::EmbeddedStore;
 pub use verifier::SimulatedVerifier;
 pub use wiring::simulated_app;
-
-// The benchmarks (tests/benches) still name the real clock and ids here; they live in `runtime`.
-pub use crate::runtime::{RandomIds, SystemClock};
