@@ -21,8 +21,8 @@ use entryguard::domain::Timestamp;
 use entryguard::ports::firewall::{BatchOutcome, Firewall, FirewallError, GroupBatch};
 use entryguard::ports::queue::{DeadLetter, QueueError, Task, TaskQueue};
 use entryguard::ports::store::{
-    BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, Store, StoreError, TokenRecord,
-    UpdateError,
+    BadRecord, CommitError, CreateError, CreateSessionError, DocKind, DueEntry, GroupCommit,
+    GroupGrant, Store, StoreError, TokenRecord, UpdateError, WorkItem,
 };
 use entryguard::ports::Clock;
 
@@ -282,6 +282,46 @@ impl Store for FaultyStore {
             true,
             self.inner.rule_lease(key, owner, now, until).await
         )
+    }
+    async fn group_lease(
+        &self,
+        group: &GroupRef,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<GroupGrant, StoreError> {
+        call!(
+            self,
+            true,
+            self.inner.group_lease(group, owner, now, until).await
+        )
+    }
+    async fn group_release(&self, group: &GroupRef, owner: &str) -> Result<(), StoreError> {
+        call!(self, true, self.inner.group_release(group, owner).await)
+    }
+    async fn put_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        call!(self, true, self.inner.put_work(group, item).await)
+    }
+    async fn group_work(
+        &self,
+        group: &GroupRef,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        call!(self, true, self.inner.group_work(group, limit).await)
+    }
+    async fn is_holder(&self, key: &RuleKey, holder: &HolderId) -> Result<bool, StoreError> {
+        call!(self, true, self.inner.is_holder(key, holder).await)
+    }
+    async fn commit_batch(&self, commit: &GroupCommit) -> Result<(), CommitError> {
+        call!(self, true, {
+            let r = self.inner.commit_batch(commit).await;
+            if r.is_ok() {
+                for w in &commit.sessions {
+                    self.record(&w.session);
+                }
+            }
+            r
+        })
     }
     async fn rule_release_lease(
         &self,
