@@ -9,6 +9,7 @@ pub mod credential_check;
 pub mod delivery;
 pub mod docs;
 pub mod firewall_router;
+pub mod group_batch;
 pub mod live_access;
 pub mod metered_firewall;
 pub mod notifications;
