@@ -1025,6 +1025,15 @@ async fn work_items(s: &dyn Store) {
     );
     assert_eq!(s.group_work(&g, 2).await.unwrap().len(), 2);
     assert_eq!(s.group_work(&other, 10).await.unwrap(), vec![item(3, 0)]);
+    s.remove_work(&g, item(2, 9)).await.unwrap();
+    s.remove_work(&g, item(2, 9)).await.unwrap();
+    s.remove_work(&g, item(3, 0)).await.unwrap();
+    assert_eq!(
+        s.group_work(&g, 10).await.unwrap(),
+        vec![item(1, 0), item(2, 10)],
+        "removed from its own group only, once"
+    );
+    assert_eq!(s.group_work(&other, 10).await.unwrap(), vec![item(3, 0)]);
 }
 
 /// One group batch's outcome, written together or not at all (one transaction's worth).

@@ -143,6 +143,17 @@ impl App {
                     }
                 }
                 if !held {
+                    // A work item put by a message that died before its batch would otherwise
+                    // wait for the group's next batch.
+                    self.store
+                        .remove_work(
+                            &entry.group,
+                            WorkItem {
+                                session_id: id,
+                                entry: index,
+                            },
+                        )
+                        .await?;
                     return Ok(Step::Finished);
                 }
             }

@@ -699,6 +699,11 @@ impl Store for EmbeddedStore {
             .write(|t| kv::put(t, &work_key(group, &item), &item))
     }
 
+    async fn remove_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        self.kv
+            .write(|t| kv::delete(t, &work_key(group, &item)).map(|_| ()))
+    }
+
     async fn group_work(
         &self,
         group: &GroupRef,

@@ -366,6 +366,8 @@ pub trait Store: Send + Sync {
     async fn group_release(&self, group: &GroupRef, owner: &str) -> Result<(), StoreError>;
     /// Puts a work item into the group's backlog (a no-op when it is there).
     async fn put_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError>;
+    /// Takes a work item out of the group's backlog (a no-op when it is not there).
+    async fn remove_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError>;
     /// The group's backlog, in order, at most `limit` (strongly consistent).
     async fn group_work(&self, group: &GroupRef, limit: usize)
         -> Result<Vec<WorkItem>, StoreError>;

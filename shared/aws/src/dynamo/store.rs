@@ -1365,6 +1365,17 @@ impl Store for DynamoStore {
         Ok(self.put(items::work_item(group, &item)?).await?)
     }
 
+    async fn remove_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::group(group), &keys::work(&item))))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
+    }
+
     async fn group_work(
         &self,
         group: &GroupRef,
