@@ -1046,6 +1046,37 @@ async fn group_commits(s: &dyn Store) {
     let sess = session(&u, at(0), 1);
     s.create_session(&sess, Some(3)).await.unwrap();
     assert_eq!(s.live_session_count(u.id).await.unwrap(), 1);
+    // A new session's entries are in their groups' backlogs at once; so are the entries a
+    // stop leaves to remove.
+    let in_backlog = |sess: &Session, entry: u32| {
+        let item = WorkItem {
+            session_id: sess.id,
+            entry,
+        };
+        let g = sess.entries[entry as usize].group.clone();
+        async move { s.group_work(&g, 10_000).await.unwrap().contains(&item) }
+    };
+    assert!(in_backlog(&sess, 0).await);
+    let other = session(&u, at(0), 2);
+    s.create_session(&other, Some(3)).await.unwrap();
+    assert!(in_backlog(&other, 1).await);
+    for entry in [0, 1] {
+        let item = WorkItem {
+            session_id: other.id,
+            entry,
+        };
+        s.remove_work(&group(entry), item).await.unwrap();
+    }
+    let picked = changed(&other, |x| {
+        x.entry_applying(0, at(1)).unwrap();
+        x.entry_applying(1, at(1)).unwrap();
+    });
+    s.update_session(&picked, 0, false).await.unwrap();
+    let stopped = changed(&picked, |x| {
+        x.stop(at(2)).unwrap();
+    });
+    s.update_session(&stopped, 1, false).await.unwrap();
+    assert!(in_backlog(&stopped, 0).await && in_backlog(&stopped, 1).await);
     let g = group(44);
     let (k1, k2) = (rule_key(44, 22), rule_key(44, 443));
     let (h1, h2) = (holder(1), holder(2));
@@ -1251,7 +1282,11 @@ async fn group_commits(s: &dyn Store) {
         unheld_of(s, std::slice::from_ref(&k1)).await,
         vec![(k1.clone(), 0, CloudState::Unknown)]
     );
-    assert_eq!(s.live_session_count(u.id).await.unwrap(), 0);
+    assert_eq!(
+        s.live_session_count(u.id).await.unwrap(),
+        1,
+        "the other session still holds its slot"
+    );
     assert_eq!(s.get_session(sess.id).await.unwrap().unwrap(), ended);
     assert_eq!(
         s.group_lease(&g, "w2", at(3), at(63)).await.unwrap(),

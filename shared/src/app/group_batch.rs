@@ -103,18 +103,38 @@ pub(super) enum GroupRun {
 }
 
 impl App {
-    /// Serves `group`'s backlog under the lease `owner` took until `until`.
+    /// Serves `group`'s backlog under the lease `owner` took until `until`. A store failure
+    /// gives the lease back unless a cloud call's outcome is still unrecorded (then it runs out,
+    /// and the next holder trusts no record it touches).
     pub(super) async fn run_group(
+        &self,
+        group: &GroupRef,
+        owner: &str,
+        until: Timestamp,
+        stale: bool,
+    ) -> Result<GroupRun, StoreError> {
+        let mut dirty = false;
+        let result = self
+            .serve_group(group, owner, until, stale, &mut dirty)
+            .await;
+        if result.is_err() && !dirty {
+            if let Err(error) = self.store.group_release(group, owner).await {
+                tracing::warn!(%error, group = %group.security_group_id, "could not give a group's lease back; it runs out");
+            }
+        }
+        result
+    }
+
+    async fn serve_group(
         &self,
         group: &GroupRef,
         owner: &str,
         mut until: Timestamp,
         stale: bool,
+        dirty: &mut bool,
     ) -> Result<GroupRun, StoreError> {
         let mut known = Known::new();
         let mut leased = true;
-        // A cloud call was made whose outcome is not committed yet.
-        let mut dirty = false;
         for _ in 0..MAX_ROUNDS {
             if !leased {
                 // Given back by the last commit, and more work arrived meanwhile.
@@ -135,13 +155,13 @@ impl App {
             if plan.batch != GroupBatch::default() {
                 if self.now() + chrono::Duration::seconds(CALL_BUDGET_SECS) > until {
                     tracing::warn!(group = %group.security_group_id, "a worker was paused while holding a group's lease; leaving the batch to the next");
-                    if !dirty {
+                    if !*dirty {
                         self.store.group_release(group, owner).await?;
                     }
                     return Ok(GroupRun::Retry(BUSY_DELAY));
                 }
                 if let Err(wait) = self.spend_cloud_budget(group).await? {
-                    if !dirty {
+                    if !*dirty {
                         self.store.group_release(group, owner).await?;
                     }
                     return Ok(GroupRun::Retry(wait));
@@ -152,7 +172,7 @@ impl App {
                     Err(CommitError::LeaseLost) => return Ok(GroupRun::Retry(BUSY_DELAY)),
                     Err(CommitError::Store(e)) => return Err(e),
                 }
-                dirty = true;
+                *dirty = true;
                 outcome = self.firewall.apply_batch(group, &plan.batch).await;
                 learn(&mut known, group, &outcome);
             }
@@ -165,7 +185,7 @@ impl App {
                     // The records now say what the cloud has; only rules left unheld in the
                     // cloud are carried to the next round, to be revoked.
                     known.retain(|k, _| again.contains(k));
-                    dirty = false;
+                    *dirty = false;
                     leased = !commit.release;
                 }
                 Err(CommitError::Conflict) => {
@@ -178,7 +198,7 @@ impl App {
                 return Ok(GroupRun::Finished);
             }
         }
-        if leased && !dirty {
+        if leased && !*dirty {
             self.store.group_release(group, owner).await?;
         }
         // With a call not recorded, the lease runs out instead: the next holder trusts no

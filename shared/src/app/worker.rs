@@ -30,6 +30,12 @@ pub const RETRY_JITTER: f64 = 0.25;
 /// When another worker holds a rule's lease: retry soon, without counting a failed attempt.
 pub const BUSY_DELAY: Duration = Duration::from_secs(2);
 
+/// When another worker holds the group's lease: it serves this entry's work item with the rest
+/// of the group's backlog, so this message comes back only to see that done. Long enough that a
+/// storm's messages do not use up their receives (ten before the dead-letter queue) while one
+/// group is busy.
+pub const GROUP_BUSY_DELAY: Duration = Duration::from_secs(10);
+
 /// When the store itself fails: the message is delivered again later.
 pub const STORE_RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -182,7 +188,7 @@ impl App {
         let now = self.now();
         let until = now + chrono::Duration::seconds(LEASE_SECS);
         let stale = match self.store.group_lease(&group, &owner, now, until).await? {
-            GroupGrant::Busy => return Ok(Step::Retry(BUSY_DELAY)),
+            GroupGrant::Busy => return Ok(Step::Retry(self.jittered(GROUP_BUSY_DELAY))),
             GroupGrant::Granted { stale } => stale,
         };
         Ok(match self.run_group(&group, &owner, until, stale).await? {

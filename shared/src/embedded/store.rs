@@ -17,8 +17,8 @@ use crate::domain::rule::{
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
 use crate::ports::store::{
-    BadRecord, CommitError, CreateError, CreateSessionError, DocKind, DueEntry, GroupCommit,
-    GroupGrant, PersonalToken, Store, StoreError, TokenRecord, UpdateError, WorkItem,
+    new_work, BadRecord, CommitError, CreateError, CreateSessionError, DocKind, DueEntry,
+    GroupCommit, GroupGrant, PersonalToken, Store, StoreError, TokenRecord, UpdateError, WorkItem,
 };
 
 #[derive(Clone)]
@@ -239,6 +239,9 @@ fn write_session_indexes(
     }
     if let Some(at) = new.next_check_at() {
         kv::put(t, &due_key(at, new.id), &new.id)?;
+    }
+    for (group, item) in new_work(old, new) {
+        kv::put(t, &work_key(&group, &item), &item)?;
     }
     kv::put(t, &session_key(new.id), new)
 }

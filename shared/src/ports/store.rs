@@ -114,6 +114,34 @@ pub struct WorkItem {
     pub entry: u32,
 }
 
+/// The work items a session write brings: each entry that has work to do now and had none (or
+/// other work) before; with no `old`, each entry that has work. The stores write them with the session, so a group's backlog is whole
+/// as soon as a session starts or ends, whichever message comes first (the worker also puts its
+/// own entry's item, so a session with more entries than a transaction takes still works).
+pub fn new_work(old: Option<&Session>, new: &Session) -> Vec<(GroupRef, WorkItem)> {
+    new.entries
+        .iter()
+        .filter(|e| {
+            let now = new.work_for(e.index).ok();
+            let before = old.and_then(|o| o.work_for(e.index).ok());
+            matches!(
+                now,
+                Some(crate::domain::session::EntryWork::Apply)
+                    | Some(crate::domain::session::EntryWork::Remove)
+            ) && now != before
+        })
+        .map(|e| {
+            (
+                e.group.clone(),
+                WorkItem {
+                    session_id: new.id,
+                    entry: e.index,
+                },
+            )
+        })
+        .collect()
+}
+
 /// The result of asking for a security group's lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupGrant {

@@ -773,6 +773,19 @@ impl World {
                     unsettled_rules.push(format!("{r:?}"));
                 }
             }
+            // A group lease a crashed or failed worker left runs out before the world is quiet.
+            let now = self.app.now();
+            for (key, group) in self
+                .kv
+                .scan::<serde_json::Value>("group/", false, usize::MAX)
+                .unwrap()
+            {
+                if let Some(until) = group["lease"]["until"].as_str() {
+                    if until.parse::<chrono::DateTime<Utc>>().unwrap() > now {
+                        unsettled_rules.push(format!("{key}: lease until {until}"));
+                    }
+                }
+            }
             let unsettled = !unsettled_rules.is_empty();
             let queue_empty = self.queue.is_empty().unwrap();
             let drift_free = self.drift_free().await;

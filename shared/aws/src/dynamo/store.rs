@@ -25,8 +25,8 @@ use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
 use entryguard::embedded::kv::time_key;
 use entryguard::ports::store::{
-    BadRecord, CommitError, CreateError, CreateSessionError, DocKind, DueEntry, GroupCommit,
-    GroupGrant, RuleWrite, Store, StoreError, TokenRecord, UpdateError, WorkItem,
+    new_work, BadRecord, CommitError, CreateError, CreateSessionError, DocKind, DueEntry,
+    GroupCommit, GroupGrant, RuleWrite, Store, StoreError, TokenRecord, UpdateError, WorkItem,
 };
 
 use super::error::{from_sdk, from_transact, DynamoError};
@@ -319,6 +319,28 @@ impl DynamoStore {
             Ok(_) | Err(DynamoError::ConditionFailed) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The work items of `session`'s entries that have work to do (at most `room`), as
+    /// transaction items written with the session: a group's backlog is whole as soon as a
+    /// session starts or ends. Idempotent puts; entries past `room` are put by their messages.
+    fn work_puts(
+        &self,
+        session: &Session,
+        room: usize,
+    ) -> Result<Vec<TransactWriteItem>, DynamoError> {
+        new_work(None, session)
+            .into_iter()
+            .take(room)
+            .map(|(group, w)| {
+                let put = Put::builder()
+                    .table_name(&*self.table)
+                    .set_item(Some(items::work_item(&group, &w)?))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect()
     }
 
     /// The condition that the group's lease is still `owner`'s, as a transaction item.
@@ -836,7 +858,7 @@ impl Store for DynamoStore {
         if let Some(max) = max_live {
             values.push((":max", n(max)));
         }
-        let actions = vec![
+        let mut actions = vec![
             self.put_action(item, "attribute_not_exists(#pk)", &[("#pk", PK)], &[])?,
             self.update_action(
                 counter,
@@ -846,6 +868,7 @@ impl Store for DynamoStore {
                 &values,
             )?,
         ];
+        actions.extend(self.work_puts(session, TRANSACTION_ITEMS - actions.len())?);
         match self.transact(actions).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -896,8 +919,20 @@ impl Store for DynamoStore {
         let condition = "#v = :expected";
         let names = [("#v", items::VERSION)];
         let values = [(":expected", n(expected_version))];
+        let work = self.work_puts(session, TRANSACTION_ITEMS - 2)?;
+        if !release_slot && !work.is_empty() {
+            let mut actions = vec![self.put_action(item.clone(), condition, &names, &values)?];
+            actions.extend(work.clone());
+            return match self.transact(actions).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.failed_conditions().contains(&0) => {
+                    Err(self.missing_or_conflict(session.id).await)
+                }
+                Err(e) => Err(StoreError::from(e).into()),
+            };
+        }
         if release_slot {
-            let actions = vec![
+            let mut actions = vec![
                 self.put_action(item.clone(), condition, &names, &values)?,
                 self.update_action(
                     items::key(keys::user(session.user_id), keys::LIVE_SK),
@@ -907,6 +942,7 @@ impl Store for DynamoStore {
                     &[(":one", n(1)), (":zero", n(0))],
                 )?,
             ];
+            actions.extend(work);
             match self.transact(actions).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
