@@ -101,8 +101,8 @@ impl App {
 
     async fn reconcile_entry(&self, session_id: SessionId, index: u32) -> Outcome {
         // Each pass either finishes or observes a newer session state; a few suffice.
-        for _ in 0..8 {
-            let step = match self.reconcile_step(session_id, index).await {
+        for pass in 0..8 {
+            let step = match self.reconcile_step(session_id, index, pass == 0).await {
                 Ok(step) => step,
                 Err(error) => {
                     tracing::warn!(%error, %session_id, entry = index, "store failed; will retry");
@@ -121,7 +121,12 @@ impl App {
     /// Puts the entry's work into its group's backlog and serves the backlog under the group's
     /// lease; a busy group comes back shortly, usually to find the entry done by the batch of
     /// whoever held the lease.
-    async fn reconcile_step(&self, id: SessionId, index: u32) -> Result<Step, StoreError> {
+    async fn reconcile_step(
+        &self,
+        id: SessionId,
+        index: u32,
+        first_pass: bool,
+    ) -> Result<Step, StoreError> {
         let Some(session) = self.store.get_session(id).await? else {
             tracing::warn!(session_id = %id, "task for a session that does not exist");
             return Ok(Step::Finished);
@@ -175,15 +180,20 @@ impl App {
             }
         }
         let group = entry.group.clone();
-        self.store
-            .put_work(
-                &group,
-                WorkItem {
-                    session_id: id,
-                    entry: index,
-                },
-            )
-            .await?;
+        if !first_pass {
+            // The session's own write put the work item; a batch that ran meanwhile without
+            // serving this entry (the item lost to a race, a session too large for one
+            // transaction) means it must be put now.
+            self.store
+                .put_work(
+                    &group,
+                    WorkItem {
+                        session_id: id,
+                        entry: index,
+                    },
+                )
+                .await?;
+        }
         let owner = self.ids.token();
         let now = self.now();
         let until = now + chrono::Duration::seconds(LEASE_SECS);

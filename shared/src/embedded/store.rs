@@ -17,8 +17,9 @@ use crate::domain::rule::{
 use crate::domain::session::Session;
 use crate::domain::Timestamp;
 use crate::ports::store::{
-    new_work, BadRecord, CommitError, CreateError, CreateSessionError, DocKind, DueEntry,
-    GroupCommit, GroupGrant, PersonalToken, Store, StoreError, TokenRecord, UpdateError, WorkItem,
+    new_work, work_done, BadRecord, CommitError, CreateError, CreateSessionError, DocKind,
+    DueEntry, GroupCommit, GroupGrant, PersonalToken, Store, StoreError, TokenRecord, UpdateError,
+    WorkItem,
 };
 
 #[derive(Clone)]
@@ -242,6 +243,9 @@ fn write_session_indexes(
     }
     for (group, item) in new_work(old, new) {
         kv::put(t, &work_key(&group, &item), &item)?;
+    }
+    for (group, item) in work_done(old, new) {
+        kv::delete(t, &work_key(&group, &item))?;
     }
     kv::put(t, &session_key(new.id), new)
 }

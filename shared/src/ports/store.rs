@@ -142,6 +142,32 @@ pub fn new_work(old: Option<&Session>, new: &Session) -> Vec<(GroupRef, WorkItem
         .collect()
 }
 
+/// The work items a session write settles without a batch: entries that had work and have none
+/// now (an untouched entry removed by a stop or an expiry); with no `old`, every ended entry of
+/// an ended session. The stores delete them with the session.
+pub fn work_done(old: Option<&Session>, new: &Session) -> Vec<(GroupRef, WorkItem)> {
+    use crate::domain::session::EntryWork;
+    new.entries
+        .iter()
+        .filter(|e| {
+            let idle = new.work_for(e.index).ok() == Some(EntryWork::Nothing);
+            match old {
+                Some(o) => idle && o.work_for(e.index).is_ok_and(|w| w != EntryWork::Nothing),
+                None => idle && new.end.is_some() && e.status.is_terminal(),
+            }
+        })
+        .map(|e| {
+            (
+                e.group.clone(),
+                WorkItem {
+                    session_id: new.id,
+                    entry: e.index,
+                },
+            )
+        })
+        .collect()
+}
+
 /// The result of asking for a security group's lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupGrant {

@@ -25,8 +25,9 @@ use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
 use entryguard::embedded::kv::time_key;
 use entryguard::ports::store::{
-    new_work, BadRecord, CommitError, CreateError, CreateSessionError, DocKind, DueEntry,
-    GroupCommit, GroupGrant, RuleWrite, Store, StoreError, TokenRecord, UpdateError, WorkItem,
+    new_work, work_done, BadRecord, CommitError, CreateError, CreateSessionError, DocKind,
+    DueEntry, GroupCommit, GroupGrant, RuleWrite, Store, StoreError, TokenRecord, UpdateError,
+    WorkItem,
 };
 
 use super::error::{from_sdk, from_transact, DynamoError};
@@ -329,18 +330,24 @@ impl DynamoStore {
         session: &Session,
         room: usize,
     ) -> Result<Vec<TransactWriteItem>, DynamoError> {
-        new_work(None, session)
-            .into_iter()
-            .take(room)
-            .map(|(group, w)| {
-                let put = Put::builder()
-                    .table_name(&*self.table)
-                    .set_item(Some(items::work_item(&group, &w)?))
-                    .build()
-                    .map_err(build_error)?;
-                Ok(TransactWriteItem::builder().put(put).build())
-            })
-            .collect()
+        let puts = new_work(None, session).into_iter().map(|(group, w)| {
+            let put = Put::builder()
+                .table_name(&*self.table)
+                .set_item(Some(items::work_item(&group, &w)?))
+                .build()
+                .map_err(build_error)?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        });
+        // An ended session's untouched entries (removed by the stop itself) leave the backlog.
+        let deletes = work_done(None, session).into_iter().map(|(group, w)| {
+            let delete = Delete::builder()
+                .table_name(&*self.table)
+                .set_key(Some(items::key(keys::group(&group), &keys::work(&w))))
+                .build()
+                .map_err(build_error)?;
+            Ok(TransactWriteItem::builder().delete(delete).build())
+        });
+        puts.chain(deletes).take(room).collect()
     }
 
     /// The condition that the group's lease is still `owner`'s, as a transaction item.
@@ -1402,6 +1409,15 @@ impl Store for DynamoStore {
     }
 
     async fn remove_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        // A read first: a delete costs a write unit even when there is nothing to delete, and
+        // most callers find the item already gone.
+        if self
+            .get(keys::group(group), &keys::work(&item))
+            .await?
+            .is_none()
+        {
+            return Ok(());
+        }
         self.client
             .delete_item()
             .table_name(&*self.table)
