@@ -12,7 +12,6 @@ use entryguard::app::Identity;
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::Tier;
 use entryguard::embedded::firewall::{Fault, FaultKind, Operation};
-use entryguard::ports::firewall::RULE_DESCRIPTION;
 use entryguard::ports::Store;
 use entryguard_tests::harness::{hours, ip, region, sg, Harness};
 
@@ -209,7 +208,7 @@ fn managed_rules(w: &World) -> BTreeSet<(u32, String, u16, u16)> {
     let mut out = BTreeSet::new();
     for g in [1u32, 2] {
         for r in w.h.sim.group(&region(), &sg(g)).unwrap().unwrap().rules {
-            if r.description == RULE_DESCRIPTION {
+            if r.is_managed() {
                 out.insert((
                     g,
                     r.cidr.to_string(),

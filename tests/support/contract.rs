@@ -25,8 +25,8 @@ use entryguard::domain::tier::{Hours, Tier};
 use entryguard::domain::Timestamp;
 use entryguard::keys::time_key;
 use entryguard::ports::store::{
-    CreateError, CreateSessionError, DocKind, DueEntry, PersonalToken, Store, TokenRecord,
-    UpdateError,
+    CommitError, CreateError, CreateSessionError, DocKind, DueEntry, GroupCommit, GroupGrant,
+    PersonalToken, RuleWrite, SessionWrite, Store, TokenRecord, UpdateError, WorkItem,
 };
 
 /// Runs every check against `store`, which must start empty.
@@ -47,6 +47,9 @@ pub async fn run_store_contract(store: Arc<dyn Store>) {
     rule_holders(s).await;
     many_holders(s).await;
     rule_leases(s).await;
+    group_leases(s).await;
+    work_items(s).await;
+    group_commits(s).await;
     observed_rules(s).await;
     unheld_index(s).await;
     claimed_runs(s).await;
@@ -967,6 +970,389 @@ async fn rule_holders(s: &dyn Store) {
     assert_eq!(keys(s.list_rules().await.unwrap()), [k2.clone()].into());
     s.rule_remove_holder(&k2, &h1).await.unwrap();
     assert!(s.list_rules().await.unwrap().is_empty());
+}
+
+/// A group's lease: one owner at a time until it runs out; a lease taken over after running
+/// out (never given back) is stale; giving back is the owner's alone.
+async fn group_leases(s: &dyn Store) {
+    let at = |secs: i64| t0() + Duration::seconds(secs);
+    let g = group(40);
+    let fresh = GroupGrant::Granted { stale: false };
+    assert_eq!(s.group_lease(&g, "w1", at(0), at(60)).await.unwrap(), fresh);
+    assert_eq!(
+        s.group_lease(&g, "w2", at(10), at(70)).await.unwrap(),
+        GroupGrant::Busy
+    );
+    assert_eq!(
+        s.group_lease(&group(41), "w2", at(10), at(70))
+            .await
+            .unwrap(),
+        fresh,
+        "each group has its own lease"
+    );
+    assert_eq!(
+        s.group_lease(&g, "w1", at(20), at(80)).await.unwrap(),
+        fresh,
+        "the owner may renew"
+    );
+    s.group_release(&g, "w2").await.unwrap();
+    assert_eq!(
+        s.group_lease(&g, "w2", at(30), at(90)).await.unwrap(),
+        GroupGrant::Busy,
+        "only the owner gives the lease back"
+    );
+    assert_eq!(
+        s.group_lease(&g, "w2", at(80), at(140)).await.unwrap(),
+        GroupGrant::Granted { stale: true },
+        "run out without being given back"
+    );
+    s.group_release(&g, "w2").await.unwrap();
+    assert_eq!(
+        s.group_lease(&g, "w3", at(81), at(141)).await.unwrap(),
+        fresh
+    );
+    s.group_release(&g, "w3").await.unwrap();
+    s.group_release(&group(41), "w2").await.unwrap();
+}
+
+/// A group's backlog: idempotent puts, read in order, apart from other groups'.
+async fn work_items(s: &dyn Store) {
+    let (g, other) = (group(42), group(43));
+    assert!(s.group_work(&g, 10).await.unwrap().is_empty());
+    let item = |n: u128, entry: u32| WorkItem {
+        session_id: SessionId::from_uuid(Uuid::from_u128(n)),
+        entry,
+    };
+    for w in [item(2, 10), item(1, 0), item(2, 9), item(1, 0)] {
+        s.put_work(&g, w).await.unwrap();
+    }
+    s.put_work(&other, item(3, 0)).await.unwrap();
+    assert_eq!(
+        s.group_work(&g, 10).await.unwrap(),
+        vec![item(1, 0), item(2, 9), item(2, 10)],
+        "once each, by session then entry number"
+    );
+    assert_eq!(s.group_work(&g, 2).await.unwrap().len(), 2);
+    assert_eq!(s.group_work(&other, 10).await.unwrap(), vec![item(3, 0)]);
+    s.remove_work(&g, item(2, 9)).await.unwrap();
+    s.remove_work(&g, item(2, 9)).await.unwrap();
+    s.remove_work(&g, item(3, 0)).await.unwrap();
+    assert_eq!(
+        s.group_work(&g, 10).await.unwrap(),
+        vec![item(1, 0), item(2, 10)],
+        "removed from its own group only, once"
+    );
+    assert_eq!(s.group_work(&other, 10).await.unwrap(), vec![item(3, 0)]);
+}
+
+/// One group batch's outcome, written together or not at all (one transaction's worth).
+async fn group_commits(s: &dyn Store) {
+    let at = |secs: i64| t0() + Duration::seconds(secs);
+    let o = org("Commit Co");
+    s.put_org(&o).await.unwrap();
+    let u = user(o.id, "commit@example.com");
+    s.create_user(&u).await.unwrap();
+    let sess = session(&u, at(0), 1);
+    s.create_session(&sess, Some(3)).await.unwrap();
+    assert_eq!(s.live_session_count(u.id).await.unwrap(), 1);
+    // A new session's entries are in their groups' backlogs at once; so are the entries a
+    // stop leaves to remove.
+    let in_backlog = |sess: &Session, entry: u32| {
+        let item = WorkItem {
+            session_id: sess.id,
+            entry,
+        };
+        let g = sess.entries[entry as usize].group.clone();
+        async move { s.group_work(&g, 10_000).await.unwrap().contains(&item) }
+    };
+    assert!(in_backlog(&sess, 0).await);
+    let other = session(&u, at(0), 2);
+    s.create_session(&other, Some(3)).await.unwrap();
+    assert!(in_backlog(&other, 1).await);
+    for entry in [0, 1] {
+        let item = WorkItem {
+            session_id: other.id,
+            entry,
+        };
+        s.remove_work(&group(entry), item).await.unwrap();
+    }
+    let picked = changed(&other, |x| {
+        x.entry_applying(0, at(1)).unwrap();
+        x.entry_applying(1, at(1)).unwrap();
+    });
+    s.update_session(&picked, 0, false).await.unwrap();
+    let stopped = changed(&picked, |x| {
+        x.stop(at(2)).unwrap();
+    });
+    s.update_session(&stopped, 1, false).await.unwrap();
+    assert!(in_backlog(&stopped, 0).await && in_backlog(&stopped, 1).await);
+    let g = group(44);
+    let (k1, k2) = (rule_key(44, 22), rule_key(44, 443));
+    let (h1, h2) = (holder(1), holder(2));
+    let work = WorkItem {
+        session_id: sess.id,
+        entry: 0,
+    };
+    s.put_work(&g, work).await.unwrap();
+    assert_eq!(
+        s.group_lease(&g, "w1", at(0), at(60)).await.unwrap(),
+        GroupGrant::Granted { stale: false }
+    );
+    let rid: CloudRuleId = "sgr-0a1".parse().unwrap();
+    let applied = changed(&sess, |x| {
+        x.entry_applying(0, at(1)).unwrap();
+        x.entry_applied(0, at(1)).unwrap();
+    });
+    let event = AuditEvent {
+        id: AuditId::from_uuid(id()),
+        org_id: o.id,
+        time: at(1),
+        kind: AuditType::RuleApplied,
+        actor_id: None,
+        actor_email: None,
+        ip: None,
+        session_id: Some(sess.id),
+        resource_id: None,
+        outcome: Outcome::Success,
+        message: "Opened tcp/22".into(),
+    };
+    let commit =
+        |owner: &str, rules: Vec<RuleWrite>, sessions: Vec<SessionWrite>, release| GroupCommit {
+            group: g.clone(),
+            owner: owner.into(),
+            release,
+            rules,
+            sessions,
+            audit: vec![],
+            done: vec![],
+        };
+    let write =
+        |key: &RuleKey, expected, add: Vec<HolderId>, remove: Vec<HolderId>, cloud| RuleWrite {
+            key: key.clone(),
+            expected_count: expected,
+            add,
+            remove,
+            cloud,
+            rule_id: None,
+        };
+    let first = GroupCommit {
+        audit: vec![event.clone()],
+        done: vec![work],
+        ..commit(
+            "w1",
+            vec![
+                RuleWrite {
+                    rule_id: Some(rid.clone()),
+                    ..write(
+                        &k1,
+                        None,
+                        vec![h1.clone(), h2.clone()],
+                        vec![],
+                        CloudState::Present,
+                    )
+                },
+                write(&k2, None, vec![], vec![], CloudState::Unknown),
+            ],
+            vec![SessionWrite {
+                session: applied.clone(),
+                expected_version: 0,
+                release_slot: false,
+            }],
+            false,
+        )
+    };
+
+    // Not the lease's owner: nothing is written.
+    assert!(matches!(
+        s.commit_batch(&GroupCommit {
+            owner: "w9".into(),
+            ..first.clone()
+        })
+        .await,
+        Err(CommitError::LeaseLost)
+    ));
+    assert_eq!(s.get_rule(&k1).await.unwrap(), None);
+    assert_eq!(s.group_work(&g, 10).await.unwrap(), vec![work]);
+    // A session version that moved: nothing is written.
+    assert!(matches!(
+        s.commit_batch(&GroupCommit {
+            sessions: vec![SessionWrite {
+                session: changed(&applied, |_| {}),
+                expected_version: 1,
+                release_slot: false,
+            }],
+            ..first.clone()
+        })
+        .await,
+        Err(CommitError::Conflict)
+    ));
+    assert_eq!(s.get_rule(&k1).await.unwrap(), None);
+    assert_eq!(s.get_session(sess.id).await.unwrap().unwrap().version, 0);
+
+    s.commit_batch(&first).await.unwrap();
+    let r1 = s.get_rule(&k1).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            r1.count(),
+            r1.cloud,
+            r1.cloud_rule_id.clone(),
+            r1.group.clone()
+        ),
+        (2, CloudState::Present, Some(rid.clone()), g.clone())
+    );
+    assert_eq!(holders_of(s, &k1).await, vec![h1.clone(), h2.clone()]);
+    assert!(s.is_holder(&k1, &h1).await.unwrap());
+    assert!(!s.is_holder(&k2, &h1).await.unwrap());
+    assert_eq!(
+        unheld_of(s, std::slice::from_ref(&k2)).await,
+        vec![(k2.clone(), 0, CloudState::Unknown)],
+        "a rule recorded before its creation is unheld"
+    );
+    assert_eq!(s.get_session(sess.id).await.unwrap().unwrap(), applied);
+    assert!(s.group_work(&g, 10).await.unwrap().is_empty());
+    let audit = s
+        .list_audit(
+            o.id,
+            &AuditQuery {
+                from: None,
+                to: None,
+                kind: None,
+                user_id: None,
+                cursor: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit.items, vec![event]);
+    assert_eq!(
+        s.group_lease(&g, "w2", at(1), at(61)).await.unwrap(),
+        GroupGrant::Busy,
+        "kept: the commit did not give it back"
+    );
+
+    // A holder count that moved since the batch read it: nothing is written.
+    assert!(matches!(
+        s.commit_batch(&commit(
+            "w1",
+            vec![
+                write(&k2, Some(0), vec![h1.clone()], vec![], CloudState::Present),
+                write(&k1, Some(1), vec![], vec![h1.clone()], CloudState::Present),
+            ],
+            vec![],
+            true,
+        ))
+        .await,
+        Err(CommitError::Conflict)
+    ));
+    assert_eq!(
+        s.get_rule(&k2).await.unwrap().unwrap().cloud,
+        CloudState::Unknown
+    );
+    assert_eq!(s.get_rule(&k1).await.unwrap().unwrap().count(), 2);
+
+    // The last holders leave: the rule is unheld while it may be in the cloud, forgotten once
+    // absent; the id is kept until then. The session ends and gives its slot back; the lease
+    // is given back with the commit.
+    let ended = changed(&applied, |x| {
+        x.stop(at(2)).unwrap();
+        x.entry_removed(0, at(2)).unwrap();
+    });
+    assert!(!ended.status().holds_slot());
+    s.commit_batch(&commit(
+        "w1",
+        vec![
+            write(
+                &k1,
+                Some(2),
+                vec![],
+                vec![h1.clone(), h2.clone()],
+                CloudState::Unknown,
+            ),
+            write(&k2, Some(0), vec![], vec![], CloudState::Absent),
+        ],
+        vec![SessionWrite {
+            session: ended.clone(),
+            expected_version: 1,
+            release_slot: true,
+        }],
+        true,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(s.get_rule(&k2).await.unwrap(), None, "idle: forgotten");
+    let r1 = s.get_rule(&k1).await.unwrap().unwrap();
+    assert_eq!(
+        (r1.count(), r1.cloud, r1.cloud_rule_id),
+        (0, CloudState::Unknown, Some(rid))
+    );
+    assert!(holders_of(s, &k1).await.is_empty());
+    assert_eq!(
+        unheld_of(s, std::slice::from_ref(&k1)).await,
+        vec![(k1.clone(), 0, CloudState::Unknown)]
+    );
+    assert_eq!(
+        s.live_session_count(u.id).await.unwrap(),
+        1,
+        "the other session still holds its slot"
+    );
+    assert_eq!(s.get_session(sess.id).await.unwrap().unwrap(), ended);
+    assert_eq!(
+        s.group_lease(&g, "w2", at(3), at(63)).await.unwrap(),
+        GroupGrant::Granted { stale: false },
+        "given back by the commit"
+    );
+    s.commit_batch(&commit(
+        "w2",
+        vec![write(&k1, Some(0), vec![], vec![], CloudState::Absent)],
+        vec![],
+        true,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(s.get_rule(&k1).await.unwrap(), None);
+    assert!(unheld_of(s, std::slice::from_ref(&k1)).await.is_empty());
+
+    // Larger than one DynamoDB transaction (100 items): written in parts, each rule with its
+    // holders in one part, the lease given back by the last.
+    let keys: Vec<RuleKey> = (1000..1003).map(|port| rule_key(44, port)).collect();
+    let holders: Vec<HolderId> = (200..240).map(holder).collect();
+    let items: Vec<WorkItem> = (0..30)
+        .map(|entry| WorkItem {
+            session_id: sess.id,
+            entry,
+        })
+        .collect();
+    for w in &items {
+        s.put_work(&g, *w).await.unwrap();
+    }
+    assert!(matches!(
+        s.group_lease(&g, "w3", at(4), at(64)).await.unwrap(),
+        GroupGrant::Granted { .. }
+    ));
+    s.commit_batch(&GroupCommit {
+        done: items,
+        ..commit(
+            "w3",
+            keys.iter()
+                .map(|k| write(k, None, holders.clone(), vec![], CloudState::Present))
+                .collect(),
+            vec![],
+            true,
+        )
+    })
+    .await
+    .unwrap();
+    for k in &keys {
+        assert_eq!(s.get_rule(k).await.unwrap().unwrap().count(), 40);
+        assert_eq!(s.rule_holders(k, None, 100).await.unwrap().len(), 40);
+    }
+    assert!(s.group_work(&g, 100).await.unwrap().is_empty());
+    assert_eq!(
+        s.group_lease(&g, "w4", at(5), at(65)).await.unwrap(),
+        GroupGrant::Granted { stale: false }
+    );
+    s.group_release(&g, "w4").await.unwrap();
 }
 
 fn granted(g: LeaseGrant) -> (entryguard::domain::rule::RuleState, bool) {

@@ -87,19 +87,31 @@ impl App {
     /// Writes an event and reports a failure, so a handler can retry the step it belongs to:
     /// for rule changes, whose events must not be lost.
     pub async fn record(&self, audit: Audit) -> Result<(), crate::ports::store::StoreError> {
+        let (event, notice) = self.audit_event(audit);
+        self.store.append_audit(&event).await?;
+        self.send_notice(notice).await;
+        Ok(())
+    }
+
+    /// The event `audit` describes, and the notice to send once it is written (for writes
+    /// that go into a larger transaction: the group batch's commit).
+    pub(crate) fn audit_event(&self, audit: Audit) -> (AuditEvent, Option<Notice>) {
         let webhook = audit.webhook.or(match audit.kind {
             AuditType::SessionStarted => Some(WebhookEvent::SessionStarted),
             AuditType::RuleFailed => Some(WebhookEvent::RuleFailed),
             AuditType::SystemAlert => Some(WebhookEvent::SystemAlert),
             _ => None,
         });
-        let facts = webhook.map(|_| EventFacts {
-            message: audit.message.clone(),
-            session_id: audit.session_id,
-            user_email: audit.actor.as_ref().map(|(_, email)| email.clone()),
-            expires_at: None,
+        let notice = webhook.map(|webhook| Notice {
+            org: audit.org_id,
+            webhook,
+            facts: EventFacts {
+                message: audit.message.clone(),
+                session_id: audit.session_id,
+                user_email: audit.actor.as_ref().map(|(_, email)| email.clone()),
+                expires_at: None,
+            },
         });
-        let org = audit.org_id;
         let event = AuditEvent {
             id: AuditId::from_uuid(self.ids.uuid()),
             org_id: audit.org_id,
@@ -113,10 +125,19 @@ impl App {
             outcome: audit.outcome,
             message: audit.message,
         };
-        self.store.append_audit(&event).await?;
-        if let (Some(webhook), Some(facts)) = (webhook, facts) {
-            self.notify(org, webhook, facts).await;
-        }
-        Ok(())
+        (event, notice)
     }
+
+    pub(crate) async fn send_notice(&self, notice: Option<Notice>) {
+        if let Some(n) = notice {
+            self.notify(n.org, n.webhook, n.facts).await;
+        }
+    }
+}
+
+/// A webhook notice an audit event also is, sent after the event is written.
+pub(crate) struct Notice {
+    org: OrgId,
+    webhook: WebhookEvent,
+    facts: EventFacts,
 }

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod credential_check;
 pub mod delivery;
 pub mod docs;
+pub mod group_batch;
 pub mod live_access;
 pub mod notifications;
 pub mod operator;

@@ -7,10 +7,10 @@
 use chrono::Duration;
 use thiserror::Error;
 
-use crate::domain::rule::{CloudState, GroupRef, HolderId, LeaseGrant, RuleKey, RuleState};
+use crate::domain::rule::{CloudRuleId, CloudState, GroupRef, LeaseGrant, RuleKey, RuleState};
 use crate::domain::Timestamp;
 use crate::ports::firewall::FirewallError;
-use crate::ports::store::StoreError;
+use crate::ports::store::{GroupGrant, StoreError};
 
 use super::audit::Audit;
 use super::App;
@@ -62,77 +62,6 @@ struct Leased {
 }
 
 impl App {
-    /// Makes `holder` a holder of the rule and makes sure the rule exists in the cloud.
-    pub async fn acquire_rule(
-        &self,
-        key: &RuleKey,
-        group: &GroupRef,
-        holder: &HolderId,
-    ) -> Result<(), RuleError> {
-        let state = self.store.rule_add_holder(key, group, holder).await?;
-        if state.cloud == CloudState::Present && state.lease.is_none() {
-            return Ok(());
-        }
-        let Leased {
-            owner,
-            until,
-            state,
-            known,
-        } = self.take_lease(key).await?;
-        if known == CloudState::Present {
-            self.store
-                .rule_release_lease(key, &owner, CloudState::Present, None)
-                .await?;
-            return Ok(());
-        }
-        if !self.lease_allows_call(until) {
-            self.store
-                .rule_release_lease(key, &owner, known, None)
-                .await?;
-            return Err(RuleError::Busy);
-        }
-        self.within_cloud_budget(key, &owner, &state, known).await?;
-        match self.firewall.authorize(&state.group, &key.rule).await {
-            Ok(id) => {
-                self.store
-                    .rule_release_lease(key, &owner, CloudState::Present, id.as_ref())
-                    .await?;
-                Ok(())
-            }
-            Err(e) => {
-                // A timed-out call may have taken effect; only a clean rejection leaves the
-                // previous knowledge intact.
-                let cloud = if e.is_transient() {
-                    CloudState::Unknown
-                } else {
-                    known
-                };
-                self.store
-                    .rule_release_lease(key, &owner, cloud, None)
-                    .await?;
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Removes `holder` from the rule and revokes the rule in the cloud if nobody holds it any more.
-    pub async fn release_rule(
-        &self,
-        key: &RuleKey,
-        holder: &HolderId,
-    ) -> Result<Released, RuleError> {
-        match self.store.rule_remove_holder(key, holder).await? {
-            None => Ok(Released::Kept),
-            Some(state)
-                if state.count() > 0
-                    || (state.cloud == CloudState::Absent && state.lease.is_none()) =>
-            {
-                Ok(Released::Kept)
-            }
-            Some(_) => self.revoke_if_unheld(key).await,
-        }
-    }
-
     /// Revokes the rule if it has no holders and may exist in the cloud. The sweeper also calls
     /// this for rules whose last removal failed, so no rule outlives its sessions for long.
     pub async fn revoke_if_unheld(&self, key: &RuleKey) -> Result<Released, RuleError> {
@@ -157,14 +86,12 @@ impl App {
         } = self.take_lease(key).await?;
         if state.count() > 0 || (cloud == CloudState::Absent && !observed) {
             // Someone took the rule again meanwhile: it stays, and it is theirs to keep.
-            self.store
-                .rule_release_lease(key, &owner, cloud, None)
+            self.release_lease(key, &state.group, &owner, cloud, None)
                 .await?;
             return Ok(Released::Kept);
         }
         if !self.lease_allows_call(until) {
-            self.store
-                .rule_release_lease(key, &owner, cloud, None)
+            self.release_lease(key, &state.group, &owner, cloud, None)
                 .await?;
             return Err(RuleError::Busy);
         }
@@ -179,14 +106,12 @@ impl App {
                 if let Some(note) = note {
                     self.record(note).await?;
                 }
-                self.store
-                    .rule_release_lease(key, &owner, CloudState::Absent, None)
+                self.release_lease(key, &state.group, &owner, CloudState::Absent, None)
                     .await?;
                 Ok(Released::Revoked)
             }
             Err(FirewallError::GroupNotFound(_)) => {
-                self.store
-                    .rule_release_lease(key, &owner, CloudState::Absent, None)
+                self.release_lease(key, &state.group, &owner, CloudState::Absent, None)
                     .await?;
                 Ok(Released::GroupGone)
             }
@@ -196,8 +121,7 @@ impl App {
                 } else {
                     cloud
                 };
-                self.store
-                    .rule_release_lease(key, &owner, cloud, None)
+                self.release_lease(key, &state.group, &owner, cloud, None)
                     .await?;
                 Err(e.into())
             }
@@ -219,8 +143,7 @@ impl App {
             known,
         } = self.take_lease(key).await?;
         if state.count() == 0 || !self.lease_allows_call(until) {
-            self.store
-                .rule_release_lease(key, &owner, known, None)
+            self.release_lease(key, &state.group, &owner, known, None)
                 .await?;
             return Ok(false);
         }
@@ -228,15 +151,13 @@ impl App {
         self.record(note).await?;
         match self.firewall.authorize(&state.group, &key.rule).await {
             Ok(id) => {
-                self.store
-                    .rule_release_lease(key, &owner, CloudState::Present, id.as_ref())
+                self.release_lease(key, &state.group, &owner, CloudState::Present, id.as_ref())
                     .await?;
                 Ok(true)
             }
             Err(e) => {
                 // It was seen missing, and may still be: whoever comes next checks again.
-                self.store
-                    .rule_release_lease(key, &owner, CloudState::Unknown, None)
+                self.release_lease(key, &state.group, &owner, CloudState::Unknown, None)
                     .await?;
                 Err(e.into())
             }
@@ -253,22 +174,40 @@ impl App {
         known: CloudState,
     ) -> Result<(), RuleError> {
         if let Err(wait) = self.spend_cloud_budget(&state.group).await? {
-            self.store
-                .rule_release_lease(key, owner, known, None)
+            self.release_lease(key, &state.group, owner, known, None)
                 .await?;
             return Err(RuleError::OverBudget(wait));
         }
         Ok(())
     }
 
-    /// Takes the rule's lease for one cloud change.
+    /// Takes the rule's lease for one cloud change, and its group's first: a group batch and
+    /// a change of one rule never touch the same group at once.
     async fn take_lease(&self, key: &RuleKey) -> Result<Leased, RuleError> {
         let owner = self.ids.token();
         let now = self.now();
         let until = now + Duration::seconds(LEASE_SECS);
-        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await? {
-            LeaseGrant::Busy => return Err(RuleError::Busy),
-            LeaseGrant::Granted { state, stale } => (*state, stale),
+        let Some(record) = self.store.get_rule(key).await? else {
+            return Err(StoreError::Corrupt(format!("no rule record for {key}")).into());
+        };
+        let group_stale = match self
+            .store
+            .group_lease(&record.group, &owner, now, until)
+            .await?
+        {
+            GroupGrant::Busy => return Err(RuleError::Busy),
+            GroupGrant::Granted { stale } => stale,
+        };
+        let (state, stale) = match self.store.rule_lease(key, &owner, now, until).await {
+            Ok(LeaseGrant::Granted { state, stale }) => (*state, stale || group_stale),
+            Ok(LeaseGrant::Busy) => {
+                self.store.group_release(&record.group, &owner).await?;
+                return Err(RuleError::Busy);
+            }
+            Err(e) => {
+                self.store.group_release(&record.group, &owner).await?;
+                return Err(e.into());
+            }
         };
         // A lease that ran out mid-change says nothing reliable about the cloud.
         let known = if stale {
@@ -282,6 +221,21 @@ impl App {
             state,
             known,
         })
+    }
+
+    /// Gives the rule's lease back with what is now known of the rule, then its group's.
+    async fn release_lease(
+        &self,
+        key: &RuleKey,
+        group: &GroupRef,
+        owner: &str,
+        cloud: CloudState,
+        rule_id: Option<&CloudRuleId>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .rule_release_lease(key, owner, cloud, rule_id)
+            .await?;
+        self.store.group_release(group, owner).await
     }
 
     /// Whether a cloud call started now would end well within a lease that runs until `until`.

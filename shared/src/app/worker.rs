@@ -5,17 +5,14 @@
 
 use std::time::Duration;
 
-use crate::domain::audit::AuditType;
 use crate::domain::ids::SessionId;
-use crate::domain::rule::{HolderId, RuleKey};
-use crate::domain::session::{EntryStatus, EntryWork, Session, TransitionError};
-use crate::ports::firewall::FirewallError;
+use crate::domain::session::EntryWork;
 use crate::ports::queue::Task;
-use crate::ports::store::StoreError;
+use crate::ports::store::{GroupGrant, StoreError, WorkItem};
 
-use super::audit::Audit;
-use super::rules::{Released, RuleError};
-use super::{App, MutateError};
+use super::group_batch::GroupRun;
+use super::rules::LEASE_SECS;
+use super::App;
 
 /// The product's retry schedule for transient failures: after 30 s, 1 min, 2 min; the fourth
 /// failure is final. Each delay gets up to `RETRY_JITTER` of itself added at random, so entries
@@ -33,6 +30,12 @@ pub const RETRY_JITTER: f64 = 0.25;
 /// When another worker holds a rule's lease: retry soon, without counting a failed attempt.
 pub const BUSY_DELAY: Duration = Duration::from_secs(2);
 
+/// When another worker holds the group's lease: it serves this entry's work item with the rest
+/// of the group's backlog, so this message comes back only to see that done. Long enough that a
+/// storm's messages do not use up their receives (ten before the dead-letter queue) while one
+/// group is busy.
+pub const GROUP_BUSY_DELAY: Duration = Duration::from_secs(10);
+
 /// When the store itself fails: the message is delivered again later.
 pub const STORE_RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -47,18 +50,6 @@ enum Step {
     Finished,
     Again,
     Retry(Duration),
-}
-
-fn from_rule_failure(e: RuleError) -> Result<FirewallError, Step> {
-    match e {
-        RuleError::Busy => Err(Step::Retry(BUSY_DELAY)),
-        RuleError::OverBudget(wait) => Err(Step::Retry(wait)),
-        RuleError::Store(error) => {
-            tracing::warn!(%error, "store failed while changing a rule");
-            Err(Step::Retry(STORE_RETRY_DELAY))
-        }
-        RuleError::Firewall(e) => Ok(e),
-    }
 }
 
 impl App {
@@ -110,8 +101,8 @@ impl App {
 
     async fn reconcile_entry(&self, session_id: SessionId, index: u32) -> Outcome {
         // Each pass either finishes or observes a newer session state; a few suffice.
-        for _ in 0..8 {
-            let step = match self.reconcile_step(session_id, index).await {
+        for pass in 0..8 {
+            let step = match self.reconcile_step(session_id, index, pass == 0).await {
                 Ok(step) => step,
                 Err(error) => {
                     tracing::warn!(%error, %session_id, entry = index, "store failed; will retry");
@@ -127,13 +118,24 @@ impl App {
         Outcome::RetryAfter(BUSY_DELAY)
     }
 
-    async fn reconcile_step(&self, id: SessionId, index: u32) -> Result<Step, StoreError> {
+    /// Puts the entry's work into its group's backlog and serves the backlog under the group's
+    /// lease; a busy group comes back shortly, usually to find the entry done by the batch of
+    /// whoever held the lease.
+    async fn reconcile_step(
+        &self,
+        id: SessionId,
+        index: u32,
+        first_pass: bool,
+    ) -> Result<Step, StoreError> {
         let Some(session) = self.store.get_session(id).await? else {
             tracing::warn!(session_id = %id, "task for a session that does not exist");
             return Ok(Step::Finished);
         };
-        let work = match session.work_for(index) {
-            Ok(work) => work,
+        let (work, entry) = match session
+            .work_for(index)
+            .and_then(|w| Ok((w, session.entry(index)?)))
+        {
+            Ok(found) => found,
             Err(error) => {
                 tracing::warn!(%error, session_id = %id, "task for an entry that does not exist");
                 return Ok(Step::Finished);
@@ -141,242 +143,75 @@ impl App {
         };
         match work {
             // An ended entry holds nothing, but a crash or a lost race may have left its holders
-            // behind; a redelivered message gives them back (a no-op when there are none).
-            EntryWork::Nothing if session.entry(index).is_ok_and(|e| e.status.is_terminal()) => {
-                let rules = session.entry(index).map_err(store_bug)?.rules();
-                self.give_back(id, index, &rules).await
-            }
-            EntryWork::Nothing => Ok(Step::Finished),
-            EntryWork::Apply => self.apply_entry(session, index).await,
-            EntryWork::Remove => self.remove_entry(session, index).await,
-        }
-    }
-
-    /// Applies a change to the session, answering `Again` when the entry moved on meanwhile.
-    async fn change<T>(
-        &self,
-        id: SessionId,
-        change: impl FnMut(&mut Session, crate::domain::Timestamp) -> Result<T, TransitionError>,
-    ) -> Result<Option<(Session, T)>, StoreError> {
-        match self.mutate_session(id, change).await {
-            Ok(done) => Ok(Some(done)),
-            Err(MutateError::Rejected(_)) | Err(MutateError::Missing) => Ok(None),
-            Err(MutateError::Store(e)) => Err(e),
-        }
-    }
-
-    async fn apply_entry(&self, session: Session, index: u32) -> Result<Step, StoreError> {
-        let entry = session.entry(index).map_err(store_bug)?.clone();
-        if entry.status == EntryStatus::Pending
-            && self
-                .change(session.id, |s, now| s.entry_applying(index, now))
-                .await?
-                .is_none()
-        {
-            return Ok(Step::Again);
-        }
-        let holder = session.holder(index);
-        let rules = entry.rules();
-        for key in &rules {
-            if let Err(e) = self.acquire_rule(key, &entry.group, &holder).await {
-                let failure = match from_rule_failure(e) {
-                    Ok(failure) => failure,
-                    Err(step) => return Ok(step),
-                };
-                return self
-                    .entry_failure(&session, index, &rules, failure, "apply")
-                    .await;
-            }
-        }
-        // Written before the entry is marked APPLIED: a crash in between makes the next delivery
-        // apply again and write it again, so no applied entry ever lacks its event.
-        self.record(
-            Audit::system(
-                session.org_id,
-                AuditType::RuleApplied,
-                format!(
-                    "Opened {} on {} for {}",
-                    describe_ports(&entry.ports),
-                    entry.group.security_group_id,
-                    entry.ip
-                ),
-            )
-            .session(session.id)
-            .resource(entry.resource_id),
-        )
-        .await?;
-        match self
-            .change(session.id, |s, now| s.entry_applied(index, now))
-            .await?
-        {
-            Some((_, EntryStatus::Applied)) => Ok(Step::Finished),
-            // The session ended while we were applying: undo at once.
-            Some(_) => Ok(Step::Again),
-            None => self.after_lost_race(session.id, index, &rules).await,
-        }
-    }
-
-    /// The entry moved on while this handler was adding its holders: a duplicate delivery or a
-    /// stale one finished it first. If it has ended (removed or failed), the holders just added
-    /// are nobody's, and leaving them would keep the rules open for good.
-    async fn after_lost_race(
-        &self,
-        id: SessionId,
-        index: u32,
-        rules: &[RuleKey],
-    ) -> Result<Step, StoreError> {
-        let ended = match self.store.get_session(id).await? {
-            None => true,
-            Some(s) => s.entry(index).map_or(true, |e| e.status.is_terminal()),
-        };
-        if !ended {
-            return Ok(Step::Again);
-        }
-        self.give_back(id, index, rules).await
-    }
-
-    /// Removes the entry as a holder of its rules (a no-op where it is none).
-    async fn give_back(
-        &self,
-        id: SessionId,
-        index: u32,
-        rules: &[RuleKey],
-    ) -> Result<Step, StoreError> {
-        let holder = HolderId::new(id, index);
-        for key in rules {
-            if let Err(e) = self.release_rule(key, &holder).await {
-                tracing::warn!(error = %e, session_id = %id, entry = index, "could not give back a rule of an ended entry; will retry");
-                return Ok(Step::Retry(match e {
-                    RuleError::OverBudget(wait) => wait,
-                    _ => BUSY_DELAY,
-                }));
-            }
-        }
-        Ok(Step::Finished)
-    }
-
-    async fn remove_entry(&self, session: Session, index: u32) -> Result<Step, StoreError> {
-        let entry = session.entry(index).map_err(store_bug)?.clone();
-        if entry.status != EntryStatus::Removing
-            && self
-                .change(session.id, |s, now| s.entry_applied(index, now))
-                .await?
-                .is_none()
-        {
-            return Ok(Step::Again);
-        }
-        let holder = session.holder(index);
-        let rules = entry.rules();
-        let mut group_gone = false;
-        for key in &rules {
-            match self.release_rule(key, &holder).await {
-                Ok(Released::GroupGone) => group_gone = true,
-                Ok(_) => {}
-                Err(e) => {
-                    let failure = match from_rule_failure(e) {
-                        Ok(failure) => failure,
-                        Err(step) => return Ok(step),
-                    };
-                    return self
-                        .entry_failure(&session, index, &rules, failure, "remove")
-                        .await;
+            // behind; a redelivered message gives them back.
+            EntryWork::Nothing if entry.status.is_terminal() => {
+                let holder = session.holder(index);
+                let mut held = false;
+                for key in entry.rules() {
+                    if self.store.is_holder(&key, &holder).await? {
+                        held = true;
+                        break;
+                    }
+                }
+                if !held {
+                    // A work item put by a message that died before its batch would otherwise
+                    // wait for the group's next batch.
+                    self.store
+                        .remove_work(
+                            &entry.group,
+                            WorkItem {
+                                session_id: id,
+                                entry: index,
+                            },
+                        )
+                        .await?;
+                    return Ok(Step::Finished);
                 }
             }
+            EntryWork::Nothing => return Ok(Step::Finished),
+            EntryWork::Apply | EntryWork::Remove => {}
         }
-        let note = if group_gone {
-            " (the security group no longer exists)"
-        } else {
-            ""
-        };
-        // Before the entry is marked REMOVED, for the same reason as on apply.
-        self.record(
-            Audit::system(
-                session.org_id,
-                AuditType::RuleRemoved,
-                format!(
-                    "Closed {} on {} for {}{note}",
-                    describe_ports(&entry.ports),
-                    entry.group.security_group_id,
-                    entry.ip
-                ),
-            )
-            .session(session.id)
-            .resource(entry.resource_id),
-        )
-        .await?;
-        if self
-            .change(session.id, |s, now| s.entry_removed(index, now))
-            .await?
-            .is_none()
+        if let Some(wait) = entry
+            .retry_at
+            .and_then(|at| (at - self.now()).to_std().ok())
         {
-            return Ok(Step::Again);
+            if !wait.is_zero() {
+                return Ok(Step::Retry(wait));
+            }
         }
-        Ok(Step::Finished)
-    }
-
-    /// A firewall failure while applying or removing: retried on the schedule when transient,
-    /// final at once when permanent or after the last retry.
-    async fn entry_failure(
-        &self,
-        session: &Session,
-        index: u32,
-        rules: &[RuleKey],
-        failure: FirewallError,
-        phase: &str,
-    ) -> Result<Step, StoreError> {
-        let entry = session.entry(index).map_err(store_bug)?;
-        let message = failure.to_string();
-        if failure.is_transient() && (entry.attempts as usize) < RETRY_DELAYS.len() {
-            let delay = self.jittered(RETRY_DELAYS[entry.attempts as usize]);
-            let recorded = self
-                .change(session.id, |s, now| {
-                    s.entry_retrying(index, format!("{message} (retrying)"), now)
-                })
+        let group = entry.group.clone();
+        if !first_pass {
+            // The session's own write put the work item; a batch that ran meanwhile without
+            // serving this entry (the item lost to a race, a session too large for one
+            // transaction) means it must be put now.
+            self.store
+                .put_work(
+                    &group,
+                    WorkItem {
+                        session_id: id,
+                        entry: index,
+                    },
+                )
                 .await?;
-            tracing::info!(session_id = %session.id, entry = index, phase, error = %message, retry_in_secs = delay.as_secs(), "transient firewall failure");
-            return Ok(match recorded {
-                Some(_) => Step::Retry(delay),
-                None => Step::Again,
-            });
         }
-        let what = if phase == "apply" {
-            "Rule application failed"
-        } else {
-            "Rule removal failed"
+        let owner = self.ids.token();
+        let now = self.now();
+        let until = now + chrono::Duration::seconds(LEASE_SECS);
+        let stale = match self.store.group_lease(&group, &owner, now, until).await? {
+            GroupGrant::Busy => return Ok(Step::Retry(self.jittered(GROUP_BUSY_DELAY))),
+            GroupGrant::Granted { stale } => stale,
         };
-        let error = format!("{what}: {message}");
-        tracing::warn!(session_id = %session.id, entry = index, phase, error = %message, "entry failed");
-        self.record(
-            Audit::system(session.org_id, AuditType::RuleFailed, error.clone())
-                .session(session.id)
-                .resource(entry.resource_id)
-                .failed(),
-        )
-        .await?;
-        // The entry is marked FAILED before its holders are given back: a duplicate delivery
-        // may have applied it meanwhile, and then the holders are its, not ours to release.
-        if self
-            .change(session.id, |s, now| {
-                s.entry_failed(index, error.clone(), now)
-            })
-            .await?
-            .is_none()
-        {
-            return Ok(Step::Again);
-        }
-        if phase == "apply" {
-            // Give back whatever this entry acquired before the failure. After a crash here the
-            // next delivery (or the sweeper's holder check) gives them back.
-            return self.give_back(session.id, index, rules).await;
-        }
-        Ok(Step::Finished)
+        Ok(match self.run_group(&group, &owner, until, stale).await? {
+            GroupRun::Finished => Step::Again,
+            GroupRun::Retry(after) => Step::Retry(after),
+        })
     }
 }
 
 impl App {
     /// `base` plus a random share of it below `RETRY_JITTER`, from the id source (seeded in
     /// tests and simulations).
-    fn jittered(&self, base: Duration) -> Duration {
+    pub(super) fn jittered(&self, base: Duration) -> Duration {
         // The low 53 bits of a random UUID are random (its version and variant bits are higher).
         let bits = self.ids.uuid().as_u128() as u64 & ((1u64 << 53) - 1);
         let unit = bits as f64 / (1u64 << 53) as f64;
@@ -384,14 +219,10 @@ impl App {
     }
 }
 
-fn describe_ports(ports: &[crate::domain::net::PortRange]) -> String {
+pub(super) fn describe_ports(ports: &[crate::domain::net::PortRange]) -> String {
     ports
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn store_bug(e: TransitionError) -> StoreError {
-    StoreError::Corrupt(e.to_string())
 }

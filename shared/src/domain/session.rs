@@ -114,6 +114,10 @@ pub struct Entry {
     /// Transient failures in the current phase (apply or remove).
     pub attempts: u32,
     pub error: Option<String>,
+    /// After a transient failure: not tried again before this time (the retry schedule is the
+    /// entry's, whichever message or batch comes by first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Timestamp>,
 }
 
 impl Entry {
@@ -219,6 +223,7 @@ impl Session {
                 status: EntryStatus::Pending,
                 attempts: 0,
                 error: None,
+                retry_at: None,
             })
             .collect();
         Self {
@@ -434,15 +439,18 @@ impl Session {
         let entry = self.set_entry(index, to)?;
         entry.attempts = 0;
         entry.error = None;
+        entry.retry_at = None;
         self.touch(now);
         Ok(to)
     }
 
-    /// A transient failure that will be retried; returns the number of attempts so far.
+    /// A transient failure that will be retried at `retry_at`; returns the number of attempts
+    /// so far.
     pub fn entry_retrying(
         &mut self,
         index: u32,
         error: String,
+        retry_at: Timestamp,
         now: Timestamp,
     ) -> Result<u32, TransitionError> {
         let entry = self.entry_mut(index)?;
@@ -454,6 +462,7 @@ impl Session {
         }
         entry.attempts += 1;
         entry.error = Some(error);
+        entry.retry_at = Some(retry_at);
         let attempts = entry.attempts;
         self.touch(now);
         Ok(attempts)
@@ -467,6 +476,7 @@ impl Session {
     ) -> Result<(), TransitionError> {
         let entry = self.set_entry(index, EntryStatus::Failed)?;
         entry.error = Some(error);
+        entry.retry_at = None;
         self.touch(now);
         Ok(())
     }
@@ -474,6 +484,7 @@ impl Session {
     pub fn entry_removed(&mut self, index: u32, now: Timestamp) -> Result<(), TransitionError> {
         let entry = self.set_entry(index, EntryStatus::Removed)?;
         entry.attempts = 0;
+        entry.retry_at = None;
         self.touch(now);
         Ok(())
     }
@@ -666,7 +677,7 @@ mod tests {
         ));
         assert!(s.entry_removed(0, t0()).is_ok()); // Pending -> Removed is the untouched stop
         assert!(s.entry_applying(0, t0()).is_err());
-        assert!(s.entry_retrying(0, "x".into(), t0()).is_err());
+        assert!(s.entry_retrying(0, "x".into(), t0(), t0()).is_err());
         assert!(matches!(s.entry(7), Err(TransitionError::NoSuchEntry(7))));
     }
 

@@ -19,8 +19,9 @@ use crate::domain::session::Session;
 use crate::domain::Timestamp;
 use crate::keys::{audit_key, time_key};
 use crate::ports::store::{
-    BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, PersonalToken, Store,
-    StoreError, TokenRecord, UpdateError,
+    new_work, work_done, BadRecord, CommitError, CreateError, CreateSessionError, DocKind,
+    DueEntry, GroupCommit, GroupGrant, PersonalToken, Store, StoreError, TokenRecord, UpdateError,
+    WorkItem,
 };
 
 #[derive(Clone)]
@@ -118,6 +119,29 @@ fn holder_key(key: &RuleKey, holder: &HolderId) -> String {
     format!("{}{}", holders_prefix(key), holder.as_str())
 }
 
+/// A security group's record: its lease. Its backlog lives under `work/<group>/`.
+fn group_key(group: &GroupRef) -> String {
+    format!("group/{}/{}", group.region, group.security_group_id)
+}
+fn work_prefix(group: &GroupRef) -> String {
+    format!("work/{}/{}/", group.region, group.security_group_id)
+}
+fn work_key(group: &GroupRef, item: &WorkItem) -> String {
+    // Fixed-width entry numbers keep the backlog in (session, entry) order.
+    format!(
+        "{}{}#{:010}",
+        work_prefix(group),
+        item.session_id,
+        item.entry
+    )
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupRecord {
+    lease: Option<Lease>,
+}
+
 /// A rule record as stored: records written before holders had records of their own keep them
 /// in a set, read as holders until the next write moves them out.
 #[derive(serde::Deserialize)]
@@ -186,6 +210,24 @@ fn audit_prefix(org: OrgId) -> String {
     format!("audit/{org}/")
 }
 
+/// Where an audit event is stored: its organization's range, then the shared sort key.
+fn audit_storage_key(event: &AuditEvent) -> String {
+    format!("{}{}", audit_prefix(event.org_id), audit_key(event))
+}
+
+/// Gives the group's lease back if `owner` holds it; answers whether it did.
+fn release_group(t: &mut KvTable<'_>, group: &GroupRef, owner: &str) -> Result<bool, StoreError> {
+    let Some(mut record) = kv::get::<GroupRecord>(t, &group_key(group))? else {
+        return Ok(false);
+    };
+    if record.lease.as_ref().is_none_or(|l| l.owner != owner) {
+        return Ok(false);
+    }
+    record.lease = None;
+    kv::put(t, &group_key(group), &record)?;
+    Ok(true)
+}
+
 fn write_session_indexes(
     t: &mut KvTable<'_>,
     old: Option<&Session>,
@@ -196,6 +238,12 @@ fn write_session_indexes(
     }
     if let Some(at) = new.next_check_at() {
         kv::put(t, &due_key(at, new.id), &new.id)?;
+    }
+    for (group, item) in new_work(old, new) {
+        kv::put(t, &work_key(&group, &item), &item)?;
+    }
+    for (group, item) in work_done(old, new) {
+        kv::delete(t, &work_key(&group, &item))?;
     }
     kv::put(t, &session_key(new.id), new)
 }
@@ -630,6 +678,138 @@ impl Store for EmbeddedStore {
         })
     }
 
+    async fn group_lease(
+        &self,
+        group: &GroupRef,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<GroupGrant, StoreError> {
+        self.kv.write(|t| {
+            let mut record = kv::get::<GroupRecord>(t, &group_key(group))?.unwrap_or_default();
+            let stale = match &record.lease {
+                Some(lease) if lease.until > now && lease.owner != owner => {
+                    return Ok(GroupGrant::Busy)
+                }
+                Some(lease) => lease.owner != owner,
+                None => false,
+            };
+            record.lease = Some(Lease {
+                owner: owner.to_owned(),
+                until,
+            });
+            kv::put(t, &group_key(group), &record)?;
+            Ok(GroupGrant::Granted { stale })
+        })
+    }
+
+    async fn group_release(&self, group: &GroupRef, owner: &str) -> Result<(), StoreError> {
+        self.kv
+            .write(|t| release_group(t, group, owner).map(|_| ()))
+    }
+
+    async fn put_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        self.kv
+            .write(|t| kv::put(t, &work_key(group, &item), &item))
+    }
+
+    async fn remove_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        self.kv
+            .write(|t| kv::delete(t, &work_key(group, &item)).map(|_| ()))
+    }
+
+    async fn group_work(
+        &self,
+        group: &GroupRef,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        Ok(self
+            .kv
+            .scan::<WorkItem>(&work_prefix(group), false, limit)?
+            .into_iter()
+            .map(|(_, item)| item)
+            .collect())
+    }
+
+    async fn is_holder(&self, key: &RuleKey, holder: &HolderId) -> Result<bool, StoreError> {
+        self.kv.read(|t| {
+            if kv::get::<()>(t, &holder_key(key, holder))?.is_some() {
+                return Ok(true);
+            }
+            Ok(kv::get::<StoredRule>(t, &rule_key(key))?
+                .is_some_and(|r| r.holders.contains(holder)))
+        })
+    }
+
+    async fn commit_batch(&self, commit: &GroupCommit) -> Result<(), CommitError> {
+        self.kv.write(|t| {
+            let leased = kv::get::<GroupRecord>(t, &group_key(&commit.group))?
+                .and_then(|r| r.lease)
+                .is_some_and(|l| l.owner == commit.owner);
+            if !leased {
+                return Err(CommitError::LeaseLost);
+            }
+            for write in &commit.rules {
+                let current = load_rule(t, &write.key)?;
+                if current.as_ref().map(|r| r.holder_count) != write.expected_count {
+                    return Err(CommitError::Conflict);
+                }
+                let mut state = current
+                    .unwrap_or_else(|| RuleState::new(write.key.clone(), commit.group.clone()));
+                for holder in &write.add {
+                    if kv::get::<()>(t, &holder_key(&write.key, holder))?.is_some() {
+                        return Err(CommitError::Conflict);
+                    }
+                    kv::put(t, &holder_key(&write.key, holder), &())?;
+                    state.holder_count += 1;
+                }
+                for holder in &write.remove {
+                    if !kv::delete(t, &holder_key(&write.key, holder))? {
+                        return Err(CommitError::Conflict);
+                    }
+                    state.holder_count = state.holder_count.saturating_sub(1);
+                }
+                state.cloud = write.cloud;
+                if let Some(id) = &write.rule_id {
+                    state.cloud_rule_id = Some(id.clone());
+                } else if write.cloud == CloudState::Absent {
+                    state.cloud_rule_id = None;
+                }
+                // The group's lease covers every rule of the group: a rule lease left by a
+                // crashed per-rule change is stale here, and an idle record goes with it.
+                if state.holder_count == 0 && state.cloud == CloudState::Absent {
+                    delete_rule(t, &write.key)?;
+                } else {
+                    put_rule(t, &state)?;
+                }
+            }
+            for write in &commit.sessions {
+                let session = &write.session;
+                let Some(old) = kv::get::<Session>(t, &session_key(session.id))? else {
+                    return Err(CommitError::Conflict);
+                };
+                if old.version != write.expected_version {
+                    return Err(CommitError::Conflict);
+                }
+                if write.release_slot {
+                    let live: u32 = kv::get(t, &live_key(session.user_id))?.unwrap_or(0);
+                    kv::put(t, &live_key(session.user_id), &live.saturating_sub(1))?;
+                }
+                write_session_indexes(t, Some(&old), session)?;
+            }
+            for event in &commit.audit {
+                kv::put(t, &audit_storage_key(event), event)?;
+            }
+            for item in &commit.done {
+                kv::delete(t, &work_key(&commit.group, item))?;
+            }
+            if commit.release {
+                release_group(t, &commit.group, &commit.owner)?;
+            }
+            Ok(())
+        })
+    }
+
     async fn claim_run(
         &self,
         job: &str,
@@ -755,7 +935,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let key = format!("{}{}", audit_prefix(event.org_id), audit_key(event));
+        let key = audit_storage_key(event);
         self.kv.write(|t| kv::put(t, &key, event))
     }
 

@@ -103,6 +103,139 @@ pub struct DueEntry {
     pub session_id: SessionId,
 }
 
+/// One session entry's pending work, kept in its security group's backlog so the worker that
+/// holds the group's lease sees every entry the group must serve, not only its own message's.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkItem {
+    pub session_id: SessionId,
+    pub entry: u32,
+}
+
+/// The work items a session write brings: each entry that has work to do now and had none (or
+/// other work) before; with no `old`, each entry that has work. The stores write them with the session, so a group's backlog is whole
+/// as soon as a session starts or ends, whichever message comes first (the worker also puts its
+/// own entry's item, so a session with more entries than a transaction takes still works).
+pub fn new_work(old: Option<&Session>, new: &Session) -> Vec<(GroupRef, WorkItem)> {
+    new.entries
+        .iter()
+        .filter(|e| {
+            let now = new.work_for(e.index).ok();
+            let before = old.and_then(|o| o.work_for(e.index).ok());
+            matches!(
+                now,
+                Some(crate::domain::session::EntryWork::Apply)
+                    | Some(crate::domain::session::EntryWork::Remove)
+            ) && now != before
+        })
+        .map(|e| {
+            (
+                e.group.clone(),
+                WorkItem {
+                    session_id: new.id,
+                    entry: e.index,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The work items a session write settles without a batch: entries that had work and have none
+/// now (an untouched entry removed by a stop or an expiry); with no `old`, every ended entry of
+/// an ended session. The stores delete them with the session.
+pub fn work_done(old: Option<&Session>, new: &Session) -> Vec<(GroupRef, WorkItem)> {
+    use crate::domain::session::EntryWork;
+    new.entries
+        .iter()
+        .filter(|e| {
+            let idle = new.work_for(e.index).ok() == Some(EntryWork::Nothing);
+            match old {
+                Some(o) => idle && o.work_for(e.index).is_ok_and(|w| w != EntryWork::Nothing),
+                None => idle && new.end.is_some() && e.status.is_terminal(),
+            }
+        })
+        .map(|e| {
+            (
+                e.group.clone(),
+                WorkItem {
+                    session_id: new.id,
+                    entry: e.index,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The result of asking for a security group's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupGrant {
+    /// The lease is ours. `stale` means an earlier holder's lease ran out without being given
+    /// back (a crash between a cloud call and its commit), so what the rule records say of the
+    /// cloud must be treated as unknown.
+    Granted {
+        stale: bool,
+    },
+    Busy,
+}
+
+/// One rule's part of a group commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleWrite {
+    pub key: RuleKey,
+    /// The holder count read when the batch was computed (`None`: there was no record); the
+    /// commit fails with a conflict if it moved meanwhile.
+    pub expected_count: Option<u64>,
+    /// Holders added (none of them a holder yet) and removed (each a holder now).
+    pub add: Vec<HolderId>,
+    pub remove: Vec<HolderId>,
+    /// What is now known of the rule in the cloud; its id when one is given (kept otherwise,
+    /// and forgotten with an `Absent` rule).
+    pub cloud: CloudState,
+    pub rule_id: Option<CloudRuleId>,
+}
+
+/// One session written by a group commit, only if its stored version is still the one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionWrite {
+    /// The new state, its version `expected_version + 1`.
+    pub session: Session,
+    pub expected_version: u64,
+    /// The user's live-session count drops by one in the same commit.
+    pub release_slot: bool,
+}
+
+/// Everything one group batch changes, written together: holders and rule records, each
+/// touched session once, the audit events, the work items done; the group's lease given back
+/// last when `release` is set. Idle rule records (no holder, absent from the cloud) are
+/// forgotten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCommit {
+    pub group: GroupRef,
+    /// The lease owner: nothing is written unless it still holds the group's lease.
+    pub owner: String,
+    pub release: bool,
+    pub rules: Vec<RuleWrite>,
+    pub sessions: Vec<SessionWrite>,
+    pub audit: Vec<AuditEvent>,
+    pub done: Vec<WorkItem>,
+}
+
+#[derive(Debug, Error)]
+pub enum CommitError {
+    /// A session's version or a rule's holders moved since the batch read them: re-read and
+    /// compute the batch again. A commit too large for one store transaction may have written
+    /// its first parts; what it wrote is what a re-read finds.
+    #[error("a session or rule changed since the batch read it")]
+    Conflict,
+    /// The group's lease is no longer the caller's: nothing more may be written for the batch.
+    #[error("the group's lease passed to another worker")]
+    LeaseLost,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A stored record that could not be read. Listings return it in place of the record, so one
 /// bad record never hides the others from the sweeper.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +404,31 @@ pub trait Store: Send + Sync {
     /// sweeper's orphan pass reads what it may act on, not every rule. A record that cannot be
     /// read comes back as a `BadRecord`.
     async fn unheld_rules(&self) -> Result<Vec<Result<RuleState, BadRecord>>, StoreError>;
+
+    // Security groups: one lease and one backlog per group, so a group's pending changes are
+    // made together.
+    /// Takes the group's lease for `owner` until `until`, if it is free or has run out at `now`
+    /// (creating the group's record if needed).
+    async fn group_lease(
+        &self,
+        group: &GroupRef,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<GroupGrant, StoreError>;
+    /// Gives the group's lease back; does nothing if `owner` no longer holds it.
+    async fn group_release(&self, group: &GroupRef, owner: &str) -> Result<(), StoreError>;
+    /// Puts a work item into the group's backlog (a no-op when it is there).
+    async fn put_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError>;
+    /// Takes a work item out of the group's backlog (a no-op when it is not there).
+    async fn remove_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError>;
+    /// The group's backlog, in order, at most `limit` (strongly consistent).
+    async fn group_work(&self, group: &GroupRef, limit: usize)
+        -> Result<Vec<WorkItem>, StoreError>;
+    /// Whether `holder` holds the rule.
+    async fn is_holder(&self, key: &RuleKey, holder: &HolderId) -> Result<bool, StoreError>;
+    /// Writes a group batch's outcome (see `GroupCommit`).
+    async fn commit_batch(&self, commit: &GroupCommit) -> Result<(), CommitError>;
 
     // Periodic jobs and one-off notices.
     /// Claims the run of `job` at `now` if its last claimed run was at least `every` ago (or

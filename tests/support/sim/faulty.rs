@@ -18,11 +18,12 @@ use entryguard::domain::rule::{
 };
 use entryguard::domain::session::{EntryStatus, Session};
 use entryguard::domain::Timestamp;
+use entryguard::embedded::SimCloud;
 use entryguard::ports::firewall::{BatchOutcome, Firewall, FirewallError, GroupBatch};
 use entryguard::ports::queue::{DeadLetter, QueueError, Task, TaskQueue};
 use entryguard::ports::store::{
-    BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, Store, StoreError, TokenRecord,
-    UpdateError,
+    BadRecord, CommitError, CreateError, CreateSessionError, DocKind, DueEntry, GroupCommit,
+    GroupGrant, Store, StoreError, TokenRecord, UpdateError, WorkItem,
 };
 use entryguard::ports::Clock;
 
@@ -65,6 +66,9 @@ pub struct FaultyStore {
     pub inner: Arc<dyn Store>,
     pub ctl: Control,
     pub history: Arc<Mutex<EntryHistory>>,
+    /// Group leases taken over after running out (a worker paused or crashed holding one), and
+    /// group commits refused because the lease had passed on: two batches of one group at once.
+    pub overlaps: Arc<Mutex<[u64; 2]>>,
 }
 
 impl FaultyStore {
@@ -283,6 +287,54 @@ impl Store for FaultyStore {
             self.inner.rule_lease(key, owner, now, until).await
         )
     }
+    async fn group_lease(
+        &self,
+        group: &GroupRef,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<GroupGrant, StoreError> {
+        call!(self, true, {
+            let r = self.inner.group_lease(group, owner, now, until).await;
+            if let Ok(GroupGrant::Granted { stale: true }) = r {
+                self.overlaps.lock().expect("overlaps lock")[0] += 1;
+            }
+            r
+        })
+    }
+    async fn group_release(&self, group: &GroupRef, owner: &str) -> Result<(), StoreError> {
+        call!(self, true, self.inner.group_release(group, owner).await)
+    }
+    async fn put_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        call!(self, true, self.inner.put_work(group, item).await)
+    }
+    async fn remove_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        call!(self, true, self.inner.remove_work(group, item).await)
+    }
+    async fn group_work(
+        &self,
+        group: &GroupRef,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        call!(self, true, self.inner.group_work(group, limit).await)
+    }
+    async fn is_holder(&self, key: &RuleKey, holder: &HolderId) -> Result<bool, StoreError> {
+        call!(self, true, self.inner.is_holder(key, holder).await)
+    }
+    async fn commit_batch(&self, commit: &GroupCommit) -> Result<(), CommitError> {
+        call!(self, true, {
+            let r = self.inner.commit_batch(commit).await;
+            if let Err(CommitError::LeaseLost) = r {
+                self.overlaps.lock().expect("overlaps lock")[1] += 1;
+            }
+            if r.is_ok() {
+                for w in &commit.sessions {
+                    self.record(&w.session);
+                }
+            }
+            r
+        })
+    }
     async fn rule_release_lease(
         &self,
         key: &RuleKey,
@@ -416,6 +468,10 @@ pub struct FirewallChaos {
     /// A timeout, before the call or after it took effect.
     pub timeout: f64,
     pub denied: f64,
+    /// Someone changes the group by hand around a batch call: makes a rule equal to one the
+    /// batch creates (a duplicate inside the batch), fills the group so only half the batch
+    /// fits, or deletes a rule the batch revokes.
+    pub by_hand: f64,
 }
 
 /// Reads EntryGuard's rules in one group of the simulated cloud.
@@ -433,7 +489,17 @@ pub struct FaultyFirewall {
     /// Reads the simulated cloud's rules for one group, to log what each call changed.
     pub peek: Peek,
     pub changes: Mutex<Vec<CloudChange>>,
+    /// The simulated cloud, for the changes by hand around a batch.
+    pub sim: SimCloud,
+    /// Rules made by hand around batches and still there, for the world's record of rules
+    /// EntryGuard must never touch.
+    pub made_by_hand: Mutex<Vec<(GroupRef, IngressRule)>>,
+    /// How often each change by hand happened (duplicate, group filled, rule deleted).
+    pub by_hand_count: Mutex<[u64; 3]>,
 }
+
+/// Addresses of the rules that fill a group by hand: none of the simulation's users'.
+const FILLER_PORT: u16 = 8080;
 
 impl FaultyFirewall {
     fn injected(&self) -> Option<(bool, FirewallError)> {
@@ -482,8 +548,14 @@ impl FaultyFirewall {
         if let Some((false, e)) = &injected {
             return BatchOutcome::all_failed(batch, e);
         }
+        let fillers = self.by_hand(group, batch);
         let before = (self.peek)(group);
         let out = self.inner.apply_batch(group, batch).await;
+        for rule in &fillers {
+            self.sim
+                .delete_by_hand(&group.region, &group.security_group_id, rule)
+                .expect("the simulated cloud");
+        }
         let after = (self.peek)(group);
         let by = self.ctl.current_label().unwrap_or_default();
         {
@@ -516,6 +588,88 @@ impl FaultyFirewall {
             return BatchOutcome::all_failed(batch, &e);
         }
         out
+    }
+}
+
+impl FaultyFirewall {
+    /// A change by hand just before a batch call, when chaos has one; answers the rules made
+    /// only to fill the group, to be deleted again after the call.
+    fn by_hand(&self, group: &GroupRef, batch: &GroupBatch) -> Vec<IngressRule> {
+        let chaos = *self.chaos.lock().expect("chaos lock");
+        if !self.ctl.chance(chaos.by_hand) {
+            return Vec::new();
+        }
+        let (region, sg) = (&group.region, &group.security_group_id);
+        let Ok(Some(current)) = self.sim.group(region, sg) else {
+            return Vec::new();
+        };
+        match self.ctl.below(3) {
+            0 if !batch.authorize.is_empty() => {
+                let a = &batch.authorize[self.ctl.below(batch.authorize.len() as u64) as usize];
+                if self
+                    .sim
+                    .add_by_hand(region, sg, &a.rule, "hand-made, same as EntryGuard's")
+                    .expect("the simulated cloud")
+                {
+                    self.made_by_hand
+                        .lock()
+                        .expect("hand lock")
+                        .push((group.clone(), a.rule));
+                    self.by_hand_count.lock().expect("count lock")[0] += 1;
+                }
+                Vec::new()
+            }
+            1 if !batch.authorize.is_empty() => {
+                let used = current
+                    .rules
+                    .iter()
+                    .filter(|r| r.cidr.addr().is_ipv4())
+                    .count();
+                let wanted = batch
+                    .authorize
+                    .iter()
+                    .filter(|a| a.rule.cidr.addr().is_ipv4())
+                    .count();
+                let room = wanted / 2;
+                let fill = entryguard::batching::RULES_PER_GROUP.saturating_sub(used + room);
+                let mut fillers = Vec::new();
+                // Fewer than 60, so one /32 each in a documentation range.
+                for i in 0..fill {
+                    let rule = IngressRule {
+                        ports: entryguard::domain::net::PortRange::tcp(FILLER_PORT),
+                        cidr: format!("192.0.2.{i}/32").parse().expect("a cidr"),
+                    };
+                    if self
+                        .sim
+                        .add_by_hand(region, sg, &rule, "filler")
+                        .expect("the simulated cloud")
+                    {
+                        fillers.push(rule);
+                    }
+                }
+                self.by_hand_count.lock().expect("count lock")[1] += 1;
+                fillers
+            }
+            2 if !batch.revoke.is_empty() => {
+                let r = &batch.revoke[self.ctl.below(batch.revoke.len() as u64) as usize];
+                let ours = current
+                    .rules
+                    .iter()
+                    .any(|c| c.is_managed() && c.ports == r.rule.ports && c.cidr == r.rule.cidr);
+                let theirs = current
+                    .rules
+                    .iter()
+                    .any(|c| !c.is_managed() && c.ports == r.rule.ports && c.cidr == r.rule.cidr);
+                if ours && !theirs {
+                    self.sim
+                        .delete_by_hand(region, sg, &r.rule)
+                        .expect("the simulated cloud");
+                    self.by_hand_count.lock().expect("count lock")[2] += 1;
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

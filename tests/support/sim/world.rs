@@ -15,7 +15,7 @@ use entryguard::domain::audit::{AuditEvent, AuditQuery, AuditType};
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
 use entryguard::domain::model::{Credential, CredentialStatus, Organization, Resource, Role, User};
 use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
-use entryguard::domain::rule::{GroupRef, IngressRule, RuleKey};
+use entryguard::domain::rule::{CloudState, GroupRef, IngressRule, RuleKey};
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
 use entryguard::embedded::{
@@ -23,7 +23,7 @@ use entryguard::embedded::{
     SimulatedFirewall,
 };
 use entryguard::pacing::{BucketSpec, Pacer, PacerConfig};
-use entryguard::ports::firewall::RULE_DESCRIPTION;
+use entryguard::ports::store::WorkItem;
 use entryguard::ports::{Firewall, Store, TaskQueue};
 
 use super::exec::{Chaos, Control, Executor, Step};
@@ -72,6 +72,11 @@ pub struct Stats {
     pub paced: u64,
     /// Session checks delivered out of turn (early, late, for a changed session).
     pub stray_checks: u64,
+    /// Changes by hand around a batch call: a duplicate of a rule it creates, the group filled
+    /// so only half of it fits, a rule it revokes deleted first.
+    pub by_hand: [u64; 3],
+    /// Group leases taken over after running out, and group commits refused for a lost lease.
+    pub group_overlaps: [u64; 2],
 }
 
 impl std::ops::AddAssign for Stats {
@@ -88,6 +93,12 @@ impl std::ops::AddAssign for Stats {
         self.dead_letters += o.dead_letters;
         self.paced += o.paced;
         self.stray_checks += o.stray_checks;
+        for (a, b) in self.by_hand.iter_mut().zip(o.by_hand) {
+            *a += b;
+        }
+        for (a, b) in self.group_overlaps.iter_mut().zip(o.group_overlaps) {
+            *a += b;
+        }
     }
 }
 
@@ -110,6 +121,10 @@ impl Default for Options {
 }
 
 pub struct World {
+    /// The embedded store's storage, for the invariants on records the port does not list.
+    kv: Kv,
+    /// Group leases taken over after running out, and group commits refused for a lost lease.
+    overlaps: Arc<Mutex<[u64; 2]>>,
     pub ctl: Control,
     pub app: App,
     pub store: Arc<EmbeddedStore>,
@@ -141,7 +156,7 @@ fn managed(sim: &SimCloud, g: &GroupRef) -> BTreeSet<IngressRule> {
         .map(|g| {
             g.rules
                 .into_iter()
-                .filter(|r| r.description == RULE_DESCRIPTION)
+                .filter(|r| r.is_managed())
                 .map(|r| IngressRule {
                     ports: r.ports,
                     cidr: r.cidr,
@@ -161,8 +176,9 @@ impl World {
         let ids = Arc::new(SeededIds::new(seed));
         let sim = SimCloud::new(kv.clone());
         let queue = EmbeddedQueue::new(kv.clone(), clock.clone(), ids.clone());
-        let store = Arc::new(EmbeddedStore::new(kv));
+        let store = Arc::new(EmbeddedStore::new(kv.clone()));
         let history = Arc::new(Mutex::new(EntryHistory::new()));
+        let overlaps = Arc::new(Mutex::new([0; 2]));
         let peek_sim = sim.clone();
         // Two thirds of the schedules model EC2's request limit (small buckets, so it bites);
         // half of those pace the calls the way the EC2 adapter does, the others meet it.
@@ -202,6 +218,9 @@ impl World {
             chaos: Mutex::new(FirewallChaos::default()),
             peek: Box::new(move |g| managed(&peek_sim, g)),
             changes: Mutex::new(Vec::new()),
+            sim: sim.clone(),
+            made_by_hand: Mutex::new(Vec::new()),
+            by_hand_count: Mutex::new([0; 3]),
         });
         // The simulation's own firewall (faults, latency, all-or-nothing batches) in place of
         // the plain simulated one.
@@ -212,6 +231,7 @@ impl World {
                     inner: store.clone(),
                     ctl: ctl.clone(),
                     history: history.clone(),
+                    overlaps: overlaps.clone(),
                 }),
                 Arc::new(FaultyQueue {
                     inner: Arc::new(queue.clone()),
@@ -224,6 +244,8 @@ impl World {
             )
         };
         let mut w = Self {
+            kv,
+            overlaps,
             exec: Executor::new(ctl.clone()),
             ctl,
             app,
@@ -351,6 +373,7 @@ impl World {
             throttle: pick(&self.ctl, &[0.0, 0.05, 0.2]),
             timeout: pick(&self.ctl, &[0.0, 0.05, 0.15]),
             denied: pick(&self.ctl, &[0.0, 0.0, 0.02]),
+            by_hand: pick(&self.ctl, &[0.0, 0.1, 0.3]),
         };
         let line = format!("chaos {:?} firewall {:?}", self.chaos, self.fw_chaos);
         self.note(line);
@@ -389,7 +412,11 @@ impl World {
             *self.firewall.chaos.lock().unwrap() = self.fw_chaos;
         } else {
             self.ctl.set_chaos(Chaos::default());
-            *self.firewall.chaos.lock().unwrap() = FirewallChaos::default();
+            // Changes by hand around batches go on: they never keep the system from settling.
+            *self.firewall.chaos.lock().unwrap() = FirewallChaos {
+                by_hand: self.fw_chaos.by_hand,
+                ..FirewallChaos::default()
+            };
         }
     }
 
@@ -538,7 +565,22 @@ impl World {
         self.clock.advance(Duration::seconds(secs));
     }
 
+    /// Takes in the rules the firewall made by hand around batches: EntryGuard must never
+    /// touch them either.
+    fn absorb_hand_made(&mut self) {
+        let made: Vec<_> = std::mem::take(&mut *self.firewall.made_by_hand.lock().unwrap());
+        for (group, rule) in made {
+            let g = GROUPS
+                .into_iter()
+                .find(|g| sg(*g) == group.security_group_id)
+                .expect("a simulated group");
+            self.note(format!("hand-made rule {rule} on sg {g} during a batch"));
+            self.hand_made.insert((g, rule));
+        }
+    }
+
     fn out_of_band(&mut self) {
+        self.absorb_hand_made();
         self.stats.out_of_band += 1;
         let g = GROUPS[self.ctl.below(GROUPS.len() as u64) as usize];
         let group = self.sim.group(&region(), &sg(g)).unwrap().unwrap();
@@ -682,6 +724,7 @@ impl World {
     /// nothing is ready, until nothing is in flight.
     pub async fn quiesce(&mut self) -> Result<(), String> {
         self.set_chaos(false);
+        self.absorb_hand_made();
         let mut last = String::new();
         for _ in 0..300 {
             let mut idle = self.run_until_idle(false);
@@ -728,6 +771,19 @@ impl World {
                         .any(|h| ended.contains(h))
                 {
                     unsettled_rules.push(format!("{r:?}"));
+                }
+            }
+            // A group lease a crashed or failed worker left runs out before the world is quiet.
+            let now = self.app.now();
+            for (key, group) in self
+                .kv
+                .scan::<serde_json::Value>("group/", false, usize::MAX)
+                .unwrap()
+            {
+                if let Some(until) = group["lease"]["until"].as_str() {
+                    if until.parse::<chrono::DateTime<Utc>>().unwrap() > now {
+                        unsettled_rules.push(format!("{key}: lease until {until}"));
+                    }
                 }
             }
             let unsettled = !unsettled_rules.is_empty();
@@ -798,7 +854,7 @@ impl World {
                         cidr: r.cidr,
                     },
                 );
-                if r.description == RULE_DESCRIPTION {
+                if r.is_managed() {
                     ours.insert(k.clone());
                 }
                 all.insert(k);
@@ -817,11 +873,7 @@ impl World {
                 .unwrap()
                 .rules
                 .iter()
-                .any(|r| {
-                    r.ports == rule.ports
-                        && r.cidr == rule.cidr
-                        && r.description != RULE_DESCRIPTION
-                });
+                .any(|r| r.ports == rule.ports && r.cidr == rule.cidr && !r.is_managed());
             if !there {
                 return Err(format!("the hand-made rule {rule} on sg {g} was touched"));
             }
@@ -866,7 +918,7 @@ impl World {
                     ports: r.ports,
                     cidr: r.cidr,
                 };
-                if r.description == RULE_DESCRIPTION {
+                if r.is_managed() {
                     ours.insert((sg(g), rule));
                 }
                 all.insert((sg(g), rule));
@@ -953,6 +1005,7 @@ impl World {
                 return Err(format!("rule {}: a lease is left", r.key));
             }
         }
+        self.check_group_records(&sessions, &records)?;
         if records.len() != needed.len() {
             return Err(format!(
                 "{} rule records for {} needed rules",
@@ -977,6 +1030,68 @@ impl World {
             }
         }
         self.check_audit(&sessions).await
+    }
+
+    /// The group batches' records: no lease still held, no work item for an ended entry or a
+    /// missing session, and every `Present` record's rule id naming the rule EntryGuard has in
+    /// the cloud.
+    fn check_group_records(
+        &self,
+        sessions: &[Session],
+        records: &[entryguard::domain::rule::RuleState],
+    ) -> Result<(), String> {
+        let now = self.app.now();
+        for (key, group) in self
+            .kv
+            .scan::<serde_json::Value>("group/", false, usize::MAX)
+            .unwrap()
+        {
+            let until = group["lease"]["until"].as_str();
+            if let Some(until) = until {
+                let until: chrono::DateTime<Utc> = until.parse().unwrap();
+                if until > now {
+                    return Err(format!("{key}: a group lease is still held"));
+                }
+            }
+        }
+        for (key, item) in self
+            .kv
+            .scan::<WorkItem>("work/", false, usize::MAX)
+            .unwrap()
+        {
+            let Some(s) = sessions.iter().find(|s| s.id == item.session_id) else {
+                return Err(format!("{key}: a work item for a missing session"));
+            };
+            match s.entries.get(item.entry as usize) {
+                None => return Err(format!("{key}: a work item for a missing entry")),
+                Some(e) if e.status.is_terminal() => {
+                    return Err(format!("{key}: a work item for an entry {:?}", e.status))
+                }
+                Some(_) => {}
+            }
+        }
+        for r in records {
+            let (CloudState::Present, Some(id)) = (r.cloud, &r.cloud_rule_id) else {
+                continue;
+            };
+            let group = self
+                .sim
+                .group(&region(), &r.key.security_group_id)
+                .unwrap()
+                .unwrap();
+            let ours = group.rules.iter().find(|c| {
+                c.is_managed() && c.ports == r.key.rule.ports && c.cidr == r.key.rule.cidr
+            });
+            if let Some(c) = ours {
+                if c.id != id.as_str() {
+                    return Err(format!(
+                        "rule {}: the record names {id}, the cloud's rule is {}",
+                        r.key, c.id
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn audit_events(&self) -> Vec<AuditEvent> {
@@ -1096,6 +1211,8 @@ impl World {
         self.stats.throttled = counts.throttled;
         self.stats.dead_letters = self.queue.dead_letter_count().unwrap() as u64;
         self.stats.paced = u64::from(self.pacer.is_some());
+        self.stats.by_hand = *self.firewall.by_hand_count.lock().unwrap();
+        self.stats.group_overlaps = *self.overlaps.lock().unwrap();
         self.stats
     }
 }

@@ -10,11 +10,11 @@ use serde::Serialize;
 use entryguard::domain::audit::AuditEvent;
 use entryguard::domain::ids::{OrgId, SessionId, UserId};
 use entryguard::domain::model::{Email, Organization, User};
-use entryguard::domain::rule::{CloudState, HolderId, Lease, RuleKey, RuleState};
+use entryguard::domain::rule::{CloudState, GroupRef, HolderId, Lease, RuleKey, RuleState};
 use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
 use entryguard::keys::{audit_key, time_key};
-use entryguard::ports::store::{DocKind, PersonalToken, TokenRecord};
+use entryguard::ports::store::{DocKind, PersonalToken, TokenRecord, WorkItem};
 
 use super::error::DynamoError;
 use crate::schema::{
@@ -164,6 +164,16 @@ pub mod keys {
         format!("UNHELD#{shard}")
     }
     pub const RULE_PREFIX: &str = "RULE#";
+    /// A security group's partition: its record (lease) and its backlog of work items.
+    pub fn group(g: &GroupRef) -> String {
+        format!("GROUP#{}#{}", g.region, g.security_group_id)
+    }
+    pub const GROUP_SK: &str = "GROUP";
+    pub const WORK_PREFIX: &str = "WORK#";
+    /// Fixed-width entry numbers keep the backlog in (session, entry) order.
+    pub fn work(item: &WorkItem) -> String {
+        format!("{WORK_PREFIX}{}#{:010}", item.session_id, item.entry)
+    }
     /// Also the audit list's cursor, as in the embedded store.
     pub fn audit_sk(e: &AuditEvent) -> String {
         audit_key(e)
@@ -382,6 +392,13 @@ pub fn audit_item(e: &AuditEvent) -> Result<Item, DynamoError> {
         TTL_ATTRIBUTE.into(),
         ttl(e.time + Duration::days(AUDIT_RETENTION_DAYS)),
     );
+    Ok(item)
+}
+
+/// One entry's pending work, in its security group's partition.
+pub fn work_item(group: &GroupRef, w: &WorkItem) -> Result<Item, DynamoError> {
+    let mut item = base(keys::group(group), &keys::work(w), "WORK");
+    item.insert(DATA.into(), encode(w)?);
     Ok(item)
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use futures::future::join_all;
@@ -26,8 +26,9 @@ use entryguard::domain::session::Session;
 use entryguard::domain::Timestamp;
 use entryguard::keys::time_key;
 use entryguard::ports::store::{
-    BadRecord, CreateError, CreateSessionError, DocKind, DueEntry, Store, StoreError, TokenRecord,
-    UpdateError,
+    new_work, work_done, BadRecord, CommitError, CreateError, CreateSessionError, DocKind,
+    DueEntry, GroupCommit, GroupGrant, RuleWrite, Store, StoreError, TokenRecord, UpdateError,
+    WorkItem,
 };
 
 use super::error::{from_sdk, from_transact, DynamoError};
@@ -36,6 +37,9 @@ use crate::schema::{
     DUE_INDEX, DUE_PARTITION, DUE_PK, DUE_SHARDS, DUE_SK, GSI1, GSI1_PK, GSI1_SK, PK, RULE_SHARDS,
     SK, UNHELD_INDEX, UNHELD_PK, UNHELD_SK,
 };
+
+/// DynamoDB's limit on the items of one `TransactWriteItems`.
+const TRANSACTION_ITEMS: usize = 100;
 
 /// Transactions that lose a race with another transaction on the same item are tried again
 /// this many times before the store reports itself unavailable.
@@ -320,6 +324,203 @@ impl DynamoStore {
         match result {
             Ok(_) | Err(DynamoError::ConditionFailed) => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The work items of `session`'s entries that have work to do (at most `room`), as
+    /// transaction items written with the session: a group's backlog is whole as soon as a
+    /// session starts or ends. Idempotent puts; entries past `room` are put by their messages.
+    fn work_puts(
+        &self,
+        session: &Session,
+        room: usize,
+    ) -> Result<Vec<TransactWriteItem>, DynamoError> {
+        let puts = new_work(None, session).into_iter().map(|(group, w)| {
+            let put = Put::builder()
+                .table_name(&*self.table)
+                .set_item(Some(items::work_item(&group, &w)?))
+                .build()
+                .map_err(build_error)?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        });
+        // An ended session's untouched entries (removed by the stop itself) leave the backlog.
+        let deletes = work_done(None, session).into_iter().map(|(group, w)| {
+            let delete = Delete::builder()
+                .table_name(&*self.table)
+                .set_key(Some(items::key(keys::group(&group), &keys::work(&w))))
+                .build()
+                .map_err(build_error)?;
+            Ok(TransactWriteItem::builder().delete(delete).build())
+        });
+        puts.chain(deletes).take(room).collect()
+    }
+
+    /// The condition that the group's lease is still `owner`'s, as a transaction item.
+    fn lease_check(&self, group: &GroupRef, owner: &str) -> Result<TransactWriteItem, DynamoError> {
+        let check = ConditionCheck::builder()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::group(group), keys::GROUP_SK)))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", items::LEASE_OWNER)
+            .expression_attribute_values(":owner", s(owner))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// The group's lease given back, as a transaction item (only while `owner` holds it).
+    fn lease_release(
+        &self,
+        group: &GroupRef,
+        owner: &str,
+    ) -> Result<TransactWriteItem, DynamoError> {
+        self.update_action(
+            items::key(keys::group(group), keys::GROUP_SK),
+            "REMOVE #owner, #until",
+            Some("#owner = :owner"),
+            &[
+                ("#owner", items::LEASE_OWNER),
+                ("#until", items::LEASE_UNTIL),
+            ],
+            &[(":owner", s(owner))],
+        )
+    }
+
+    /// One rule's holder items and record, to be written in one transaction.
+    async fn rule_actions(
+        &self,
+        group: &GroupRef,
+        w: &RuleWrite,
+    ) -> Result<Vec<TransactWriteItem>, DynamoError> {
+        let key = &w.key;
+        let legacy = if w.remove.is_empty() {
+            Default::default()
+        } else {
+            match self.get(keys::rule(key), keys::RULE_SK).await? {
+                Some(item) => items::legacy_holders(&item)?,
+                None => Default::default(),
+            }
+        };
+        let mut actions = Vec::new();
+        for h in &w.add {
+            actions.push(self.put_action(
+                items::holder_item(key, h),
+                "attribute_not_exists(#pk)",
+                &[("#pk", PK)],
+                &[],
+            )?);
+        }
+        let mut from_set = Vec::new();
+        for h in &w.remove {
+            if legacy.contains(h) {
+                from_set.push(h.as_str().to_owned());
+            } else {
+                actions.push(self.delete_action(
+                    items::key(keys::rule(key), &keys::holder(h)),
+                    "attribute_exists(#pk)",
+                    &[("#pk", PK)],
+                    &[],
+                )?);
+            }
+        }
+        let expected = w.expected_count.unwrap_or(0);
+        let count = (expected + w.add.len() as u64).saturating_sub(w.remove.len() as u64);
+        let rule = items::key(keys::rule(key), keys::RULE_SK);
+        let mut names = vec![("#pk", PK), ("#count", items::HOLDER_COUNT)];
+        let mut values = Vec::new();
+        if w.expected_count.is_some() {
+            values.push((":expected", n(expected)));
+        }
+        let condition = match w.expected_count {
+            None => "attribute_not_exists(#pk)",
+            Some(_) => "attribute_exists(#pk) AND #count = :expected",
+        };
+        if count == 0 && w.cloud == CloudState::Absent {
+            // Idle: forgotten. The group's lease covers every rule of the group, so a rule
+            // lease left on the record by a crashed per-rule change goes with it.
+            if w.expected_count.is_some() {
+                actions.push(self.delete_action(rule, condition, &names, &values)?);
+            }
+            return Ok(actions);
+        }
+        let shard = keys::rule_shard(key);
+        let mut set = vec![
+            "#key = if_not_exists(#key, :key)",
+            "#group = if_not_exists(#group, :group)",
+            "#type = :type",
+            "#g1pk = :rules",
+            "#g1sk = :order",
+            "#cloud = :cloud",
+            "#count = :count",
+        ];
+        let mut remove = Vec::new();
+        names.extend([
+            ("#key", items::RULE_KEY),
+            ("#group", items::GROUP),
+            ("#type", crate::schema::ITEM_TYPE),
+            ("#g1pk", GSI1_PK),
+            ("#g1sk", GSI1_SK),
+            ("#cloud", items::CLOUD),
+            ("#upk", UNHELD_PK),
+            ("#usk", UNHELD_SK),
+        ]);
+        values.extend([
+            (":key", items::encode(key)?),
+            (":group", items::encode(group)?),
+            (":type", s("RULE")),
+            (":rules", s(keys::rules(shard))),
+            (":order", s(key.storage_key())),
+            (":cloud", items::encode(&w.cloud)?),
+            (":count", n(count)),
+        ]);
+        if count == 0 {
+            set.extend(["#upk = :upk", "#usk = :usk"]);
+            values.extend([
+                (":upk", s(keys::unheld(shard))),
+                (":usk", s(key.storage_key())),
+            ]);
+        } else {
+            remove.extend(["#upk", "#usk"]);
+        }
+        match (&w.rule_id, w.cloud) {
+            (Some(id), _) => {
+                set.push("#rid = :rid");
+                names.push(("#rid", items::CLOUD_RULE_ID));
+                values.push((":rid", s(id.as_str())));
+            }
+            (None, CloudState::Absent) => {
+                remove.push("#rid");
+                names.push(("#rid", items::CLOUD_RULE_ID));
+            }
+            (None, _) => {}
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        if !from_set.is_empty() {
+            update.push_str(" DELETE #holders :set");
+            names.push(("#holders", items::HOLDERS));
+            values.push((":set", AttributeValue::Ss(from_set)));
+        }
+        actions.push(self.update_action(rule, &update, Some(condition), &names, &values)?);
+        Ok(actions)
+    }
+
+    /// Runs one part of a group commit, with the lease check (or release) as its first item.
+    async fn commit_part(&self, actions: Vec<TransactWriteItem>) -> Result<(), CommitError> {
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let failed = e.failed_conditions();
+                if failed.contains(&0) {
+                    Err(CommitError::LeaseLost)
+                } else if !failed.is_empty() {
+                    Err(CommitError::Conflict)
+                } else {
+                    Err(CommitError::Store(e.into()))
+                }
+            }
         }
     }
 
@@ -669,7 +870,7 @@ impl Store for DynamoStore {
         if let Some(max) = max_live {
             values.push((":max", n(max)));
         }
-        let actions = vec![
+        let mut actions = vec![
             self.put_action(item, "attribute_not_exists(#pk)", &[("#pk", PK)], &[])?,
             self.update_action(
                 counter,
@@ -679,6 +880,7 @@ impl Store for DynamoStore {
                 &values,
             )?,
         ];
+        actions.extend(self.work_puts(session, TRANSACTION_ITEMS - actions.len())?);
         match self.transact(actions).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -734,8 +936,20 @@ impl Store for DynamoStore {
         let condition = "#v = :expected";
         let names = [("#v", items::VERSION)];
         let values = [(":expected", n(expected_version))];
+        let work = self.work_puts(session, TRANSACTION_ITEMS - 2)?;
+        if !release_slot && !work.is_empty() {
+            let mut actions = vec![self.put_action(item.clone(), condition, &names, &values)?];
+            actions.extend(work.clone());
+            return match self.transact(actions).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.failed_conditions().contains(&0) => {
+                    self.landed_or_conflict(session).await
+                }
+                Err(e) => Err(StoreError::from(e).into()),
+            };
+        }
         if release_slot {
-            let actions = vec![
+            let mut actions = vec![
                 self.put_action(item.clone(), condition, &names, &values)?,
                 self.update_action(
                     items::key(keys::user(session.user_id), keys::LIVE_SK),
@@ -745,6 +959,7 @@ impl Store for DynamoStore {
                     &[(":one", n(1)), (":zero", n(0))],
                 )?,
             ];
+            actions.extend(work);
             match self.transact(actions).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
@@ -1137,6 +1352,216 @@ impl Store for DynamoStore {
         )))
     }
 
+    async fn group_lease(
+        &self,
+        group: &GroupRef,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<GroupGrant, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::group(group), keys::GROUP_SK)))
+            .update_expression("SET #owner = :owner, #until = :until, #type = :type")
+            // Lease times are fixed-width UTC strings, so they compare as times.
+            .condition_expression(
+                "attribute_not_exists(#owner) OR #owner = :owner OR #until <= :now",
+            )
+            .expression_attribute_names("#owner", items::LEASE_OWNER)
+            .expression_attribute_names("#until", items::LEASE_UNTIL)
+            .expression_attribute_names("#type", crate::schema::ITEM_TYPE)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", s(time_key(until)))
+            .expression_attribute_values(":now", s(time_key(now)))
+            .expression_attribute_values(":type", s("GROUP"))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(out) => {
+                let stale = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(items::LEASE_OWNER))
+                    .is_some_and(|o| o.as_s().map_or(true, |o| o != owner));
+                Ok(GroupGrant::Granted { stale })
+            }
+            Err(DynamoError::ConditionFailed) => Ok(GroupGrant::Busy),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn group_release(&self, group: &GroupRef, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::group(group), keys::GROUP_SK)))
+            .update_expression("REMOVE #owner, #until")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", items::LEASE_OWNER)
+            .expression_attribute_names("#until", items::LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(from_sdk);
+        match result {
+            Ok(_) | Err(DynamoError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn put_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        Ok(self.put(items::work_item(group, &item)?).await?)
+    }
+
+    async fn remove_work(&self, group: &GroupRef, item: WorkItem) -> Result<(), StoreError> {
+        // A read first: a delete costs a write unit even when there is nothing to delete, and
+        // most callers find the item already gone.
+        if self
+            .get(keys::group(group), &keys::work(&item))
+            .await?
+            .is_none()
+        {
+            return Ok(());
+        }
+        self.client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::group(group), &keys::work(&item))))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
+    }
+
+    async fn group_work(
+        &self,
+        group: &GroupRef,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.query(
+            self.partition_prefix(keys::group(group), keys::WORK_PREFIX),
+            limit,
+        )
+        .await?
+        .iter()
+        .map(|item| items::decode(item, items::DATA).map_err(StoreError::from))
+        .collect()
+    }
+
+    async fn is_holder(&self, key: &RuleKey, holder: &HolderId) -> Result<bool, StoreError> {
+        if self
+            .get(keys::rule(key), &keys::holder(holder))
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        Ok(match self.get(keys::rule(key), keys::RULE_SK).await? {
+            Some(item) => items::legacy_holders(&item)?.contains(holder),
+            None => false,
+        })
+    }
+
+    async fn commit_batch(&self, commit: &GroupCommit) -> Result<(), CommitError> {
+        // Parts that must be written together: a rule's holders with its record; the rest one
+        // item each. They go in as few transactions as the item limit allows, each checking
+        // the lease first; the last gives it back.
+        let mut units: Vec<Vec<TransactWriteItem>> = Vec::new();
+        for w in &commit.rules {
+            let unit = self.rule_actions(&commit.group, w).await?;
+            if !unit.is_empty() {
+                units.push(unit);
+            }
+        }
+        for e in &commit.audit {
+            units.push(vec![self.put_action(
+                items::audit_item(e)?,
+                "attribute_not_exists(#pk)",
+                &[("#pk", PK)],
+                &[],
+            )?]);
+        }
+        // Sessions that give a slot back go through `update_session` after the transactions:
+        // the user's counter may be one item for several of them.
+        let mut releasing = Vec::new();
+        for w in &commit.sessions {
+            if w.release_slot {
+                releasing.push(w);
+                continue;
+            }
+            units.push(vec![self.put_action(
+                items::session_item(&w.session)?,
+                "#v = :expected",
+                &[("#v", items::VERSION)],
+                &[(":expected", n(w.expected_version))],
+            )?]);
+        }
+        for item in &commit.done {
+            let delete = Delete::builder()
+                .table_name(&*self.table)
+                .set_key(Some(items::key(
+                    keys::group(&commit.group),
+                    &keys::work(item),
+                )))
+                .build()
+                .map_err(build_error)?;
+            units.push(vec![TransactWriteItem::builder().delete(delete).build()]);
+        }
+        let release_last = commit.release && releasing.is_empty();
+        let mut parts: Vec<Vec<TransactWriteItem>> = Vec::new();
+        for unit in units {
+            if unit.len() + 1 > TRANSACTION_ITEMS {
+                return Err(StoreError::Unavailable(format!(
+                    "a group commit part of {} items does not fit in one transaction",
+                    unit.len()
+                ))
+                .into());
+            }
+            match parts.last_mut() {
+                Some(part) if part.len() + unit.len() <= TRANSACTION_ITEMS => part.extend(unit),
+                _ => {
+                    let mut part = vec![self.lease_check(&commit.group, &commit.owner)?];
+                    part.extend(unit);
+                    parts.push(part);
+                }
+            }
+        }
+        if release_last {
+            let release = self.lease_release(&commit.group, &commit.owner)?;
+            match parts.last_mut() {
+                Some(part) => part[0] = release,
+                None => parts.push(vec![release]),
+            }
+        }
+        for part in parts {
+            self.commit_part(part).await?;
+        }
+        for w in releasing {
+            match self
+                .update_session(&w.session, w.expected_version, true)
+                .await
+            {
+                Ok(()) => {}
+                Err(UpdateError::Conflict | UpdateError::Missing) => {
+                    return Err(CommitError::Conflict)
+                }
+                Err(UpdateError::Store(e)) => return Err(e.into()),
+            }
+        }
+        if commit.release && !release_last {
+            self.group_release(&commit.group, &commit.owner).await?;
+        }
+        Ok(())
+    }
+
     async fn claim_run(
         &self,
         job: &str,
@@ -1374,6 +1799,12 @@ impl Store for DynamoStore {
             }
         }
         Ok(page.finish())
+    }
+}
+
+impl From<DynamoError> for CommitError {
+    fn from(e: DynamoError) -> Self {
+        CommitError::Store(e.into())
     }
 }
 
