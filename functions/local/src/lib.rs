@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod operator;
 pub mod seed;
 
+use std::future::IntoFuture;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,7 +52,9 @@ const SQS_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
+    /// Where to serve, in order (the first is the address links point to): e.g. 127.0.0.1 and
+    /// [::1] together, so one browser can prove an address of each family.
+    pub listen: Vec<SocketAddr>,
     pub data_dir: PathBuf,
     pub sweep_interval: Duration,
     pub test_clock: bool,
@@ -80,7 +83,7 @@ impl Config {
     /// with the default limits: the runner as a library embeds or tests it.
     pub fn headless(data_dir: PathBuf) -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
             data_dir,
             sweep_interval: Duration::from_secs(60),
             test_clock: false,
@@ -185,7 +188,7 @@ impl Runner {
                 })
                 .with_timeout(config.webhook_timeout),
             ),
-            app_url: Some(format!("http://{}", config.listen)),
+            app_url: config.listen.first().map(|a| format!("http://{a}")),
         };
         let mut seeds = seed::read_seed_file(&config.data_dir)?;
         if let Some(org) = first_start(&app, &sim, &config.backend).await? {
@@ -260,18 +263,41 @@ impl Runner {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.serve_all(vec![listener], shutdown).await
+    }
+
+    /// Serves the same app on every listener (e.g. one per IP family) until `shutdown` resolves.
+    pub async fn serve_all(
+        self,
+        listeners: Vec<TcpListener>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let background = self.spawn_background();
         let http = self.http();
-        let result = axum::serve(
-            listener,
-            http.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let servers = listeners.into_iter().map(|listener| {
+            let mut stopped = stopped.clone();
+            axum::serve(
+                listener,
+                http.clone()
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .into_future()
+        });
+        let result = futures::future::try_join_all(servers).await;
+        relay.abort();
         for task in background {
             task.abort();
         }
-        Ok(result?)
+        result?;
+        Ok(())
     }
 }
 
