@@ -246,3 +246,69 @@ async fn the_address_route_needs_a_caller() {
         .await;
     r.err(405, "METHOD_NOT_ALLOWED");
 }
+
+/// The key ring replaces its key after 30 days; a proof signed just before still starts a
+/// session just after (its key is kept as the previous one), and the key is stored sealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_rotation_breaks_no_proof_in_flight() {
+    use entryguard::app::address_proofs::AddressKeyRing;
+    let s = TestServer::start_dual_stack(Backend::Embedded).await;
+    let member = s.login(MEMBER).await;
+    let v6 = s.base_v6.clone().unwrap();
+    address(&s, &s.base, &member).await;
+    let org = s.app.store.list_orgs().await.unwrap()[0].id;
+    let ring = |s: &TestServer| {
+        let app = s.app.clone();
+        async move {
+            app.get_doc::<AddressKeyRing>(org, *org.as_uuid())
+                .await
+                .unwrap()
+                .expect("a key ring")
+        }
+    };
+    let first = ring(&s).await;
+    assert!(first.previous.is_none());
+    let stored = serde_json::to_string(&first).unwrap();
+    assert!(stored.contains("ciphertext"), "{stored}");
+
+    s.advance_clock(30 * 86_400 - 30).await;
+    let member = s.login(MEMBER).await;
+    let before_rotation = address(&s, &s.base, &member).await;
+    assert_eq!(ring(&s).await, first, "not due yet");
+    s.advance_clock(60).await;
+    let after_rotation = address(&s, &v6, &member).await;
+    let second = ring(&s).await;
+    assert_ne!(second.current.id, first.current.id);
+    assert_eq!(second.previous.as_ref(), Some(&first.current));
+
+    let started = s
+        .post(
+            &member,
+            "/api/sessions",
+            start_body(&[&before_rotation, &after_rotation]),
+        )
+        .await;
+    assert_eq!(started.ok(202)["ipAddresses"].as_array().unwrap().len(), 2);
+}
+
+/// The web app probes both families at once, so the organization's first two proofs are
+/// signed concurrently: they must agree on one key ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_probes_agree_on_one_key() {
+    let s = TestServer::start_dual_stack(Backend::Embedded).await;
+    let member = s.login(MEMBER).await;
+    let v6 = s.base_v6.clone().unwrap();
+    let (a, b, c, d) = tokio::join!(
+        address(&s, &s.base, &member),
+        address(&s, &v6, &member),
+        address(&s, &s.base, &member),
+        address(&s, &v6, &member),
+    );
+    for (v4, v6) in [(&a, &b), (&c, &d), (&a, &d), (&c, &b)] {
+        let started = s
+            .post(&member, "/api/sessions", start_body(&[v4, v6]))
+            .await;
+        let id = started.ok(202)["id"].as_str().unwrap().to_owned();
+        s.stop_and_wait(&member, &id).await;
+    }
+}
