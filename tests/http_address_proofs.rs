@@ -312,3 +312,55 @@ async fn concurrent_first_probes_agree_on_one_key() {
         s.stop_and_wait(&member, &id).await;
     }
 }
+
+/// The runner tells the web app where to probe (`/config.json`), lets the page served on one
+/// family call the other (CORS, its own origins only) and allows it in the CSP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_web_app_learns_where_to_probe_and_may_call_there() {
+    let s = TestServer::start_dual_stack(Backend::Embedded).await;
+    let v6 = s.base_v6.clone().unwrap();
+    let config = s.get(None, "/config.json").await;
+    assert_eq!(
+        config.ok(200)["addressProbes"],
+        json!({"v4": s.base, "v6": v6})
+    );
+    assert_eq!(config.json["auth"]["mode"], "dev");
+
+    let preflight = |origin: &str| {
+        s.client
+            .request(Method::OPTIONS, format!("{v6}/api/address"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+    };
+    let allowed = preflight(&s.base).await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        s.base.as_str()
+    );
+    let refused = preflight("https://evil.example.com").await.unwrap();
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+
+    let member = s.login(MEMBER).await;
+    let cross = s
+        .client
+        .get(format!("{v6}/api/address"))
+        .bearer_auth(&member)
+        .header("Origin", &s.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cross.headers()["access-control-allow-origin"],
+        s.base.as_str()
+    );
+    assert_eq!(cross.json::<Value>().await.unwrap()["version"], "v6");
+
+    let page = s.client.get(s.url("/")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains(&v6), "{csp}");
+}

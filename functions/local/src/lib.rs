@@ -4,6 +4,7 @@
 
 pub mod client_ip;
 pub mod operator;
+pub mod probes;
 pub mod seed;
 
 use std::future::IntoFuture;
@@ -231,12 +232,37 @@ impl Runner {
     }
 
     /// The HTTP app: the API under `/api`, the SPA everywhere else, each with its security
-    /// headers (the web app's the same as CloudFront sends).
-    pub fn http(&self) -> Router {
+    /// headers (the web app's the same as CloudFront sends). `bound` are the addresses it is
+    /// served on: the web app probes them for the caller's address of each IP family.
+    pub fn http(&self, bound: &[SocketAddr]) -> Router {
         let index = self.config.web_dir.join("index.html");
         let spa = ServeDir::new(&self.config.web_dir).fallback(ServeFile::new(index));
-        let web_headers = WebHeaders::new(&self.config.web_connect_origins());
+        let mut connect = self.config.web_connect_origins();
+        // On one address the page probes its own origin ('self'); on several it also calls
+        // the others.
+        if bound.len() > 1 {
+            for origin in probes::origins(bound) {
+                if !connect.contains(&origin) {
+                    connect.push(origin);
+                }
+            }
+        }
+        let web_headers = WebHeaders::new(&connect);
+        let built = std::fs::read(self.config.web_dir.join("config.json")).ok();
+        let config = probes::config_json(built.as_deref(), bound);
         entryguard_api::router(self.state.clone())
+            .route(
+                "/config.json",
+                axum::routing::get(move || {
+                    let config = config.clone();
+                    async move {
+                        (
+                            [(axum::http::header::CACHE_CONTROL, "no-store")],
+                            axum::Json(config),
+                        )
+                    }
+                }),
+            )
             .fallback_service(spa)
             .layer(axum::middleware::map_response(move |mut response| {
                 web_headers.apply(&mut response);
@@ -246,6 +272,7 @@ impl Runner {
                 TrustedProxies(Arc::new(self.config.trusted_proxies.clone())),
                 client_ip::client_addr,
             ))
+            .layer(probes::cors(bound))
             .layer(TraceLayer::new_for_http())
     }
 
@@ -272,8 +299,12 @@ impl Runner {
         listeners: Vec<TcpListener>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let bound: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         let background = self.spawn_background();
-        let http = self.http();
+        let http = self.http(&bound);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let relay = tokio::spawn(async move {
             shutdown.await;
