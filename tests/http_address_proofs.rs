@@ -364,3 +364,71 @@ async fn the_web_app_learns_where_to_probe_and_may_call_there() {
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains(&v6), "{csp}");
 }
+
+/// An admin chooses /64 for IPv6 rules: sessions started afterwards open the caller's IPv6
+/// network and say so, sessions already running keep what they opened, and stopping each
+/// removes exactly its own rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organization_may_open_ipv6_networks_instead_of_addresses() {
+    let s = TestServer::start_dual_stack(Backend::Embedded).await;
+    let baseline = s.firewall().await;
+    let admin = s.login(ADMIN).await;
+    let member = s.login(MEMBER).await;
+    let org = s.get(Some(&admin), "/api/admin/organization").await;
+    assert_eq!(org.ok(200)["ipv6Prefix"], 128);
+
+    let (v4, v6) = proofs(&s, &member).await;
+    let host = s
+        .post(&member, "/api/sessions", start_body(&[&v4, &v6]))
+        .await;
+    let host_id = host.ok(202)["id"].as_str().unwrap().to_owned();
+    s.wait_status(&member, &host_id, "ACTIVE").await;
+
+    let set = s
+        .put(
+            &admin,
+            "/api/admin/organization",
+            json!({"name": "Demo Org", "ipv6Prefix": 64}),
+        )
+        .await;
+    assert_eq!(set.ok(200)["ipv6Prefix"], 64);
+    s.put(
+        &admin,
+        "/api/admin/organization",
+        json!({"name": "Demo Org", "ipv6Prefix": 96}),
+    )
+    .await
+    .field_err("ipv6Prefix");
+    // Newest first, after the seed's creation of the organization.
+    let audit = s.wait_audit(&admin, "?type=admin.change", 2).await;
+    assert_eq!(
+        audit[0]["message"],
+        "IPv6 rules of new sessions now open a /64 (was /128)"
+    );
+
+    let (v4, v6) = proofs(&s, &member).await;
+    let net = s
+        .post(&member, "/api/sessions", start_body(&[&v4, &v6]))
+        .await;
+    let net_id = net.ok(202)["id"].as_str().unwrap().to_owned();
+    let active = s.wait_status(&member, &net_id, "ACTIVE").await;
+    let cidrs: Vec<&str> = active["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["cidr"].as_str().unwrap())
+        .collect();
+    assert_eq!(cidrs, ["127.0.0.1/32", "::/64"].repeat(3));
+    assert_eq!(
+        sorted(s.firewall().await),
+        opened(&baseline, &["127.0.0.1/32", "::/64", "::1/128"])
+    );
+
+    s.stop_and_wait(&member, &host_id).await;
+    assert_eq!(
+        sorted(s.firewall().await),
+        opened(&baseline, &["127.0.0.1/32", "::/64"])
+    );
+    s.stop_and_wait(&member, &net_id).await;
+    s.wait_firewall("every rule removed", &baseline).await;
+}

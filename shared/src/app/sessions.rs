@@ -175,7 +175,7 @@ impl App {
             }
         })?;
         let proven = self.verify_address_proofs(who, proofs).await??;
-        let addresses = SessionAddresses::new(ip, &proven)?;
+        let addresses = SessionAddresses::new(ip, &proven)?.with_ipv6_prefix(who.org.ipv6_prefix);
         let resources = self.accessible_resources(who).await?;
         let credentials = self.list_docs::<Credential>(who.org.id).await?;
         let targets: Vec<EntryTarget> = resources

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::ids::UserId;
-use super::net::{ClientIp, IpVersion};
+use super::net::{ClientIp, IpVersion, Ipv6Prefix};
 use super::Timestamp;
 
 /// How long a proof is good for: enough for two probes and the start request that follows them.
@@ -188,9 +188,10 @@ impl ProofKeys {
     }
 }
 
-/// A session's addresses: the start request's own, then at most one more of the other family.
+/// A session's addresses: the start request's own, then at most one more of the other family;
+/// and how much of an IPv6 one its rules open.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionAddresses(Vec<ClientIp>);
+pub struct SessionAddresses(Vec<ClientIp>, Ipv6Prefix);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("Two address proofs are for {}; send at most one per IP family", match .0 { IpVersion::V4 => "IPv4", IpVersion::V6 => "IPv6" })]
@@ -213,7 +214,16 @@ impl SessionAddresses {
                 addresses.push(proof.address);
             }
         }
-        Ok(Self(addresses))
+        Ok(Self(addresses, Ipv6Prefix::Host))
+    }
+
+    /// Rules for the IPv6 address open this much of it.
+    pub fn with_ipv6_prefix(self, prefix: Ipv6Prefix) -> Self {
+        Self(self.0, prefix)
+    }
+
+    pub fn ipv6_prefix(&self) -> Ipv6Prefix {
+        self.1
     }
 
     pub fn as_slice(&self) -> &[ClientIp] {
@@ -227,7 +237,7 @@ impl SessionAddresses {
 
 impl From<ClientIp> for SessionAddresses {
     fn from(ip: ClientIp) -> Self {
-        Self(vec![ip])
+        Self(vec![ip], Ipv6Prefix::Host)
     }
 }
 

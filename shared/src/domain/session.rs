@@ -11,7 +11,7 @@ use thiserror::Error;
 use super::address_proof::SessionAddresses;
 use super::ids::{OrgId, ResourceId, SessionId, UserId};
 use super::model::Name;
-use super::net::{ClientIp, PortRange};
+use super::net::{ClientIp, Ipv6Prefix, PortRange};
 use super::rule::{GroupRef, HolderId, IngressRule, RuleKey};
 use super::tier::Hours;
 use super::Timestamp;
@@ -111,6 +111,10 @@ pub struct Entry {
     pub group: GroupRef,
     pub ports: Vec<PortRange>,
     pub ip: ClientIp,
+    /// How much of an IPv6 `ip` the entry opens, fixed when the session started (entries from
+    /// before the setting opened the host).
+    #[serde(default, skip_serializing_if = "Ipv6Prefix::is_host")]
+    pub ipv6_prefix: Ipv6Prefix,
     pub status: EntryStatus,
     /// Transient failures in the current phase (apply or remove).
     pub attempts: u32,
@@ -126,7 +130,7 @@ impl Entry {
                 security_group_id: self.group.security_group_id.clone(),
                 rule: IngressRule {
                     ports: *ports,
-                    cidr: self.ip.host_cidr(),
+                    cidr: self.ip.network(self.ipv6_prefix),
                 },
             })
             .collect()
@@ -221,6 +225,7 @@ impl Session {
         duration: Hours,
         targets: Vec<EntryTarget>,
     ) -> Self {
+        let ipv6_prefix = addresses.ipv6_prefix();
         let addresses = addresses.into_vec();
         let entries = targets
             .into_iter()
@@ -233,6 +238,7 @@ impl Session {
                 group: t.group,
                 ports: t.ports,
                 ip,
+                ipv6_prefix,
                 status: EntryStatus::Pending,
                 attempts: 0,
                 error: None,

@@ -9,7 +9,8 @@ import { formatDateTime, formatRelative, hoursLabel } from '../lib/time';
 import { useSessions } from '../lib/useSessions';
 
 export function SessionsPage({ api }: { api: Api }) {
-  const { me, sessions, now, duration, setDuration, error, clearError, starting, busy, polling, start, stop, extend, refresh } = useSessions(api);
+  const { me, sessions, now, duration, setDuration, error, clearError, starting, familyNote, clearFamilyNote, busy, polling, start, stop, extend, refresh } =
+    useSessions(api);
   const [expanded, setExpanded] = useState<Record<string, boolean>>({});
 
   const toggle = (id: string) => setExpanded((x) => ({ ...x, [id]: !x[id] }));
@@ -110,6 +111,11 @@ export function SessionsPage({ api }: { api: Api }) {
       {error && (
         <Alert kind="error" onDismiss={clearError}>
           {error}
+        </Alert>
+      )}
+      {familyNote && (
+        <Alert kind="info" onDismiss={clearFamilyNote}>
+          {familyNote}
         </Alert>
       )}
 
