@@ -362,7 +362,9 @@ async fn the_web_app_learns_where_to_probe_and_may_call_there() {
 
     let page = s.client.get(s.url("/")).send().await.unwrap();
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains(&v6), "{csp}");
+    // CSP cannot name an IPv6 literal host: the [::1] origin is allowed by its port.
+    let port = v6.rsplit(':').next().unwrap();
+    assert!(csp.contains(&format!("http://*:{port}")), "{csp}");
 }
 
 /// An admin chooses /64 for IPv6 rules: sessions started afterwards open the caller's IPv6

@@ -241,7 +241,7 @@ impl Runner {
         // On one address the page probes its own origin ('self'); on several it also calls
         // the others.
         if bound.len() > 1 {
-            for origin in probes::origins(bound) {
+            for origin in probes::csp_sources(bound) {
                 if !connect.contains(&origin) {
                     connect.push(origin);
                 }

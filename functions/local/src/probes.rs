@@ -26,6 +26,26 @@ pub fn origins(bound: &[SocketAddr]) -> Vec<String> {
     out
 }
 
+/// What the web app's CSP `connect-src` must allow for the probes: the runner's origins, except
+/// that CSP has no syntax for an IPv6 literal host (browsers drop `http://[::1]:8080` as
+/// invalid), so an IPv6 address is allowed as any host on its port.
+pub fn csp_sources(bound: &[SocketAddr]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for origin in origins(bound) {
+        let source = match origin.strip_prefix("http://[") {
+            Some(rest) => format!(
+                "http://*:{}",
+                rest.rsplit_once("]:").map_or("", |(_, port)| port)
+            ),
+            None => origin,
+        };
+        if !out.contains(&source) {
+            out.push(source);
+        }
+    }
+    out
+}
+
 /// `{"v4": "http://127.0.0.1:8080", "v6": "http://[::1]:8080"}`: the first usable bound address
 /// of each family.
 pub fn probe_urls(bound: &[SocketAddr]) -> Map<String, Value> {
@@ -85,6 +105,19 @@ mod tests {
                 "http://[::1]:8080",
                 "http://[::1]:9090",
                 "http://localhost:9090",
+            ]
+        );
+    }
+
+    #[test]
+    fn csp_sources_name_ipv6_hosts_by_port_only() {
+        let bound = addrs(&["127.0.0.1:8080", "[::1]:8080"]);
+        assert_eq!(
+            csp_sources(&bound),
+            vec![
+                "http://127.0.0.1:8080",
+                "http://localhost:8080",
+                "http://*:8080"
             ]
         );
     }

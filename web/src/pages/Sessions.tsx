@@ -329,8 +329,9 @@ function ResourceTable({ session }: { session: Session }) {
               <td data-label="Resource" className="strong">
                 {r.resourceName}
               </td>
-              <td data-label="IP" className="mono">
-                {r.ip}
+              <td data-label="IP">
+                <IpVersionBadge version={r.ip.includes(':') ? 'v6' : 'v4'} /> <span className="mono">{r.ip}</span>
+                {r.cidr && !r.cidr.startsWith(`${r.ip}/`) && <span className="muted mono"> (opens {r.cidr})</span>}
               </td>
               <td data-label="Status">
                 <EntryStatusBadge status={r.status} />
