@@ -74,7 +74,7 @@ impl App {
         who: &Identity,
         ip: ClientIp,
     ) -> Result<SignedAddress, AddressProofError> {
-        let keys = self.proof_keys(who.org.id).await?;
+        let keys = self.proof_keys(who.org.id, Use::Sign).await?;
         Ok(keys.sign(who.user.id, ip, self.now()))
     }
 
@@ -88,7 +88,7 @@ impl App {
         if proofs.is_empty() {
             return Ok(Ok(Vec::new()));
         }
-        let keys = self.proof_keys(who.org.id).await?;
+        let keys = self.proof_keys(who.org.id, Use::Verify).await?;
         let now = self.now();
         Ok(proofs
             .iter()
@@ -99,12 +99,12 @@ impl App {
     /// The organization's keys, creating the ring on first use and rotating it when its current
     /// key is old. Only the caller that claims the write makes a key, so concurrent first calls
     /// (the web app probes both families at once) agree on one.
-    async fn proof_keys(&self, org: OrgId) -> Result<ProofKeys, AddressProofError> {
+    async fn proof_keys(&self, org: OrgId, use_: Use) -> Result<ProofKeys, AddressProofError> {
         let now = self.now();
         let ring = self.get_doc::<AddressKeyRing>(org, *org.as_uuid()).await?;
         let stale = |r: &AddressKeyRing| now - r.current.created_at >= rotate_after();
         if ring.as_ref().is_some_and(|r| !stale(r)) {
-            return self.open_ring(ring.expect("checked above")).await;
+            return self.open_ring(ring.expect("checked above"), use_).await;
         }
         let job = format!("address-proof-keys/{org}");
         if self
@@ -115,21 +115,21 @@ impl App {
             // Read again under the claim: another caller may have rotated just before it.
             let latest = self.get_doc::<AddressKeyRing>(org, *org.as_uuid()).await?;
             if let Some(r) = latest.filter(|r| !stale(r)) {
-                return self.open_ring(r).await;
+                return self.open_ring(r, use_).await;
             }
             let ring = self.new_ring(org, ring, now).await?;
             self.put_doc(&ring).await?;
             tracing::info!(org_id = %org, key_id = %ring.current.id, "address-proof key rotated");
-            return self.open_ring(ring).await;
+            return self.open_ring(ring, use_).await;
         }
         // Someone else is writing: a stale ring still verifies and signs for now.
         if let Some(r) = ring {
-            return self.open_ring(r).await;
+            return self.open_ring(r, use_).await;
         }
         for _ in 0..RING_WAIT_TRIES {
             tokio::time::sleep(RING_WAIT_STEP).await;
             if let Some(r) = self.get_doc::<AddressKeyRing>(org, *org.as_uuid()).await? {
-                return self.open_ring(r).await;
+                return self.open_ring(r, use_).await;
             }
         }
         Err(StoreError::Unavailable("the address-proof key is being created".into()).into())
@@ -162,11 +162,17 @@ impl App {
         })
     }
 
-    async fn open_ring(&self, ring: AddressKeyRing) -> Result<ProofKeys, AddressProofError> {
+    /// Opens what `use_` needs: each opening is a KMS call on AWS, and signing needs only the
+    /// current key.
+    async fn open_ring(
+        &self,
+        ring: AddressKeyRing,
+        use_: Use,
+    ) -> Result<ProofKeys, AddressProofError> {
         let current = self.open_key(ring.org_id, &ring.current).await?;
-        let previous = match &ring.previous {
-            Some(k) => Some(self.open_key(ring.org_id, k).await?),
-            None => None,
+        let previous = match (&ring.previous, use_) {
+            (Some(k), Use::Verify) => Some(self.open_key(ring.org_id, k).await?),
+            _ => None,
         };
         Ok(ProofKeys { current, previous })
     }
@@ -189,6 +195,12 @@ impl App {
         })?;
         Ok(ProofKey::new(key.id, raw))
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Sign,
+    Verify,
 }
 
 fn rotate_after() -> Duration {

@@ -20,7 +20,7 @@ export function SessionsPage({ api }: { api: Api }) {
     <>
       <PageHeader
         title="Sessions"
-        description="Start a session to open your current IP address on every cloud resource assigned to you. Access is removed automatically when the session ends."
+        description="Start a session to open your current IPv4 and/or IPv6 address on every cloud resource assigned to you. Access is removed automatically when the session ends."
       />
 
       <Card className="start-card">
