@@ -697,7 +697,10 @@ async fn organization_get_and_put() {
     let member = s.login(MEMBER).await;
     let r = s.get(Some(&admin), "/api/admin/organization").await;
     let org = r.ok(200).clone();
-    assert_eq!(keys(&org), BTreeSet::from(["id", "name", "tier", "status"]));
+    assert_eq!(
+        keys(&org),
+        BTreeSet::from(["id", "name", "tier", "status", "ipv6Prefix"])
+    );
     assert_eq!(org["name"], "Demo Org");
     assert_eq!(org["tier"], "TEAM");
     assert_eq!(org["status"], "ACTIVE");
@@ -735,7 +738,8 @@ async fn organization_get_and_put() {
         .await;
     assert_eq!(
         r.ok(200),
-        &json!({"id": org["id"], "name": "Renamed Org", "tier": "TEAM", "status": "ACTIVE"})
+        &json!({"id": org["id"], "name": "Renamed Org", "tier": "TEAM", "status": "ACTIVE",
+            "ipv6Prefix": 128})
     );
     let r = s
         .put(

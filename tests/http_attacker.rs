@@ -53,6 +53,7 @@ fn routes(v: &Victim) -> Vec<Route> {
     let port = json!([{"protocol": "tcp", "fromPort": 22, "toPort": 22}]);
     vec![
         route(M::GET, "/api/me".into(), None),
+        route(M::GET, "/api/address".into(), None),
         route(M::GET, "/api/sessions".into(), None),
         route(
             M::POST,
@@ -401,6 +402,48 @@ async fn every_route_refuses_every_kind_of_attacker() {
     s.get(Some(kept["token"].as_str().unwrap()), "/api/me")
         .await
         .ok(200);
+}
+
+/// An address proof is worth nothing outside its user: one from another organization's admin
+/// (another key ring) is invalid, one of a colleague is another user's, and neither starts
+/// anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn address_proofs_of_others_open_nothing() {
+    let s = TestServer::start().await;
+    let admin = s.login(ADMIN).await;
+    let member = s.login(MEMBER).await;
+    s.create_org("Other Org", Tier::Free, OTHER_ADMIN).await;
+    let other_admin = s.login(OTHER_ADMIN).await;
+    let before = snapshot(&s, &admin, &member).await;
+    let firewall = s.firewall().await;
+    let s = &s;
+    let proof_of = |token: String| async move {
+        s.get(Some(&token), "/api/address").await.ok(200)["proof"].clone()
+    };
+    let foreign = proof_of(other_admin.clone()).await;
+    let colleague = proof_of(admin.clone()).await;
+    let start = |proof: Value| {
+        s.post(
+            &member,
+            "/api/sessions",
+            json!({"durationHours": 1, "addressProofs": [proof]}),
+        )
+    };
+    start(foreign.clone())
+        .await
+        .err(400, "ADDRESS_PROOF_INVALID");
+    start(colleague).await.err(400, "ADDRESS_PROOF_OTHER_USER");
+    // Nor does the other organization's admin get anywhere with the member's proof.
+    let members = proof_of(member.clone()).await;
+    s.post(
+        &other_admin,
+        "/api/sessions",
+        json!({"durationHours": 1, "addressProofs": [members]}),
+    )
+    .await
+    .err(400, "ADDRESS_PROOF_INVALID");
+    assert_eq!(snapshot(s, &admin, &member).await, before);
+    assert_eq!(s.firewall().await, firewall);
 }
 
 /// Nothing a token holder sends raises their own limits: an admin asking for another plan is

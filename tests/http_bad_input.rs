@@ -736,6 +736,44 @@ async fn invalid_values_are_rejected_whole_even_next_to_valid_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_address_proofs_start_nothing() {
+    let w = World::new().await;
+    let s = &w.s;
+    let before = w.everything().await;
+    let start = |proofs: Value| {
+        s.post(
+            &w.member,
+            "/api/sessions",
+            json!({"durationHours": 2, "addressProofs": proofs}),
+        )
+    };
+    for (proofs, field) in [
+        (json!("a-proof"), "addressProofs"),
+        (json!({"proof": "x"}), "addressProofs"),
+        (json!(null), "addressProofs"),
+        (json!([1]), "addressProofs[0]"),
+        (json!([null]), "addressProofs[0]"),
+        (json!(["x", "y", "z"]), "addressProofs"),
+    ] {
+        start(proofs).await.field_err(field);
+    }
+    for garbage in ["", ".", "x.y", "a.b.c", &"A".repeat(4000)] {
+        start(json!([garbage]))
+            .await
+            .err(400, "ADDRESS_PROOF_INVALID");
+    }
+    // An address is never taken from the body.
+    s.post(
+        &w.member,
+        "/api/sessions",
+        json!({"durationHours": 2, "addresses": ["198.51.100.1"]}),
+    )
+    .await
+    .err(400, "VALIDATION_FAILED");
+    assert_eq!(w.everything().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn durations_the_plan_does_not_offer_start_nothing() {
     let w = World::new().await;
     let s = &w.s;

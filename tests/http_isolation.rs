@@ -99,7 +99,8 @@ async fn another_organizations_ids_look_missing_and_never_show_up() {
     let org_b = s.get(Some(&b), "/api/admin/organization").await;
     assert_eq!(
         org_b.ok(200),
-        &json!({"id": other_org.to_string(), "name": "Other Org", "tier": "BUSINESS", "status": "ACTIVE"})
+        &json!({"id": other_org.to_string(), "name": "Other Org", "tier": "BUSINESS", "status": "ACTIVE",
+            "ipv6Prefix": 128})
     );
     let a_objects = populate(&s, &a, "alpha", SPARE_GROUPS[0]).await;
     let b_objects = populate(&s, &b, "beta", SPARE_GROUPS[1]).await;

@@ -83,7 +83,7 @@ async fn member_walk_through_start_apply_stop_restores_the_firewall() {
     assert_eq!(me["user"]["isAdmin"], false);
     assert_eq!(
         keys(&me["organization"]),
-        BTreeSet::from(["id", "name", "tier", "status"])
+        BTreeSet::from(["id", "name", "tier", "status", "ipv6Prefix"])
     );
     assert_eq!(me["organization"]["name"], "Demo Org");
     assert_eq!(me["organization"]["status"], "ACTIVE");
@@ -144,9 +144,17 @@ async fn member_walk_through_start_apply_stop_restores_the_firewall() {
     for e in entries {
         assert_eq!(
             keys(e),
-            BTreeSet::from(["resourceId", "resourceName", "ip", "status", "error"])
+            BTreeSet::from([
+                "resourceId",
+                "resourceName",
+                "ip",
+                "cidr",
+                "status",
+                "error"
+            ])
         );
         assert_eq!(e["ip"], "127.0.0.1");
+        assert_eq!(e["cidr"], "127.0.0.1/32");
         assert_eq!(e["status"], "PENDING");
         assert_eq!(e["error"], Value::Null);
     }

@@ -37,6 +37,9 @@ pub struct OrganizationDto {
     pub tier: crate::domain::tier::Tier,
     /// A suspended organization starts and extends no sessions.
     pub status: crate::domain::model::OrgStatus,
+    /// What IPv6 rules of new sessions open: 128 (the address) or 64 (its network).
+    #[serde(default)]
+    pub ipv6_prefix: crate::domain::net::Ipv6Prefix,
 }
 
 impl From<&Organization> for OrganizationDto {
@@ -46,6 +49,7 @@ impl From<&Organization> for OrganizationDto {
             name: o.name.to_string(),
             tier: o.tier,
             status: o.status,
+            ipv6_prefix: o.ipv6_prefix,
         }
     }
 }
@@ -111,6 +115,9 @@ pub struct EntryDto {
     pub resource_name: String,
     /// The client address this entry opens the resource to.
     pub ip: String,
+    /// The network its rules open: the address as /32 or /128, or its IPv6 /64.
+    #[serde(default)]
+    pub cidr: String,
     pub status: EntryStatus,
     /// Why the entry FAILED, for a person.
     #[cfg_attr(feature = "openapi", schema(required))]
@@ -186,6 +193,7 @@ impl From<&Session> for SessionDto {
                     resource_id: e.resource_id.to_string(),
                     resource_name: e.resource_name.to_string(),
                     ip: e.ip.to_string(),
+                    cidr: e.ip.network(e.ipv6_prefix).to_string(),
                     status: e.status,
                     error: e.error.clone(),
                 })

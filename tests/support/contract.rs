@@ -36,6 +36,7 @@ pub async fn run_store_contract(store: Arc<dyn Store>) {
     users(s).await;
     docs(s).await;
     webhook_docs(s).await;
+    address_proof_keys(s).await;
     tokens(s).await;
     session_limits(s).await;
     concurrent_creates(store.clone()).await;
@@ -365,6 +366,48 @@ async fn docs(s: &dyn Store) {
     assert_eq!(s.get_doc(DocKind::Role, a, id1).await.unwrap(), None);
     assert_eq!(s.list_docs(DocKind::Role, a).await.unwrap(), vec![d2]);
     assert_eq!(s.list_docs(DocKind::Role, b).await.unwrap(), vec![d4]);
+}
+
+/// An organization's address-proof key ring: one document keyed by the organization's own id,
+/// apart from every other kind (a credential with the same id never collides with it).
+async fn address_proof_keys(s: &dyn Store) {
+    let a = OrgId::from_uuid(id());
+    let ring = serde_json::json!({
+        "orgId": a.to_string(),
+        "current": {"id": id(), "createdAt": "2026-11-22T10:00:00Z",
+            "sealed": {"keyId": "local:abc", "nonce": "bm9uY2U=", "ciphertext": "c2VhbGVk"}},
+    });
+    let same_id = serde_json::json!({"id": a.to_string(), "name": "a credential"});
+    s.put_doc(DocKind::AddressProofKeys, a, *a.as_uuid(), ring.clone())
+        .await
+        .unwrap();
+    s.put_doc(DocKind::Credential, a, *a.as_uuid(), same_id.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_doc(DocKind::AddressProofKeys, a, *a.as_uuid())
+            .await
+            .unwrap(),
+        Some(ring.clone())
+    );
+    assert_eq!(
+        s.list_docs(DocKind::AddressProofKeys, a).await.unwrap(),
+        vec![ring.clone()]
+    );
+    assert_eq!(
+        s.list_docs(DocKind::Credential, a).await.unwrap(),
+        vec![same_id]
+    );
+    let rotated = serde_json::json!({"orgId": a.to_string(), "current": {"id": id()}, "previous": ring["current"]});
+    s.put_doc(DocKind::AddressProofKeys, a, *a.as_uuid(), rotated.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_doc(DocKind::AddressProofKeys, a, *a.as_uuid())
+            .await
+            .unwrap(),
+        Some(rotated)
+    );
 }
 
 /// Webhook endpoints and their deliveries are two kinds whose names share a beginning

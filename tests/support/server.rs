@@ -158,6 +158,8 @@ pub fn test_limits() -> RateLimits {
 
 pub struct TestServer {
     pub base: String,
+    /// The same server on [::1], when started with [`TestServer::start_dual_stack`].
+    pub base_v6: Option<String>,
     pub app: App,
     pub sim: SimCloud,
     /// The stand-in sign-in directory the runner invites people to.
@@ -171,6 +173,11 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(None, Backend::Embedded, None, test_limits(), false).await
+    }
+
+    /// A server on 127.0.0.1 and [::1] at once, as `--listen` twice runs it.
+    pub async fn start_dual_stack(backend: Backend) -> Self {
+        Self::start_serving(None, backend, None, test_limits(), false, true).await
     }
 
     /// A server that also accepts ID tokens from this OIDC provider, with sign-up open.
@@ -212,6 +219,17 @@ impl TestServer {
         rate_limits: RateLimits,
         signup_open: bool,
     ) -> Self {
+        Self::start_serving(index_html, backend, oidc, rate_limits, signup_open, false).await
+    }
+
+    async fn start_serving(
+        index_html: Option<&str>,
+        backend: Backend,
+        oidc: Option<OidcConfig>,
+        rate_limits: RateLimits,
+        signup_open: bool,
+        dual_stack: bool,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("entryguard-http-{}", uuid::Uuid::new_v4()));
         let web_dir = dir.join("web");
         if let Some(html) = index_html {
@@ -219,7 +237,7 @@ impl TestServer {
             std::fs::write(web_dir.join("index.html"), html).expect("index.html");
         }
         let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
             data_dir: dir.clone(),
             sweep_interval: Duration::from_secs(1),
             test_clock: true,
@@ -241,10 +259,17 @@ impl TestServer {
         let directory = runner.directory.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
+        let mut listeners = vec![listener];
+        let mut base_v6 = None;
+        if dual_stack {
+            let v6 = TcpListener::bind("[::1]:0").await.expect("bind [::1]");
+            base_v6 = Some(format!("http://{}", v6.local_addr().unwrap()));
+            listeners.push(v6);
+        }
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             runner
-                .serve(listener, async move {
+                .serve_all(listeners, async move {
                     let _ = rx.await;
                 })
                 .await
@@ -252,6 +277,7 @@ impl TestServer {
         });
         let server = Self {
             base: format!("http://{addr}"),
+            base_v6,
             app,
             sim,
             directory,

@@ -827,6 +827,47 @@ const tests = [
       }
     },
   },
+  {
+    name: 'dual-stack: with the runner on 127.0.0.1 and [::1] a session shows a v4 and a v6 badge and a row per resource × address',
+    async run({ ctx }) {
+      const port = await freePort();
+      const runner = new Runner({ port, extraArgs: ['--listen', `[::1]:${port}`] });
+      try {
+        await runner.start();
+        const config = await (await fetch(`${runner.base}/config.json`)).json();
+        assert(
+          config.addressProbes?.v4 === runner.base && config.addressProbes?.v6 === `http://[::1]:${port}`,
+          `config.json names both probes: ${JSON.stringify(config.addressProbes)}`,
+        );
+        const page = await newPage(ctx);
+        await signIn(page, runner.base, 'dev@example.com');
+        const row = await startSession(page, '2 hours');
+        await waitStatus(row, 'ACTIVE', 'the dual-stack session to become ACTIVE');
+        const badges = await row.locator('.ipv').allTextContents();
+        assert(JSON.stringify(badges) === JSON.stringify(['v4', 'v6']), `a v4 and a v6 badge: ${badges}`);
+        assert((await row.innerText()).includes('::1'), 'the IPv6 address is listed');
+        assert(!(await page.getByText(/Only your IPv/).count()), 'no one-family note when both were found');
+        await shot(page, 'dual-stack-session');
+
+        await row.click();
+        const detail = page.locator('tr.detail-row').first();
+        await waitFor(async () => (await detail.getByText('APPLIED', { exact: true }).count()) === 6, 'six APPLIED entries (3 resources × 2 addresses)');
+        assert((await detail.locator('.ipv', { hasText: 'v6' }).count()) === 3, 'three IPv6 entries');
+        await shot(page, 'dual-stack-session-details');
+
+        const firewall = await runner.api('GET', '/api/dev/firewall');
+        const cidrs = JSON.stringify(firewall);
+        assert(cidrs.includes('127.0.0.1/32') && cidrs.includes('::1/128'), `both rules in the simulated groups: ${cidrs}`);
+        await row.getByRole('button', { name: 'Stop session' }).click();
+        await waitStatus(row, 'CANCELLED', 'the session to end');
+        const after = JSON.stringify(await runner.api('GET', '/api/dev/firewall'));
+        assert(!after.includes('/32') && !after.includes('/128'), `both rules removed: ${after}`);
+        await page.close();
+      } finally {
+        await runner.stop().catch(() => {});
+      }
+    },
+  },
 ];
 
 // ---------------------------------------------------------------- main

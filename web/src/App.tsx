@@ -47,13 +47,14 @@ export function App({ config }: { config: AppConfig }) {
     () =>
       new Api({
         baseUrl: config.apiBaseUrl,
+        addressProbes: config.addressProbes,
         getToken: () => tokenStore.get(),
         onUnauthorized: () => {
           if (tokenStore.get()) signOut(EXPIRED_NOTICE);
         },
         renew: auth.mode === 'oidc' ? async () => (await renewNow(auth)) !== null && tokenStore.get() !== null : undefined,
       }),
-    [config.apiBaseUrl, auth, signOut],
+    [config.apiBaseUrl, config.addressProbes, auth, signOut],
   );
 
   const acceptToken = useCallback((t: string) => {

@@ -256,3 +256,28 @@ impl From<IamPolicyView> for IamPolicyDto {
         }
     }
 }
+
+/// The caller's address as the server saw it, and a proof of it for a start request.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Address)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressDto {
+    /// An IPv4 or IPv6 address, detected server-side.
+    pub address: String,
+    pub version: entryguard::domain::net::IpVersion,
+    /// Opaque; valid for this user for two minutes. Send it in `addressProofs`.
+    pub proof: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
+impl From<entryguard::domain::address_proof::SignedAddress> for AddressDto {
+    fn from(s: entryguard::domain::address_proof::SignedAddress) -> Self {
+        Self {
+            address: s.address.to_string(),
+            version: s.address.version(),
+            proof: s.proof,
+            expires_at: s.expires_at,
+        }
+    }
+}

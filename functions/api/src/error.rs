@@ -9,6 +9,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use entryguard::app::address_proofs::AddressProofError;
 use entryguard::app::admin::AdminError;
 use entryguard::app::auth::AuthError;
 use entryguard::app::bootstrap::SignUpError;
@@ -16,6 +17,7 @@ use entryguard::app::credential_check::ValidateCredentialError;
 use entryguard::app::rate_limit::RateLimitError;
 use entryguard::app::sessions::{SessionActionError, StartSessionError};
 use entryguard::app::tokens::TokenError;
+use entryguard::domain::address_proof::ProofError;
 use entryguard::ports::secrets::SealError;
 use entryguard::ports::store::StoreError;
 use entryguard::ports::DirectoryError;
@@ -66,6 +68,10 @@ error_codes! {
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE",
     DurationExceedsMaximum = "DURATION_EXCEEDS_MAXIMUM",
     NoAccessibleResources = "NO_ACCESSIBLE_RESOURCES",
+    AddressProofInvalid = "ADDRESS_PROOF_INVALID",
+    AddressProofExpired = "ADDRESS_PROOF_EXPIRED",
+    AddressProofOtherUser = "ADDRESS_PROOF_OTHER_USER",
+    AddressProofSameFamily = "ADDRESS_PROOF_SAME_FAMILY",
     ConcurrentSessionLimit = "CONCURRENT_SESSION_LIMIT",
     SessionNotStoppable = "SESSION_NOT_STOPPABLE",
     SessionNotExtendable = "SESSION_NOT_EXTENDABLE",
@@ -273,7 +279,31 @@ impl From<StartSessionError> for ApiError {
                 message,
             ),
             StartSessionError::OrganizationSuspended => Self::suspended(),
+            StartSessionError::AddressProof(e) => Self::new(
+                StatusCode::BAD_REQUEST,
+                match e {
+                    ProofError::Invalid => ErrorCode::AddressProofInvalid,
+                    ProofError::Expired => ErrorCode::AddressProofExpired,
+                    ProofError::OtherUser => ErrorCode::AddressProofOtherUser,
+                },
+                message,
+            ),
+            StartSessionError::SecondProofOfFamily(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::AddressProofSameFamily,
+                message,
+            ),
+            StartSessionError::Sealing(e) => e.into(),
             StartSessionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AddressProofError> for ApiError {
+    fn from(e: AddressProofError) -> Self {
+        match e {
+            AddressProofError::Store(e) => e.into(),
+            AddressProofError::Sealing(e) => e.into(),
         }
     }
 }

@@ -98,6 +98,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(health))
         .routes(routes!(openapi::serve))
         .routes(routes!(sessions::me))
+        .routes(routes!(sessions::address))
         .routes(routes!(signup::sign_up))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))

@@ -4,8 +4,10 @@
 
 pub mod client_ip;
 pub mod operator;
+pub mod probes;
 pub mod seed;
 
+use std::future::IntoFuture;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,7 +53,9 @@ const SQS_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
+    /// Where to serve, in order (the first is the address links point to): e.g. 127.0.0.1 and
+    /// [::1] together, so one browser can prove an address of each family.
+    pub listen: Vec<SocketAddr>,
     pub data_dir: PathBuf,
     pub sweep_interval: Duration,
     pub test_clock: bool,
@@ -80,7 +84,7 @@ impl Config {
     /// with the default limits: the runner as a library embeds or tests it.
     pub fn headless(data_dir: PathBuf) -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
             data_dir,
             sweep_interval: Duration::from_secs(60),
             test_clock: false,
@@ -185,7 +189,7 @@ impl Runner {
                 })
                 .with_timeout(config.webhook_timeout),
             ),
-            app_url: Some(format!("http://{}", config.listen)),
+            app_url: config.listen.first().map(|a| format!("http://{a}")),
         };
         let mut seeds = seed::read_seed_file(&config.data_dir)?;
         if let Some(org) = first_start(&app, &sim, &config.backend).await? {
@@ -228,12 +232,37 @@ impl Runner {
     }
 
     /// The HTTP app: the API under `/api`, the SPA everywhere else, each with its security
-    /// headers (the web app's the same as CloudFront sends).
-    pub fn http(&self) -> Router {
+    /// headers (the web app's the same as CloudFront sends). `bound` are the addresses it is
+    /// served on: the web app probes them for the caller's address of each IP family.
+    pub fn http(&self, bound: &[SocketAddr]) -> Router {
         let index = self.config.web_dir.join("index.html");
         let spa = ServeDir::new(&self.config.web_dir).fallback(ServeFile::new(index));
-        let web_headers = WebHeaders::new(&self.config.web_connect_origins());
+        let mut connect = self.config.web_connect_origins();
+        // On one address the page probes its own origin ('self'); on several it also calls
+        // the others.
+        if bound.len() > 1 {
+            for origin in probes::csp_sources(bound) {
+                if !connect.contains(&origin) {
+                    connect.push(origin);
+                }
+            }
+        }
+        let web_headers = WebHeaders::new(&connect);
+        let built = std::fs::read(self.config.web_dir.join("config.json")).ok();
+        let config = probes::config_json(built.as_deref(), bound);
         entryguard_api::router(self.state.clone())
+            .route(
+                "/config.json",
+                axum::routing::get(move || {
+                    let config = config.clone();
+                    async move {
+                        (
+                            [(axum::http::header::CACHE_CONTROL, "no-store")],
+                            axum::Json(config),
+                        )
+                    }
+                }),
+            )
             .fallback_service(spa)
             .layer(axum::middleware::map_response(move |mut response| {
                 web_headers.apply(&mut response);
@@ -243,6 +272,7 @@ impl Runner {
                 TrustedProxies(Arc::new(self.config.trusted_proxies.clone())),
                 client_ip::client_addr,
             ))
+            .layer(probes::cors(bound))
             .layer(TraceLayer::new_for_http())
     }
 
@@ -260,18 +290,45 @@ impl Runner {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.serve_all(vec![listener], shutdown).await
+    }
+
+    /// Serves the same app on every listener (e.g. one per IP family) until `shutdown` resolves.
+    pub async fn serve_all(
+        self,
+        listeners: Vec<TcpListener>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let bound: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         let background = self.spawn_background();
-        let http = self.http();
-        let result = axum::serve(
-            listener,
-            http.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let http = self.http(&bound);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let servers = listeners.into_iter().map(|listener| {
+            let mut stopped = stopped.clone();
+            axum::serve(
+                listener,
+                http.clone()
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .into_future()
+        });
+        let result = futures::future::try_join_all(servers).await;
+        relay.abort();
         for task in background {
             task.abort();
         }
-        Ok(result?)
+        result?;
+        Ok(())
     }
 }
 

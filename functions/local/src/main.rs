@@ -26,9 +26,10 @@ enum BackendKind {
 #[derive(Debug, Parser)]
 #[command(name = "entryguard-local", version)]
 struct Args {
-    /// Address to serve on.
+    /// Address to serve on (repeatable: e.g. 127.0.0.1:8080 and [::1]:8080 for dual-stack
+    /// sessions).
     #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    listen: Vec<SocketAddr>,
     /// Where the embedded database lives; created if missing.
     #[arg(long, default_value = ".entryguard-data")]
     data_dir: PathBuf,
@@ -156,8 +157,16 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     let runner = Runner::build(config).await?;
-    let listener = TcpListener::bind(runner.config.listen).await?;
-    let addr = listener.local_addr()?;
+    let mut listeners = Vec::new();
+    for address in &runner.config.listen {
+        listeners.push(TcpListener::bind(address).await?);
+    }
+    let addr = listeners[0].local_addr()?;
+    let also: Vec<String> = listeners[1..]
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| format!(" and http://{a}/"))
+        .collect();
     if !runner.config.web_dir.join("index.html").exists() {
         tracing::warn!(web_dir = %runner.config.web_dir.display(), "no built web app there; only the API is served (build it with: cd web && npm ci && npm run build)");
     }
@@ -193,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     println!(
-        "\nEntryGuard is running at http://{addr}/ ({backend})\n  \
+        "\nEntryGuard is running at http://{addr}/{also} ({backend})\n  \
          Sign in (development login) as {who}:\n    \
          curl -s -X POST http://{addr}/api/dev/login -H 'Content-Type: application/json' -d '{{\"email\":\"{example}\"}}'\n  \
          Data: {data}{clock}\n",
@@ -201,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
             BackendKind::Embedded => "embedded backend",
             BackendKind::Aws => "AWS backend",
         },
+        also = also.concat(),
         data = runner.config.data_dir.display(),
         clock = if runner.config.test_clock {
             "\n  Test clock on: POST /api/dev/clock {\"advanceSeconds\": n}"
@@ -209,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
         },
     );
     runner
-        .serve(listener, async {
+        .serve_all(listeners, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

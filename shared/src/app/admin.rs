@@ -75,6 +75,10 @@ pub struct OrganizationInput {
     /// plan is accepted (so a form can send back what it read); any other plan is refused.
     #[serde(default)]
     pub tier: Option<Tier>,
+    /// What IPv6 rules of sessions started from now on open: 128 (the address, the default) or
+    /// 64 (its network, which survives privacy-address rotation). Kept when absent.
+    #[serde(default)]
+    pub ipv6_prefix: Option<crate::domain::net::Ipv6Prefix>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -272,6 +276,9 @@ impl App {
                     }
                     _ => {
                         org.name = input.name.clone();
+                        if let Some(prefix) = input.ipv6_prefix {
+                            org.ipv6_prefix = prefix;
+                        }
                         Ok(())
                     }
                 },
@@ -280,14 +287,27 @@ impl App {
         let Some(after) = after else {
             return Ok(before);
         };
-        self.admin_change(
-            who,
-            format!(
-                "Renamed the organization from '{}' to '{}'",
-                before.name, after.name
-            ),
-        )
-        .await;
+        if before.name != after.name {
+            self.admin_change(
+                who,
+                format!(
+                    "Renamed the organization from '{}' to '{}'",
+                    before.name, after.name
+                ),
+            )
+            .await;
+        }
+        if before.ipv6_prefix != after.ipv6_prefix {
+            self.admin_change(
+                who,
+                format!(
+                    "IPv6 rules of new sessions now open a /{} (was /{})",
+                    after.ipv6_prefix.bits(),
+                    before.ipv6_prefix.bits()
+                ),
+            )
+            .await;
+        }
         Ok(after)
     }
 

@@ -1,6 +1,7 @@
 //! Use cases. They depend only on the ports, so the same code runs in the Lambdas, the local
 //! runner and the tests.
 
+pub mod address_proofs;
 pub mod admin;
 pub mod audit;
 pub mod auth;

@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+use crate::domain::address_proof::{ProofError, SecondProofOfFamily, SessionAddresses};
 use crate::domain::audit::AuditType;
 use crate::domain::ids::{SessionId, UserId};
 use crate::domain::model::{accessible_resource_ids, Credential, Resource, Role};
@@ -10,8 +11,10 @@ use crate::domain::rule::GroupRef;
 use crate::domain::session::{EntryTarget, Session, SessionStatus, TransitionError};
 use crate::domain::tier::{DurationError, Hours, SessionPolicy};
 use crate::ports::queue::Task;
+use crate::ports::secrets::SealError;
 use crate::ports::store::{CreateSessionError, StoreError};
 
+use super::address_proofs::AddressProofError;
 use super::audit::Audit;
 use super::{App, Identity, MutateError};
 
@@ -34,7 +37,22 @@ pub enum StartSessionError {
     #[error("{}", super::auth::SUSPENDED_MESSAGE)]
     OrganizationSuspended,
     #[error(transparent)]
+    AddressProof(#[from] ProofError),
+    #[error(transparent)]
+    SecondProofOfFamily(#[from] SecondProofOfFamily),
+    #[error(transparent)]
+    Sealing(#[from] SealError),
+    #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<AddressProofError> for StartSessionError {
+    fn from(e: AddressProofError) -> Self {
+        match e {
+            AddressProofError::Store(e) => Self::Store(e),
+            AddressProofError::Sealing(e) => Self::Sealing(e),
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -125,10 +143,23 @@ impl App {
         })
     }
 
+    /// A session for the request's own address only.
     pub async fn start_session(
         &self,
         who: &Identity,
         ip: ClientIp,
+        duration: Hours,
+    ) -> Result<Session, StartSessionError> {
+        self.start_session_with_proofs(who, ip, &[], duration).await
+    }
+
+    /// A session for the request's own address and the addresses of the other family its
+    /// proofs show (from `GET /api/address`); any bad proof refuses the start.
+    pub async fn start_session_with_proofs(
+        &self,
+        who: &Identity,
+        ip: ClientIp,
+        proofs: &[String],
         duration: Hours,
     ) -> Result<Session, StartSessionError> {
         if who.org.is_suspended() {
@@ -143,6 +174,8 @@ impl App {
                 StartSessionError::DurationNotOffered { allowed }
             }
         })?;
+        let proven = self.verify_address_proofs(who, proofs).await??;
+        let addresses = SessionAddresses::new(ip, &proven)?.with_ipv6_prefix(who.org.ipv6_prefix);
         let resources = self.accessible_resources(who).await?;
         let credentials = self.list_docs::<Credential>(who.org.id).await?;
         let targets: Vec<EntryTarget> = resources
@@ -168,11 +201,11 @@ impl App {
         if targets.is_empty() {
             return Err(StartSessionError::NoAccessibleResources);
         }
-        let session = Session::new(
+        let session = Session::for_addresses(
             SessionId::from_uuid(self.ids.uuid()),
             who.org.id,
             who.user.id,
-            ip,
+            addresses,
             self.now(),
             duration,
             targets,
@@ -211,8 +244,14 @@ impl App {
                 who,
                 AuditType::SessionStarted,
                 format!(
-                    "Started a {} h session from {ip} on {} resource(s)",
+                    "Started a {} h session from {} on {} resource(s)",
                     duration.get(),
+                    session
+                        .ip_addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" and "),
                     session.entries.len()
                 ),
             )

@@ -1,5 +1,6 @@
 //! Pure domain types: nothing here performs I/O or reads the clock.
 
+pub mod address_proof;
 pub mod audit;
 pub mod credential;
 pub mod iam;

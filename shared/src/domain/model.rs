@@ -27,6 +27,9 @@ pub struct Organization {
     /// at the same moment cannot overwrite each other.
     #[serde(default)]
     pub version: u64,
+    /// What an IPv6 rule opens: the caller's address (default) or its /64.
+    #[serde(default)]
+    pub ipv6_prefix: crate::domain::net::Ipv6Prefix,
 }
 
 impl Organization {
@@ -39,6 +42,7 @@ impl Organization {
             created_at,
             status: OrgStatus::Active,
             version: 0,
+            ipv6_prefix: Default::default(),
         }
     }
 

@@ -54,6 +54,64 @@ impl ClientIp {
     pub fn host_cidr(&self) -> IpNet {
         IpNet::from(self.0)
     }
+
+    /// The network a rule for this client opens: the host for IPv4, and for IPv6 the host or
+    /// its /64, as the organization chose.
+    pub fn network(&self, ipv6: Ipv6Prefix) -> IpNet {
+        match (self.0, ipv6) {
+            (IpAddr::V6(v6), Ipv6Prefix::Subnet64) => IpNet::V6(
+                ipnet::Ipv6Net::new(v6, 64)
+                    .expect("64 is a valid IPv6 prefix length")
+                    .trunc(),
+            ),
+            _ => self.host_cidr(),
+        }
+    }
+}
+
+/// How much of an IPv6 address a rule opens. Operating systems rotate IPv6 privacy addresses
+/// (often daily), so a /128 rule can stop matching mid-session; a /64 covers every address of
+/// the caller's network. IPv4 rules are always one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum Ipv6Prefix {
+    /// /128: the one address the caller was seen at.
+    #[default]
+    Host,
+    /// /64: the caller's whole IPv6 network.
+    Subnet64,
+}
+
+impl Ipv6Prefix {
+    pub fn is_host(&self) -> bool {
+        *self == Self::Host
+    }
+
+    pub fn bits(self) -> u8 {
+        match self {
+            Self::Host => 128,
+            Self::Subnet64 => 64,
+        }
+    }
+}
+
+impl TryFrom<u8> for Ipv6Prefix {
+    type Error = ParseError;
+    fn try_from(len: u8) -> Result<Self, Self::Error> {
+        match len {
+            128 => Ok(Self::Host),
+            64 => Ok(Self::Subnet64),
+            other => Err(ParseError(format!(
+                "{other} is not an offered IPv6 prefix length (128 or 64)"
+            ))),
+        }
+    }
+}
+
+impl From<Ipv6Prefix> for u8 {
+    fn from(p: Ipv6Prefix) -> Self {
+        p.bits()
+    }
 }
 
 impl fmt::Display for ClientIp {
@@ -289,6 +347,26 @@ mod tests {
         let v6: ClientIp = "2001:db8::1".parse().unwrap();
         assert_eq!(v6.host_cidr().to_string(), "2001:db8::1/128");
         assert!("not-an-ip".parse::<ClientIp>().is_err());
+    }
+
+    #[test]
+    fn ipv6_rules_open_the_host_or_its_64() {
+        let v6: ClientIp = "2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap();
+        assert_eq!(
+            v6.network(Ipv6Prefix::Host).to_string(),
+            "2001:db8:1:2:aaaa:bbbb:cccc:dddd/128"
+        );
+        assert_eq!(
+            v6.network(Ipv6Prefix::Subnet64).to_string(),
+            "2001:db8:1:2::/64"
+        );
+        let v4: ClientIp = "203.0.113.7".parse().unwrap();
+        assert_eq!(
+            v4.network(Ipv6Prefix::Subnet64).to_string(),
+            "203.0.113.7/32"
+        );
+        assert_eq!(serde_json::to_string(&Ipv6Prefix::Subnet64).unwrap(), "64");
+        assert!(serde_json::from_str::<Ipv6Prefix>("96").is_err());
     }
 
     #[test]

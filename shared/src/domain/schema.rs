@@ -17,7 +17,7 @@ use super::ids::{
     WebhookId,
 };
 use super::model::{Email, Name};
-use super::net::{PortRange, Protocol, Region, SecurityGroupId};
+use super::net::{Ipv6Prefix, PortRange, Protocol, Region, SecurityGroupId};
 use super::tier::Hours;
 
 /// A character that is neither a control character (Rust's `char::is_control`, Unicode Cc).
@@ -102,6 +102,17 @@ named_schema!(
         .description(Some("A whole number of hours between 1 and 24."))
         .minimum(Some(1))
         .maximum(Some(Hours::MAX))
+);
+
+named_schema!(
+    Ipv6Prefix,
+    "Ipv6Prefix",
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .description(Some(
+            "The prefix length an IPv6 rule opens: 128 (the address) or 64 (its network)."
+        ))
+        .enum_values(Some([128u8, 64]))
 );
 
 named_schema!(PortRange, "PortRange", {

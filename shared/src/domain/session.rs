@@ -8,9 +8,10 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::address_proof::SessionAddresses;
 use super::ids::{OrgId, ResourceId, SessionId, UserId};
 use super::model::Name;
-use super::net::{ClientIp, PortRange};
+use super::net::{ClientIp, Ipv6Prefix, PortRange};
 use super::rule::{GroupRef, HolderId, IngressRule, RuleKey};
 use super::tier::Hours;
 use super::Timestamp;
@@ -110,6 +111,10 @@ pub struct Entry {
     pub group: GroupRef,
     pub ports: Vec<PortRange>,
     pub ip: ClientIp,
+    /// How much of an IPv6 `ip` the entry opens, fixed when the session started (entries from
+    /// before the setting opened the host).
+    #[serde(default, skip_serializing_if = "Ipv6Prefix::is_host")]
+    pub ipv6_prefix: Ipv6Prefix,
     pub status: EntryStatus,
     /// Transient failures in the current phase (apply or remove).
     pub attempts: u32,
@@ -129,7 +134,7 @@ impl Entry {
                 security_group_id: self.group.security_group_id.clone(),
                 rule: IngressRule {
                     ports: *ports,
-                    cidr: self.ip.host_cidr(),
+                    cidr: self.ip.network(self.ipv6_prefix),
                 },
             })
             .collect()
@@ -201,6 +206,7 @@ pub enum EntryWork {
 }
 
 impl Session {
+    /// A session for one address.
     pub fn new(
         id: SessionId,
         org_id: OrgId,
@@ -210,16 +216,33 @@ impl Session {
         duration: Hours,
         targets: Vec<EntryTarget>,
     ) -> Self {
+        Self::for_addresses(id, org_id, user_id, ip.into(), now, duration, targets)
+    }
+
+    /// One entry per resource × address, resource by resource.
+    pub fn for_addresses(
+        id: SessionId,
+        org_id: OrgId,
+        user_id: UserId,
+        addresses: SessionAddresses,
+        now: Timestamp,
+        duration: Hours,
+        targets: Vec<EntryTarget>,
+    ) -> Self {
+        let ipv6_prefix = addresses.ipv6_prefix();
+        let addresses = addresses.into_vec();
         let entries = targets
             .into_iter()
+            .flat_map(|t| addresses.iter().map(move |ip| (t.clone(), *ip)))
             .enumerate()
-            .map(|(i, t)| Entry {
+            .map(|(i, (t, ip))| Entry {
                 index: i as u32,
                 resource_id: t.resource_id,
                 resource_name: t.resource_name,
                 group: t.group,
                 ports: t.ports,
                 ip,
+                ipv6_prefix,
                 status: EntryStatus::Pending,
                 attempts: 0,
                 error: None,
@@ -230,7 +253,7 @@ impl Session {
             id,
             org_id,
             user_id,
-            ip_addresses: vec![ip],
+            ip_addresses: addresses,
             created_at: now,
             expires_at: now + duration.as_duration(),
             updated_at: now,
@@ -552,6 +575,50 @@ mod tests {
         assert_eq!(
             s.entries[1].rules()[0].rule.cidr.to_string(),
             "203.0.113.7/32"
+        );
+    }
+
+    #[test]
+    fn a_dual_stack_session_has_an_entry_per_resource_and_address() {
+        use crate::domain::address_proof::{ProofKey, ProofKeys, SessionAddresses};
+        let keys = ProofKeys {
+            current: ProofKey::new(Uuid::from_u128(5), [1; 32]),
+            previous: None,
+        };
+        let user = UserId::from_uuid(Uuid::from_u128(3));
+        let v4: ClientIp = "203.0.113.7".parse().unwrap();
+        let v6: ClientIp = "2001:db8::7".parse().unwrap();
+        let signed = keys.sign(user, v6, t0());
+        let proof = keys.verify(&signed.proof, user, t0()).unwrap();
+        let s = Session::for_addresses(
+            SessionId::from_uuid(Uuid::from_u128(1)),
+            OrgId::from_uuid(Uuid::from_u128(2)),
+            user,
+            SessionAddresses::new(v4, &[proof]).unwrap(),
+            t0(),
+            Hours::new(2).unwrap(),
+            (0..2).map(target).collect(),
+        );
+        assert_eq!(s.ip_addresses, vec![v4, v6]);
+        let cells: Vec<(u32, String, String)> = s
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.index,
+                    e.resource_name.to_string(),
+                    e.rules()[0].rule.cidr.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            cells,
+            vec![
+                (0, "res-0".into(), "203.0.113.7/32".into()),
+                (1, "res-0".into(), "2001:db8::7/128".into()),
+                (2, "res-1".into(), "203.0.113.7/32".into()),
+                (3, "res-1".into(), "2001:db8::7/128".into()),
+            ]
         );
     }
 

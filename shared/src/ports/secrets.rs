@@ -26,6 +26,8 @@ pub enum SealPurpose {
     #[default]
     CredentialSecret,
     WebhookSecret,
+    /// An organization's key for signing address proofs; `credential_id` holds the key's id.
+    AddressProofKey,
 }
 
 impl SealContext {
@@ -46,6 +48,15 @@ impl SealContext {
         }
     }
 
+    /// One of an organization's address-proof signing keys.
+    pub fn address_proof_key(org_id: OrgId, key_id: uuid::Uuid) -> Self {
+        Self {
+            org_id,
+            credential_id: CredentialId::from_uuid(key_id),
+            purpose: SealPurpose::AddressProofKey,
+        }
+    }
+
     /// The associated data for a local AEAD.
     pub fn associated_data(&self) -> Vec<u8> {
         match self.purpose {
@@ -55,6 +66,10 @@ impl SealContext {
             ),
             SealPurpose::WebhookSecret => format!(
                 "entryguard/webhook-secret/v1;org={};webhook={}",
+                self.org_id, self.credential_id
+            ),
+            SealPurpose::AddressProofKey => format!(
+                "entryguard/address-proof-key/v1;org={};key={}",
                 self.org_id, self.credential_id
             ),
         }
@@ -67,6 +82,7 @@ impl SealContext {
         let record = match self.purpose {
             SealPurpose::CredentialSecret => "entryguard:credential",
             SealPurpose::WebhookSecret => "entryguard:webhook",
+            SealPurpose::AddressProofKey => "entryguard:address-proof-key",
         };
         BTreeMap::from([
             ("entryguard:org".to_owned(), self.org_id.to_string()),

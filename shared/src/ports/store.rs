@@ -56,6 +56,7 @@ pub enum DocKind {
     Credential,
     WebhookEndpoint,
     WebhookDelivery,
+    AddressProofKeys,
 }
 
 impl DocKind {
@@ -67,6 +68,7 @@ impl DocKind {
             // Not a prefix of each other: listings read a kind by its prefix.
             DocKind::WebhookEndpoint => "WEBHOOK",
             DocKind::WebhookDelivery => "WEBHOOK_DELIVERY",
+            DocKind::AddressProofKeys => "ADDRESS_PROOF_KEYS",
         }
     }
 }

@@ -73,12 +73,68 @@ describe('Api', () => {
   });
 });
 
+describe('address detection', () => {
+  const probes = { v4: 'https://v4.api.example.com', v6: 'https://v6.api.example.com' };
+
+  it('asks both single-family hosts at once and sends the proofs with the start', async () => {
+    const fetchImpl = vi.fn(async (url: RequestInfo | URL, init?: RequestInit) => {
+      const u = String(url);
+      if (u.endsWith('/api/sessions')) return new Response(init!.body as string, { status: 202 });
+      const version = u.includes('v4.') ? 'v4' : 'v6';
+      expect((init!.headers as Record<string, string>).Authorization).toBe('Bearer tok');
+      return new Response(JSON.stringify({ address: 'x', version, proof: `proof-${version}` }), { status: 200 });
+    });
+    const a = new Api({ baseUrl: '', getToken: () => 'tok', fetchImpl, addressProbes: probes });
+    const found = await a.detectAddresses();
+    expect(found).toEqual({ proofs: ['proof-v4', 'proof-v6'], probed: ['v4', 'v6'], found: ['v4', 'v6'] });
+    expect(fetchImpl.mock.calls.map((c) => String(c[0]))).toEqual(['https://v4.api.example.com/api/address', 'https://v6.api.example.com/api/address']);
+    await expect(a.startSession(2, found.proofs)).resolves.toEqual({ durationHours: 2, addressProofs: ['proof-v4', 'proof-v6'] });
+  });
+
+  it('gives up on a family that fails, answers the wrong family or takes too long', async () => {
+    const fetchImpl = vi.fn((url: RequestInfo | URL, init?: RequestInit) => {
+      if (String(url).includes('v6.')) {
+        return new Promise<Response>((_, reject) => init!.signal!.addEventListener('abort', () => reject(new Error('aborted'))));
+      }
+      return Promise.resolve(new Response(JSON.stringify({ address: 'x', version: 'v4', proof: 'p4' }), { status: 200 }));
+    });
+    const a = new Api({ baseUrl: '', getToken: () => 'tok', fetchImpl, addressProbes: probes });
+    await expect(a.detectAddresses(20)).resolves.toEqual({ proofs: ['p4'], probed: ['v4', 'v6'], found: ['v4'] });
+
+    const wrong = new Api({
+      baseUrl: '',
+      getToken: () => 'tok',
+      addressProbes: { v6: probes.v6 },
+      fetchImpl: vi.fn(async () => new Response(JSON.stringify({ address: 'x', version: 'v4', proof: 'p' }), { status: 200 })),
+    });
+    await expect(wrong.detectAddresses()).resolves.toEqual({ proofs: [], probed: ['v6'], found: [] });
+  });
+
+  it('probes nothing without probe URLs and starts as before', async () => {
+    const { a, fetchImpl } = api(202, { id: 's1' });
+    await expect(a.detectAddresses()).resolves.toEqual({ proofs: [], probed: [], found: [] });
+    expect(fetchImpl).not.toHaveBeenCalled();
+  });
+});
+
 describe('config', () => {
   it('reads dev and oidc configurations', () => {
-    expect(parseConfig({ apiBaseUrl: '', auth: { mode: 'dev' } })).toEqual({ apiBaseUrl: '', auth: { mode: 'dev' } });
+    expect(parseConfig({ apiBaseUrl: '', auth: { mode: 'dev' } })).toEqual({ apiBaseUrl: '', auth: { mode: 'dev' }, addressProbes: {} });
     expect(
       parseConfig({ apiBaseUrl: 'https://api.example.com', auth: { mode: 'oidc', issuer: 'https://i', clientId: 'c', redirectUri: 'https://r/' } }),
-    ).toEqual({ apiBaseUrl: 'https://api.example.com', auth: { mode: 'oidc', issuer: 'https://i', clientId: 'c', redirectUri: 'https://r/', scope: undefined, bearer: 'id' } });
+    ).toEqual({
+      apiBaseUrl: 'https://api.example.com',
+      auth: { mode: 'oidc', issuer: 'https://i', clientId: 'c', redirectUri: 'https://r/', scope: undefined, bearer: 'id' },
+      addressProbes: {},
+    });
+  });
+  it('reads the probe URLs of each family and ignores anything else', () => {
+    expect(parseConfig({ addressProbes: { v4: 'http://127.0.0.1:8080', v6: 'http://[::1]:8080' } }).addressProbes).toEqual({
+      v4: 'http://127.0.0.1:8080',
+      v6: 'http://[::1]:8080',
+    });
+    expect(parseConfig({ addressProbes: { v4: 'javascript:alert(1)', v6: 7, v5: 'http://x' } }).addressProbes).toEqual({});
+    expect(parseConfig({ addressProbes: 'http://x' }).addressProbes).toEqual({});
   });
   it('rejects an incomplete oidc configuration', () => {
     expect(() => parseConfig({ auth: { mode: 'oidc', issuer: 'https://i' } })).toThrow(/clientId/);

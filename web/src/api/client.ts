@@ -1,4 +1,6 @@
+import type { AddressProbes } from '../config';
 import type {
+  AddressProof,
   ApiToken,
   ApiTokenInput,
   AuditPage,
@@ -8,6 +10,7 @@ import type {
   CredentialInput,
   DevUser,
   IamPolicy,
+  IpVersion,
   LiveSession,
   Me,
   Organization,
@@ -57,7 +60,20 @@ export interface ApiOptions {
    */
   renew?: () => Promise<boolean>;
   fetchImpl?: typeof fetch;
+  /** Where to prove the caller's address of each IP family (config.json's `addressProbes`). */
+  addressProbes?: AddressProbes;
 }
+
+/** What the probes found: a proof per family that answered in time. */
+export interface DetectedAddresses {
+  proofs: string[];
+  /** The families probed (configured), and those that answered. */
+  probed: IpVersion[];
+  found: IpVersion[];
+}
+
+/** How long one probe may take: a family the network lacks must not hold up the start. */
+export const PROBE_TIMEOUT_MS = 3000;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -137,8 +153,40 @@ export class Api {
   listSessions() {
     return this.request<Session[]>('GET', '/api/sessions');
   }
-  startSession(durationHours: number) {
-    return this.request<Session>('POST', '/api/sessions', { durationHours });
+  /**
+   * Asks each configured single-family host of the API for the caller's address and its proof,
+   * in parallel, each with a short timeout. A family that fails or times out is simply not found.
+   */
+  async detectAddresses(timeoutMs = PROBE_TIMEOUT_MS): Promise<DetectedAddresses> {
+    const probes = this.opts.addressProbes ?? {};
+    const probed = (['v4', 'v6'] as const).filter((f) => probes[f]);
+    const doFetch = this.opts.fetchImpl ?? fetch;
+    const token = this.opts.getToken();
+    const answers = await Promise.all(
+      probed.map(async (family) => {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), timeoutMs);
+        try {
+          const res = await doFetch(joinUrl(probes[family] as string, '/api/address'), {
+            method: 'GET',
+            headers: { Accept: 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+            signal: controller.signal,
+          });
+          if (!res.ok) return null;
+          const body = (await res.json()) as Partial<AddressProof>;
+          return typeof body.proof === 'string' && body.version === family ? body.proof : null;
+        } catch {
+          return null;
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+    const found = probed.filter((_, i) => answers[i] !== null);
+    return { proofs: answers.filter((p): p is string => p !== null), probed, found };
+  }
+  startSession(durationHours: number, addressProofs: string[] = []) {
+    return this.request<Session>('POST', '/api/sessions', addressProofs.length > 0 ? { durationHours, addressProofs } : { durationHours });
   }
   stopSession(id: string) {
     return this.request<Session>('POST', `/api/sessions/${encodeURIComponent(id)}/stop`);
@@ -162,7 +210,7 @@ export class Api {
   getOrganization() {
     return this.request<Organization>('GET', '/api/admin/organization');
   }
-  putOrganization(input: { name: string }) {
+  putOrganization(input: { name: string; ipv6Prefix?: number }) {
     return this.request<Organization>('PUT', '/api/admin/organization', input);
   }
   listLiveSessions(filter: { userId?: string; resourceId?: string } = {}) {

@@ -4,6 +4,27 @@
  */
 
 export interface paths {
+    "/api/address": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's address as the server sees it, with a proof of it to send with a start request.
+         * @description Call it on an IPv4-only and on an IPv6-only host name of the API: each answer proves one
+         *     family's address, and a start request sent over either family then covers both.
+         */
+        get: operations["address"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/audit-logs": {
         parameters: {
             query?: never;
@@ -481,8 +502,8 @@ export interface paths {
         put?: never;
         /**
          * Starts a session.
-         * @description Opens every resource the caller can reach to their IP address, detected server-side; the
-         *     rules are applied in the background.
+         * @description Opens every resource the caller can reach to their IP address, detected server-side, and to
+         *     the address of each proof from `GET /api/address`; the rules are applied in the background.
          */
         post: operations["start"];
         delete?: never;
@@ -567,6 +588,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The caller's address as the server saw it, and a proof of it for a start request. */
+        Address: {
+            /** @description An IPv4 or IPv6 address, detected server-side. */
+            address: string;
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description Opaque; valid for this user for two minutes. Send it in `addressProofs`. */
+            proof: string;
+            version: components["schemas"]["IpVersion"];
+        };
         ApiToken: {
             /** Format: date-time */
             createdAt: string;
@@ -688,7 +719,7 @@ export interface components {
          *     enum, the OpenAPI document lists them all.
          * @enum {string}
          */
-        ErrorCode: "UNAUTHENTICATED" | "FORBIDDEN" | "ORGANIZATION_SUSPENDED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "VALIDATION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "DURATION_EXCEEDS_MAXIMUM" | "NO_ACCESSIBLE_RESOURCES" | "CONCURRENT_SESSION_LIMIT" | "SESSION_NOT_STOPPABLE" | "SESSION_NOT_EXTENDABLE" | "EXTENSION_EXCEEDS_MAXIMUM" | "CONFLICT" | "TOKEN_LIMIT_REACHED" | "RATE_LIMITED" | "UNAVAILABLE" | "PROVIDER_UNAVAILABLE" | "DIRECTORY_UNAVAILABLE" | "DIRECTORY_REFUSED" | "INTERNAL";
+        ErrorCode: "UNAUTHENTICATED" | "FORBIDDEN" | "ORGANIZATION_SUSPENDED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "VALIDATION_FAILED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "DURATION_EXCEEDS_MAXIMUM" | "NO_ACCESSIBLE_RESOURCES" | "ADDRESS_PROOF_INVALID" | "ADDRESS_PROOF_EXPIRED" | "ADDRESS_PROOF_OTHER_USER" | "ADDRESS_PROOF_SAME_FAMILY" | "CONCURRENT_SESSION_LIMIT" | "SESSION_NOT_STOPPABLE" | "SESSION_NOT_EXTENDABLE" | "EXTENSION_EXCEEDS_MAXIMUM" | "CONFLICT" | "TOKEN_LIMIT_REACHED" | "RATE_LIMITED" | "UNAVAILABLE" | "PROVIDER_UNAVAILABLE" | "DIRECTORY_UNAVAILABLE" | "DIRECTORY_REFUSED" | "INTERNAL";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /**
@@ -731,6 +762,11 @@ export interface components {
         };
         /** @enum {string} */
         IpVersion: "v4" | "v6";
+        /**
+         * @description The prefix length an IPv6 rule opens: 128 (the address) or 64 (its network).
+         * @enum {integer}
+         */
+        Ipv6Prefix: 128 | 64;
         /** @description A live session and whose it is. */
         LiveSession: {
             session: components["schemas"]["Session"];
@@ -830,6 +866,8 @@ export interface components {
         OrgStatus: "ACTIVE" | "SUSPENDED";
         Organization: {
             id: components["schemas"]["OrgId"];
+            /** @description What IPv6 rules of new sessions open: 128 (the address) or 64 (its network). */
+            ipv6Prefix?: components["schemas"]["Ipv6Prefix"];
             name: components["schemas"]["Name"];
             /** @description A suspended organization starts and extends no sessions. */
             status: components["schemas"]["OrgStatus"];
@@ -837,6 +875,7 @@ export interface components {
             tier: components["schemas"]["Tier"];
         };
         OrganizationInput: {
+            ipv6Prefix?: null | components["schemas"]["Ipv6Prefix"];
             name: components["schemas"]["Name"];
             tier?: null | components["schemas"]["Tier"];
         };
@@ -957,6 +996,8 @@ export interface components {
          */
         SessionId: string;
         SessionResource: {
+            /** @description The network its rules open: the address as /32 or /128, or its IPv6 /64. */
+            cidr?: string;
             /** @description Why the entry FAILED, for a person. */
             error: string | null;
             /** @description The client address this entry opens the resource to. */
@@ -975,6 +1016,11 @@ export interface components {
             user: components["schemas"]["UserSummary"];
         };
         StartBody: {
+            /**
+             * @description Proofs from `GET /api/address` (at most one per IP family): the session also opens to
+             *     their addresses.
+             */
+            addressProofs?: string[];
             /**
              * @description Hours; one of the durations `GET /api/me` lists for the caller.
              * @enum {integer}
@@ -1157,6 +1203,29 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    address: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's address and its proof */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Address"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     audit_logs: {
         parameters: {
             query?: {
@@ -2425,7 +2494,7 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
-            /** @description VALIDATION_FAILED (a duration the plan does not offer), DURATION_EXCEEDS_MAXIMUM or NO_ACCESSIBLE_RESOURCES */
+            /** @description VALIDATION_FAILED (a duration the plan does not offer, more than two address proofs), DURATION_EXCEEDS_MAXIMUM, NO_ACCESSIBLE_RESOURCES, ADDRESS_PROOF_INVALID, ADDRESS_PROOF_EXPIRED, ADDRESS_PROOF_OTHER_USER or ADDRESS_PROOF_SAME_FAMILY */
             400: {
                 headers: {
                     [name: string]: unknown;

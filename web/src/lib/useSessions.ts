@@ -1,7 +1,7 @@
 import { useMutation, useMutationState, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
-import { errorMessage, type Api } from '../api/client';
-import type { Session } from '../api/types';
+import { ApiError, errorMessage, type Api } from '../api/client';
+import type { IpVersion, Session } from '../api/types';
 import { anyInFlight, EXTEND_HOURS, nextRefreshIn } from './sessions';
 
 const TICK_MS = 30_000;
@@ -9,6 +9,20 @@ const SESSIONS_KEY = ['sessions'];
 const ACTION_KEY = ['session-action'];
 
 type Action = { session: Session; kind: 'stop' | 'extend' };
+
+const FAMILY_NAMES: Record<IpVersion, string> = { v4: 'IPv4', v6: 'IPv6' };
+
+/**
+ * What to tell the person when their session covers one IP family though both were probed:
+ * their network (or the other family's probe) did not answer, so a client that uses the other
+ * family will be refused.
+ */
+export function onlyOneFamilyNote(session: Session, probed: IpVersion[]): string | null {
+  if (probed.length < 2 || session.ipAddresses.length !== 1) return null;
+  const found = session.ipAddresses[0].version;
+  const missing: IpVersion = found === 'v4' ? 'v6' : 'v4';
+  return `Only your ${FAMILY_NAMES[found]} address was found, so this session opens ${FAMILY_NAMES[found]} only. If your network also has ${FAMILY_NAMES[missing]}, a connection over ${FAMILY_NAMES[missing]} will be refused.`;
+}
 
 function preferredDuration(allowed: number[], chosen: number | null): number | null {
   if (chosen !== null && allowed.includes(chosen)) return chosen;
@@ -55,10 +69,30 @@ export function useSessions(api: Api) {
 
   const replace = (s: Session) => client.setQueryData<Session[]>(SESSIONS_KEY, (prev) => (prev ?? []).map((x) => (x.id === s.id ? s : x)));
 
+  // Set when a start found the caller's address of one family only, though both were probed.
+  const [familyNote, setFamilyNote] = useState<string | null>(null);
+
   const startMutation = useMutation({
-    mutationFn: (hours: number) => api.startSession(hours),
-    onMutate: clearError,
-    onSuccess: (s) => client.setQueryData<Session[]>(SESSIONS_KEY, (prev) => [s, ...(prev ?? []).filter((x) => x.id !== s.id)]),
+    mutationFn: async (hours: number) => {
+      const detected = await api.detectAddresses();
+      let session: Session;
+      try {
+        session = await api.startSession(hours, detected.proofs);
+      } catch (e) {
+        // A proof refused (e.g. it expired on a slow network) must not cost the start itself.
+        if (!(e instanceof ApiError && e.code.startsWith('ADDRESS_PROOF_'))) throw e;
+        session = await api.startSession(hours);
+      }
+      return { session, probed: detected.probed };
+    },
+    onMutate: () => {
+      clearError();
+      setFamilyNote(null);
+    },
+    onSuccess: ({ session: s, probed }) => {
+      client.setQueryData<Session[]>(SESSIONS_KEY, (prev) => [s, ...(prev ?? []).filter((x) => x.id !== s.id)]);
+      setFamilyNote(onlyOneFamilyNote(s, probed));
+    },
     onError: (e) => setActionError(errorMessage(e)),
   });
 
@@ -88,6 +122,8 @@ export function useSessions(api: Api) {
     error,
     clearError,
     starting: startMutation.isPending,
+    familyNote,
+    clearFamilyNote: () => setFamilyNote(null),
     busy,
     polling: sessions !== null && anyInFlight(sessions, now),
     start: () => {

@@ -9,7 +9,8 @@ import { formatDateTime, formatRelative, hoursLabel } from '../lib/time';
 import { useSessions } from '../lib/useSessions';
 
 export function SessionsPage({ api }: { api: Api }) {
-  const { me, sessions, now, duration, setDuration, error, clearError, starting, busy, polling, start, stop, extend, refresh } = useSessions(api);
+  const { me, sessions, now, duration, setDuration, error, clearError, starting, familyNote, clearFamilyNote, busy, polling, start, stop, extend, refresh } =
+    useSessions(api);
   const [expanded, setExpanded] = useState<Record<string, boolean>>({});
 
   const toggle = (id: string) => setExpanded((x) => ({ ...x, [id]: !x[id] }));
@@ -19,7 +20,7 @@ export function SessionsPage({ api }: { api: Api }) {
     <>
       <PageHeader
         title="Sessions"
-        description="Start a session to open your current IP address on every cloud resource assigned to you. Access is removed automatically when the session ends."
+        description="Start a session to open your current IPv4 and/or IPv6 address on every cloud resource assigned to you. Access is removed automatically when the session ends."
       />
 
       <Card className="start-card">
@@ -110,6 +111,11 @@ export function SessionsPage({ api }: { api: Api }) {
       {error && (
         <Alert kind="error" onDismiss={clearError}>
           {error}
+        </Alert>
+      )}
+      {familyNote && (
+        <Alert kind="info" onDismiss={clearFamilyNote}>
+          {familyNote}
         </Alert>
       )}
 
@@ -323,8 +329,9 @@ function ResourceTable({ session }: { session: Session }) {
               <td data-label="Resource" className="strong">
                 {r.resourceName}
               </td>
-              <td data-label="IP" className="mono">
-                {r.ip}
+              <td data-label="IP">
+                <IpVersionBadge version={r.ip.includes(':') ? 'v6' : 'v4'} /> <span className="mono">{r.ip}</span>
+                {r.cidr && !r.cidr.startsWith(`${r.ip}/`) && <span className="muted mono"> (opens {r.cidr})</span>}
               </td>
               <td data-label="Status">
                 <EntryStatusBadge status={r.status} />

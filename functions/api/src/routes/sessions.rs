@@ -11,7 +11,7 @@ use entryguard::app::sessions::{SessionActionError, StartSessionError};
 use entryguard::domain::ids::SessionId;
 use entryguard::domain::tier::Hours;
 
-use crate::dto::{MeDto, SessionDto};
+use crate::dto::{AddressDto, MeDto, SessionDto};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Caller, ClientAddr, Id, JsonBody, OptionalJson};
 use crate::ApiState;
@@ -23,12 +23,34 @@ pub async fn me(State(s): State<ApiState>, Caller(who): Caller) -> Result<Json<M
     Ok(Json(s.app.me(&who).await?.into()))
 }
 
+/// The caller's address as the server sees it, with a proof of it to send with a start request.
+///
+/// Call it on an IPv4-only and on an IPv6-only host name of the API: each answer proves one
+/// family's address, and a start request sent over either family then covers both.
+#[utoipa::path(get, path = "/address", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's address and its proof", body = AddressDto)))]
+pub async fn address(
+    State(s): State<ApiState>,
+    Caller(who): Caller,
+    ClientAddr(ip): ClientAddr,
+) -> Result<Json<AddressDto>, ApiError> {
+    Ok(Json(s.app.sign_address(&who, ip).await?.into()))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartBody {
     #[schema(schema_with = offered_durations)]
     duration_hours: u32,
+    /// Proofs from `GET /api/address` (at most one per IP family): the session also opens to
+    /// their addresses.
+    #[serde(default)]
+    #[schema(max_items = 2)]
+    address_proofs: Vec<String>,
 }
+
+/// More proofs than families is a mistake, whatever they hold.
+const MAX_ADDRESS_PROOFS: usize = 2;
 
 /// Every duration some plan offers; the caller's plan and roles may allow fewer.
 fn offered_durations() -> utoipa::openapi::schema::Object {
@@ -47,14 +69,16 @@ fn offered_durations() -> utoipa::openapi::schema::Object {
 
 /// Starts a session.
 ///
-/// Opens every resource the caller can reach to their IP address, detected server-side; the
-/// rules are applied in the background.
+/// Opens every resource the caller can reach to their IP address, detected server-side, and to
+/// the address of each proof from `GET /api/address`; the rules are applied in the background.
 #[utoipa::path(post, path = "/sessions", tag = "sessions", security(("bearer" = [])),
     request_body = StartBody,
     responses(
         (status = 202, description = "The session, PENDING", body = SessionDto),
-        (status = 400, description = "VALIDATION_FAILED (a duration the plan does not offer), \
-            DURATION_EXCEEDS_MAXIMUM or NO_ACCESSIBLE_RESOURCES", body = ErrorBody),
+        (status = 400, description = "VALIDATION_FAILED (a duration the plan does not offer, more \
+            than two address proofs), DURATION_EXCEEDS_MAXIMUM, NO_ACCESSIBLE_RESOURCES, \
+            ADDRESS_PROOF_INVALID, ADDRESS_PROOF_EXPIRED, ADDRESS_PROOF_OTHER_USER or \
+            ADDRESS_PROOF_SAME_FAMILY", body = ErrorBody),
         (status = 403, description = "ORGANIZATION_SUSPENDED: the operator suspended the organization", body = ErrorBody),
         (status = 409, description = "CONCURRENT_SESSION_LIMIT: the plan's limit is reached", body = ErrorBody),
     ))]
@@ -75,7 +99,16 @@ pub async fn start(
         }
         Err(e) => return Err(ApiError::field("durationHours", e.to_string())),
     };
-    let session = s.app.start_session(&who, ip, hours).await?;
+    if body.address_proofs.len() > MAX_ADDRESS_PROOFS {
+        return Err(ApiError::field(
+            "addressProofs",
+            format!("at most {MAX_ADDRESS_PROOFS} proofs, one per IP family"),
+        ));
+    }
+    let session = s
+        .app
+        .start_session_with_proofs(&who, ip, &body.address_proofs, hours)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json((&session).into())))
 }
 

@@ -19,6 +19,9 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
   // The saved name until the person edits it.
   const [edited, setName] = useState<string | null>(null);
   const name = edited ?? org.data?.name ?? '';
+  const [editedPrefix, setPrefix] = useState<number | null>(null);
+  const savedPrefix = org.data?.ipv6Prefix ?? 128;
+  const prefix = editedPrefix ?? savedPrefix;
   const [errors, setErrors] = useState<Errors>({});
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const [saving, setSaving] = useState(false);
@@ -32,9 +35,10 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
     if (hasErrors(errs)) return;
     setSaving(true);
     try {
-      const saved = await api.putOrganization({ name: name.trim() });
+      const saved = await api.putOrganization(prefix === savedPrefix ? { name: name.trim() } : { name: name.trim(), ipv6Prefix: prefix });
       org.setData(saved);
       setName(null);
+      setPrefix(null);
       onSaved?.(saved);
       setMessage({ kind: 'success', text: 'Organization saved.' });
     } catch (err) {
@@ -51,7 +55,7 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
       {message && (
         <Alert kind={message.kind} onDismiss={() => setMessage(null)}>
           {message.text}
-          {message.kind === 'error' && <OtherFieldErrors errors={errors} shown={['name']} />}
+          {message.kind === 'error' && <OtherFieldErrors errors={errors} shown={['name', 'ipv6Prefix']} />}
         </Alert>
       )}
       <Card title="Settings">
@@ -63,6 +67,18 @@ export function OrganizationPage({ api, onSaved }: { api: Api; onSaved?: (o: Org
             <Field label="Organization name" error={errors.name}>
               {(p) => <input {...p} className="input" value={name} onChange={(e) => setName(e.target.value)} />}
             </Field>
+            <Field label="IPv6 rules open" error={errors.ipv6Prefix}>
+              {(p) => (
+                <select {...p} className="input select" value={prefix} onChange={(e) => setPrefix(Number(e.target.value))}>
+                  <option value={128}>The address only (/128)</option>
+                  <option value={64}>Its whole network (/64)</option>
+                </select>
+              )}
+            </Field>
+            <p className="field__hint">
+              Devices change their IPv6 address often (privacy addresses, commonly daily), which a /128 rule stops matching mid-session; a /64
+              covers every address of the person&apos;s network. Applies to sessions started after saving.
+            </p>
             <fieldset className="fieldset">
               <legend>Plan</legend>
               <p className="field__hint">To change the plan, contact the operator of this EntryGuard deployment.</p>

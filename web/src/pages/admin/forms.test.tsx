@@ -324,6 +324,16 @@ describe('Roles, Users and Organization forms', () => {
     await screen.findByText('Organization saved.');
     const put = fetchImpl.mock.calls.find(([, init]) => init?.method === 'PUT')!;
     expect(JSON.parse(String(put[1]!.body))).toEqual({ name: 'Acme' });
+
+    // IPv6 rules: the address by default, its /64 when chosen (sent only when changed).
+    const ipv6 = screen.getByLabelText('IPv6 rules open');
+    expect(ipv6).toHaveValue('128');
+    await user.selectOptions(ipv6, '64');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(fetchImpl.mock.calls.filter(([, init]) => init?.method === 'PUT')).toHaveLength(2));
+    const second = fetchImpl.mock.calls.filter(([, init]) => init?.method === 'PUT')[1];
+    expect(JSON.parse(String(second[1]!.body))).toEqual({ name: 'Acme', ipv6Prefix: 64 });
+    await waitFor(() => expect(screen.getByLabelText('IPv6 rules open')).toHaveValue('64'));
   });
 });
 
