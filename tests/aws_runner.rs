@@ -160,9 +160,10 @@ async fn a_bootstrapped_admin_connects_an_account_and_a_member_gets_access() {
         rules[0].cidr.map(|c| c.to_string()).as_deref(),
         Some("127.0.0.1/32")
     );
+    let until = &session["expiresAt"].as_str().unwrap()[..16];
     assert_eq!(
-        rules[0].description.as_deref(),
-        Some("Managed by EntryGuard")
+        rules[0].description,
+        Some(format!("EntryGuard eng@corp.example until {until}Z"))
     );
 
     s.stop_and_wait(&eng, session["id"].as_str().unwrap()).await;

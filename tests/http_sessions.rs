@@ -170,11 +170,15 @@ async fn member_walk_through_start_apply_stop_restores_the_firewall() {
     assert_eq!(active["createdAt"], started["createdAt"]);
     assert_eq!(active["expiresAt"], started["expiresAt"]);
     assert_eq!(s.firewall().await, opened_for_localhost(&baseline));
-    // Every rule EntryGuard creates carries its description.
+    // Every rule EntryGuard creates names whom it is for and until when (to the minute).
+    let until = &active["expiresAt"].as_str().unwrap()[..16];
     let raw = s.get(None, "/api/dev/firewall").await;
     for g in raw.ok(200).as_array().unwrap() {
         for rule in g["rules"].as_array().unwrap() {
-            assert_eq!(rule["description"], "Managed by EntryGuard");
+            assert_eq!(
+                rule["description"],
+                format!("EntryGuard {MEMBER} until {until}Z")
+            );
         }
     }
 
