@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -41,17 +42,38 @@ fn member_address(n: usize) -> IpAddr {
     ))
 }
 
+/// Requests answered 503 (moto too slow for the SDK's timeouts) and sent again, as the error
+/// body asks a client to.
+static RETRIED: AtomicUsize = AtomicUsize::new(0);
+
 async fn call(s: &TestServer, m: &Member, method: reqwest::Method, path: String) -> Value {
-    let mut request = m
-        .client
-        .request(method.clone(), s.url(&path))
-        .bearer_auth(&m.token);
-    if method == reqwest::Method::POST && path == "/api/sessions" {
-        request = request.json(&json!({"durationHours": 2}));
+    let mut retried = false;
+    for _ in 0..10 {
+        let mut request = m
+            .client
+            .request(method.clone(), s.url(&path))
+            .bearer_auth(&m.token);
+        if method == reqwest::Method::POST && path == "/api/sessions" {
+            request = request.json(&json!({"durationHours": 2}));
+        }
+        let r = request.send().await.expect("request sent");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("a body");
+        if status == 503 {
+            RETRIED.fetch_add(1, Ordering::Relaxed);
+            retried = true;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        // A stop sent again after a 503 whose first attempt had landed finds it stopping.
+        let stopped_before = retried && status == 409 && path.ends_with("/stop");
+        assert!(
+            status < 300 || stopped_before,
+            "{method} {path}: {status} {text}"
+        );
+        return serde_json::from_str(&text).unwrap_or(Value::Null);
     }
-    let r = s.send(&format!("{method} {path}"), request).await;
-    assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.text);
-    r.json.clone()
+    panic!("{method} {path}: 503 ten times");
 }
 
 /// Waits (at most the phase limit) until the runner has counted `users` sessions settled —
@@ -257,6 +279,10 @@ async fn main() {
         entries,
     );
     print_cost(&apply, &remove, users, GROUPS);
+    println!(
+        "requests answered 503 and sent again: {}",
+        RETRIED.load(Ordering::Relaxed)
+    );
     assert_eq!(
         after_start.get("ACTIVE"),
         Some(&users),
