@@ -238,3 +238,51 @@ async fn an_early_check_comes_back_on_its_second() {
     );
     assert_eq!(h.session(s.id).await.status(), SessionStatus::Expiring);
 }
+
+/// A held rule the cloud shows under another id than its record (re-created by a change whose
+/// answer was lost): reconciliation takes the cloud's id, so the stop revokes by it.
+#[tokio::test]
+async fn reconciliation_takes_the_id_of_a_rule_recreated_under_another() {
+    use entryguard::embedded::firewall::SimulatedFirewall;
+    use entryguard::ports::Firewall;
+
+    let h = Harness::new(46);
+    let (_, dev) = h.member_with_ssh_on_group_1(Tier::Team).await;
+    let s = h
+        .app
+        .start_session(&dev, ip("203.0.113.7"), hours(1))
+        .await
+        .unwrap();
+    h.drain().await;
+    let record = h.store.list_rules().await.unwrap().remove(0);
+    let before = record
+        .cloud_rule_id
+        .clone()
+        .expect("an id from the authorize");
+    let other = SimulatedFirewall::new(h.sim.clone());
+    other
+        .revoke(&record.group, &record.key.rule, Some(&before))
+        .await
+        .unwrap();
+    let after = other
+        .authorize(&record.group, &record.key.rule)
+        .await
+        .unwrap()
+        .expect("EntryGuard's own rule");
+    assert_ne!(before, after);
+    h.rules(1)
+        .iter()
+        .find(|r| r.id == after.as_str())
+        .expect("the re-created rule");
+
+    let report = h.app.reconcile().await.unwrap();
+    assert_eq!(report.ids_refreshed, 1, "{report:?}");
+    let record = h.store.get_rule(&record.key).await.unwrap().unwrap();
+    assert_eq!(record.cloud_rule_id, Some(after));
+    assert!(record.lease.is_none());
+    assert_eq!(h.app.reconcile().await.unwrap().ids_refreshed, 0);
+
+    h.app.stop_session(&dev, s.id).await.unwrap();
+    h.drain().await;
+    assert!(h.rules(1).is_empty());
+}

@@ -329,6 +329,7 @@ impl Ec2Firewall {
                 Some(ListedRule {
                     rule: r.ingress_rule()?,
                     managed: r.is_managed(),
+                    id: CloudRuleId::try_from(r.rule_id.clone()).ok(),
                 })
             })
             .collect())

@@ -8,6 +8,7 @@ use crate::domain::webhook::{EventFacts, WebhookEvent};
 use super::{App, Identity};
 
 /// The facts of one audit event; `App::audit` adds id and time.
+#[derive(Debug, Clone)]
 pub struct Audit {
     pub org_id: OrgId,
     pub kind: AuditType,

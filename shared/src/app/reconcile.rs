@@ -13,7 +13,7 @@ use crate::domain::audit::AuditType;
 use crate::domain::ids::{CredentialId, OrgId, ResourceId, SessionId};
 use crate::domain::model::{Credential, Resource};
 use crate::domain::net::{Region, SecurityGroupId};
-use crate::domain::rule::{CloudState, GroupRef, IngressRule, RuleKey, RuleState};
+use crate::domain::rule::{CloudRuleId, CloudState, GroupRef, IngressRule, RuleKey, RuleState};
 use crate::domain::webhook::WebhookEvent;
 use crate::ports::firewall::FirewallError;
 use crate::ports::store::StoreError;
@@ -39,6 +39,10 @@ pub struct ReconcileReport {
     pub missing_groups: usize,
     /// Holders of entries that had ended, given back.
     pub stale_holders: usize,
+    /// Held rules whose record named a rule id the cloud no longer has (the rule was re-created
+    /// by a change whose answer was lost), or kept a crashed worker's lease, set to what the
+    /// cloud lists.
+    pub ids_refreshed: usize,
     /// Groups or rules that could not be checked or corrected this time.
     pub errors: usize,
 }
@@ -190,6 +194,11 @@ impl App {
             }
         };
         let present: BTreeSet<IngressRule> = listed.iter().map(|l| l.rule).collect();
+        let listed_ids: BTreeMap<IngressRule, &CloudRuleId> = listed
+            .iter()
+            .filter(|l| l.managed)
+            .filter_map(|l| Some((l.rule, l.id.as_ref()?)))
+            .collect();
         let ours: BTreeSet<IngressRule> = listed
             .iter()
             .filter(|l| l.managed)
@@ -209,7 +218,28 @@ impl App {
         for (rule, record) in &held {
             let in_flight = record.cloud == CloudState::Absent
                 || record.lease.as_ref().is_some_and(|l| l.until > now);
-            if present.contains(rule) || in_flight {
+            if in_flight {
+                continue;
+            }
+            if let Some(id) = listed_ids.get(rule) {
+                // A lease that ran out (its worker crashed) is tidied away with it.
+                let stale = record.cloud != CloudState::Present
+                    || record.cloud_rule_id.as_ref() != Some(*id)
+                    || record.lease.is_some();
+                if stale {
+                    match self.adopt_listed_rule(record, id).await {
+                        Ok(true) => report.ids_refreshed += 1,
+                        Ok(false) | Err(RuleError::Busy | RuleError::OverBudget(_)) => {}
+                        Err(RuleError::Store(e)) => return Err(e),
+                        Err(RuleError::Firewall(error)) => {
+                            report.errors += 1;
+                            tracing::warn!(rule = %record.key, %error, "could not correct a rule's id; will try again");
+                        }
+                    }
+                }
+                continue;
+            }
+            if present.contains(rule) {
                 continue;
             }
             // Held only by sessions that are gone: the holder check gives those back.

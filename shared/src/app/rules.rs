@@ -7,6 +7,7 @@
 use chrono::Duration;
 use thiserror::Error;
 
+use crate::domain::audit::AuditType;
 use crate::domain::rule::{CloudRuleId, CloudState, GroupRef, LeaseGrant, RuleKey, RuleState};
 use crate::domain::Timestamp;
 use crate::ports::firewall::FirewallError;
@@ -96,6 +97,12 @@ impl App {
             return Err(RuleError::Busy);
         }
         self.within_cloud_budget(key, &owner, &state, cloud).await?;
+        // Recorded first, as for a re-apply: a removal is logged even if this worker dies right
+        // after the call (whoever takes over finds the rule gone, with nothing left to say). A
+        // removal that then fails for good says so in an event of its own.
+        if let Some(note) = &note {
+            self.record(note.clone()).await?;
+        }
         // By the id kept on the record: no listing of the group for each revoke.
         match self
             .firewall
@@ -103,9 +110,6 @@ impl App {
             .await
         {
             Ok(()) => {
-                if let Some(note) = note {
-                    self.record(note).await?;
-                }
                 self.release_lease(key, &state.group, &owner, CloudState::Absent, None)
                     .await?;
                 Ok(Released::Revoked)
@@ -119,6 +123,9 @@ impl App {
                 let cloud = if e.is_transient() {
                     CloudState::Unknown
                 } else {
+                    if let Some(note) = note {
+                        self.record(Self::removal_failed(note, key, &e)).await?;
+                    }
                     cloud
                 };
                 self.release_lease(key, &state.group, &owner, cloud, None)
@@ -126,6 +133,22 @@ impl App {
                 Err(e.into())
             }
         }
+    }
+
+    /// The event that takes back a removal recorded ahead of its call.
+    fn removal_failed(note: Audit, key: &RuleKey, error: &FirewallError) -> Audit {
+        let mut failed = Audit::system(
+            note.org_id,
+            AuditType::RuleFailed,
+            format!(
+                "Could not remove {} on {} for {}: {error}",
+                key.rule.ports, key.security_group_id, key.rule.cidr
+            ),
+        )
+        .failed();
+        failed.session_id = note.session_id;
+        failed.resource_id = note.resource_id;
+        failed
     }
 
     /// Authorizes a rule again that still has holders but was found missing from the cloud
@@ -162,6 +185,35 @@ impl App {
                 Err(e.into())
             }
         }
+    }
+
+    /// The cloud lists a held rule as EntryGuard's under `id` while its record names another id
+    /// or is unsure the rule is there: a change whose answer was lost re-created it. The record
+    /// follows the cloud, unless the record moved since `seen` was read (then the listing may be
+    /// older than the change that moved it, and the next pass looks again). Answers whether the
+    /// record was corrected.
+    pub(crate) async fn adopt_listed_rule(
+        &self,
+        seen: &RuleState,
+        id: &CloudRuleId,
+    ) -> Result<bool, RuleError> {
+        let Leased {
+            owner,
+            state,
+            known,
+            ..
+        } = self.take_lease(&seen.key).await?;
+        let unmoved = state.count() > 0
+            && state.cloud == seen.cloud
+            && state.cloud_rule_id == seen.cloud_rule_id;
+        let (cloud, rule_id) = if unmoved {
+            (CloudState::Present, Some(id))
+        } else {
+            (known, None)
+        };
+        self.release_lease(&seen.key, &state.group, &owner, cloud, rule_id)
+            .await?;
+        Ok(unmoved)
     }
 
     /// Spends one change of the credential's cloud budget, or gives the lease back unchanged and

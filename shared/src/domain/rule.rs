@@ -42,11 +42,13 @@ impl fmt::Display for IngressRule {
 }
 
 /// One inbound rule of a security group as the cloud lists it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListedRule {
     pub rule: IngressRule,
     /// Created by EntryGuard (tagged as such); only these are ever revoked.
     pub managed: bool,
+    /// The cloud's id of the rule, where the cloud gives rules ids.
+    pub id: Option<CloudRuleId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -757,6 +757,7 @@ impl Firewall for SimulatedFirewall {
                             cidr: r.cidr,
                         },
                         managed: r.is_managed(),
+                        id: CloudRuleId::try_from(r.id).ok(),
                     })
                     .collect()),
                 Err(e) => Err(classify(e, sg)),
@@ -865,19 +866,9 @@ mod tests {
         fw.authorize(&g, &rule(22)).await.unwrap();
         let mut listed = fw.ingress_rules(&g).await.unwrap();
         listed.sort();
-        assert_eq!(
-            listed,
-            vec![
-                ListedRule {
-                    rule: rule(22),
-                    managed: false
-                },
-                ListedRule {
-                    rule: rule(443),
-                    managed: true
-                }
-            ]
-        );
+        assert!(listed.iter().all(|l| l.id.is_some()), "{listed:?}");
+        let seen: Vec<(IngressRule, bool)> = listed.iter().map(|l| (l.rule, l.managed)).collect();
+        assert_eq!(seen, vec![(rule(22), false), (rule(443), true)]);
         fw.revoke(&g, &rule(22), None).await.unwrap();
         fw.revoke(&g, &rule(443), None).await.unwrap();
         let left = cloud
