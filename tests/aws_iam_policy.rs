@@ -1,5 +1,5 @@
 //! The generated IAM policy, checked as data against what EntryGuard really does: every request
-//! EntryGuard sends to EC2 and STS with a customer's credential is recorded by moto, turned into
+//! EntryGuard sends to EC2, STS and Service Quotas with a customer's credential is recorded by moto, turned into
 //! the authorizations IAM would make, and evaluated against the policy the API generated for
 //! that credential (once validated, so its ARNs name the account). Everything EntryGuard did
 //! must be allowed, every permission in the policy must have been used, and nothing around it
@@ -52,14 +52,32 @@ fn calls_signed_by(recording: &[RecordedRequest], access_key: &str) -> Vec<Call>
             let mut parts = scope.split('/');
             let (_date, region, service) = (parts.next()?, parts.next()?, parts.next()?);
             let body = r.body_bytes();
-            let params: Vec<(String, String)> = form_urlencoded::parse(&body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            let action = params
+            // JSON-protocol services (Service Quotas) name the action in a header, as
+            // `<Service>.<Action>`; query-protocol ones (EC2, STS) in the form body.
+            let target = r
+                .headers
                 .iter()
-                .find(|(k, _)| k == "Action")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("a query-protocol call without an Action: {r:?}"));
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
+                .and_then(|(_, v)| v.rsplit('.').next());
+            let params: Vec<(String, String)> = match target {
+                Some(_) => serde_json::from_slice::<serde_json::Map<String, Value>>(&body)
+                    .expect("a JSON-protocol body")
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                    .collect(),
+                None => form_urlencoded::parse(&body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+            };
+            let action = target
+                .map(str::to_owned)
+                .or_else(|| {
+                    params
+                        .iter()
+                        .find(|(k, _)| k == "Action")
+                        .map(|(_, v)| v.clone())
+                })
+                .unwrap_or_else(|| panic!("a call without an action: {r:?}"));
             Some(Call {
                 service: service.to_owned(),
                 region: region.to_owned(),
@@ -107,6 +125,15 @@ fn authorizations(call: &Call) -> Vec<Request> {
             out
         }
         "ec2:RevokeSecurityGroupIngress" => vec![Request::new(&action, &group_arn())],
+        "servicequotas:GetServiceQuota" => vec![Request::new(
+            &action,
+            &format!(
+                "arn:aws:servicequotas:{}:{ACCOUNT}:{}/{}",
+                call.region,
+                call.param("ServiceCode").expect("a service code"),
+                call.param("QuotaCode").expect("a quota code")
+            ),
+        )],
         // Describe calls and GetCallerIdentity are not resource-scoped in IAM.
         _ => vec![Request::new(&action, "*")],
     }
@@ -178,6 +205,11 @@ async fn the_generated_policy_allows_exactly_what_entryguard_does() {
             .expect("a hand-made revoke");
     }
     s.stop_and_wait(&eng, again["id"].as_str().unwrap()).await;
+    // A full group: the refused authorize has EntryGuard read the account's rule quota, to
+    // tell which rules still fit.
+    fx.hand_made_rules(&managed, 60).await;
+    let failed = s.settled_session(&eng, 1, "FAILED").await;
+    assert!(failed.to_string().contains("rule limit"), "{failed:#}");
     let checked = s
         .call(
             reqwest::Method::POST,
@@ -272,6 +304,11 @@ async fn the_generated_policy_allows_exactly_what_entryguard_does() {
             "ec2:DeleteTags",
             &arn("security-group-rule", "sgr-0handmade"),
         ),
+        Request::new(
+            "servicequotas:GetServiceQuota",
+            &format!("arn:aws:servicequotas:{REGION}:{ACCOUNT}:ec2/L-1216C47A"),
+        ),
+        Request::new("servicequotas:RequestServiceQuotaIncrease", "*"),
         Request::new("ec2:RunInstances", "*"),
         Request::new("iam:CreateUser", "*"),
         Request::new("sts:AssumeRole", "*"),

@@ -75,8 +75,9 @@ pub trait GroupCalls: Send + Sync {
     async fn delete(&self, ids: &[CloudRuleId]) -> Result<(), Refusal>;
     /// The group's inbound rules; `GroupNotFound` when the group does not exist.
     async fn list(&self) -> Result<Vec<Listed>, FirewallError>;
-    /// How many inbound rules of one address family fit in the group.
-    fn rule_limit(&self) -> usize {
+    /// How many inbound rules of one address family fit in the group. Asked only when a call
+    /// was refused for the rule limit, so reading the real quota costs nothing otherwise.
+    async fn rule_limit(&self) -> usize {
         RULES_PER_GROUP
     }
 }
@@ -226,7 +227,7 @@ async fn authorize(
     };
     let mut used_v4 = listing.iter().filter(|l| !l.ipv6).count();
     let mut used_v6 = listing.iter().filter(|l| l.ipv6).count();
-    let limit = calls.rule_limit();
+    let limit = calls.rule_limit().await;
     let mut retry = Vec::new();
     for a in todo {
         let there: Vec<&Listed> = listing
@@ -322,7 +323,89 @@ fn fail_all(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::domain::net::PortRange;
+
+    /// A group whose account allows `limit` rules per family, all-or-nothing as EC2 is.
+    struct Group {
+        limit: usize,
+        rules: Mutex<Vec<IngressRule>>,
+        creates: Mutex<usize>,
+    }
+
+    fn rule(i: u32) -> IngressRule {
+        IngressRule {
+            ports: PortRange::tcp(22),
+            cidr: format!("10.0.{}.{}/32", i / 256, i % 256).parse().unwrap(),
+        }
+    }
+
+    #[async_trait]
+    impl GroupCalls for Group {
+        async fn create(
+            &self,
+            rules: &[Authorization],
+        ) -> Result<Vec<(IngressRule, CloudRuleId)>, Refusal> {
+            *self.creates.lock().unwrap() += 1;
+            let mut have = self.rules.lock().unwrap();
+            if have.len() + rules.len() > self.limit {
+                return Err(Refusal::RuleLimit);
+            }
+            have.extend(rules.iter().map(|a| a.rule));
+            Ok(vec![])
+        }
+        async fn delete(&self, _: &[CloudRuleId]) -> Result<(), Refusal> {
+            Ok(())
+        }
+        async fn list(&self) -> Result<Vec<Listed>, FirewallError> {
+            Ok(self
+                .rules
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| Listed {
+                    rule: Some(*r),
+                    ipv6: false,
+                    managed: false,
+                    id: None,
+                    description: None,
+                })
+                .collect())
+        }
+        async fn rule_limit(&self) -> usize {
+            self.limit
+        }
+    }
+
+    #[tokio::test]
+    async fn a_raised_quota_is_counted_not_the_default() {
+        let group = Group {
+            limit: 100,
+            rules: Mutex::new((0..90).map(rule).collect()),
+            creates: Mutex::new(0),
+        };
+        let batch = GroupBatch {
+            authorize: (1000..1020)
+                .map(|i| Authorization {
+                    rule: rule(i),
+                    description: "EntryGuard".into(),
+                })
+                .collect(),
+            revoke: vec![],
+        };
+        let out = apply(&group, &"sg-00000001".parse().unwrap(), &batch).await;
+        let failed = out
+            .authorized
+            .iter()
+            .filter(|(_, o)| matches!(o, RuleOutcome::Failed(FirewallError::RuleLimitExceeded(_))))
+            .count();
+        // 10 of the 20 fit under a quota of 100: the refused call, one listing, one retry.
+        assert_eq!((failed, out.authorized.len() - failed), (10, 10));
+        assert_eq!(group.rules.lock().unwrap().len(), 100);
+        assert_eq!(*group.creates.lock().unwrap(), 2);
+    }
 
     #[test]
     fn descriptions_keep_to_ec2s_charset_and_length() {

@@ -139,12 +139,7 @@ impl Moto {
 
     /// The requests recorded so far.
     pub fn recording(&self) -> Vec<RecordedRequest> {
-        std::fs::read_to_string(&self.recording)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).expect("a recorded request"))
-            .collect()
+        parse_recording(&std::fs::read_to_string(&self.recording).unwrap_or_default())
     }
 
     pub fn endpoint(&self) -> String {
@@ -162,6 +157,24 @@ impl Moto {
 
     pub async fn sdk_config(&self) -> SdkConfig {
         entryguard_aws::sdk_config(&self.options()).await
+    }
+}
+
+/// The records of moto's recorder file. moto appends while it serves other requests: records
+/// may share a line, and the last one may be half-written (it is left for the next read).
+pub fn parse_recording(text: &str) -> Vec<RecordedRequest> {
+    let mut records = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<RecordedRequest>();
+    loop {
+        match stream.next() {
+            None => return records,
+            Some(Ok(record)) => records.push(record),
+            Some(Err(e)) if e.is_eof() => return records,
+            Some(Err(e)) => panic!(
+                "moto's recording cannot be read at byte {}: {e}",
+                stream.byte_offset()
+            ),
+        }
     }
 }
 
@@ -397,5 +410,24 @@ impl AwsFixture {
                 self.queue_depth().await
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_recording;
+
+    #[test]
+    fn records_sharing_a_line_and_a_half_written_last_one_are_read() {
+        let one = r#"{"headers":{},"method":"POST","url":"http://127.0.0.1/","body":"","body_encoded":false}"#;
+        let text = format!("{one}{one}\n{one}\n{}", &one[..40]);
+        assert_eq!(parse_recording(&text).len(), 3);
+        assert!(parse_recording("").is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot be read")]
+    fn a_broken_record_in_the_middle_is_an_error() {
+        parse_recording("{\"module\": 1}\n{}");
     }
 }

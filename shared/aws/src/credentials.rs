@@ -16,6 +16,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_ec2::config::Region as SdkRegion;
 
 use entryguard::domain::credential::{AccountId, CredentialAccess};
+use entryguard::domain::iam::RULES_QUOTA_CODE;
 use entryguard::domain::ids::CredentialId;
 use entryguard::domain::model::Credential;
 use entryguard::domain::net::Region;
@@ -161,6 +162,7 @@ impl CredentialVerifier for StsVerifier {
 struct Cached {
     client: aws_sdk_ec2::Client,
     account: String,
+    quotas: RuleQuota,
     built: Instant,
 }
 
@@ -170,6 +172,45 @@ struct Cached {
 pub struct Ec2Client {
     pub client: aws_sdk_ec2::Client,
     pub account: String,
+    pub quotas: RuleQuota,
+}
+
+/// The account's quota of inbound rules per security group (Service Quotas `L-0EA8095F`), read
+/// with the credential at most once per client, and only once a group is full.
+#[derive(Debug, Clone)]
+pub struct RuleQuota {
+    client: aws_sdk_servicequotas::Client,
+    value: Arc<tokio::sync::OnceCell<usize>>,
+}
+
+impl RuleQuota {
+    /// The quota, or EC2's default of 60 where the credential may not read it (the generated
+    /// policy allows it; older policies do not) or Service Quotas does not answer.
+    pub async fn rules_per_group(&self) -> usize {
+        *self
+            .value
+            .get_or_init(|| async {
+                let read = self
+                    .client
+                    .get_service_quota()
+                    .service_code("vpc")
+                    .quota_code(RULES_QUOTA_CODE)
+                    .send()
+                    .await;
+                let value = match read {
+                    Ok(out) => out.quota().and_then(|q| q.value()),
+                    Err(e) => {
+                        let f = facts(&e);
+                        tracing::warn!(code = ?f.code, message = %f.message, "could not read the rules-per-group quota; counting with EC2's default");
+                        None
+                    }
+                };
+                value
+                    .filter(|v| v.is_finite() && *v >= 1.0)
+                    .map_or(entryguard::batching::RULES_PER_GROUP, |v| v as usize)
+            })
+            .await
+    }
 }
 
 /// EC2 clients per (credential, region), built once and reused: a client holds its
@@ -206,6 +247,7 @@ impl Ec2Clients {
                 return Ok(Ec2Client {
                     client: c.client.clone(),
                     account: c.account.clone(),
+                    quotas: c.quotas.clone(),
                 });
             }
         }
@@ -226,6 +268,15 @@ impl Ec2Clients {
                 ))
             })?;
         let provider = credentials_provider(&self.base, &credential, self.sealer.as_ref()).await?;
+        let quotas = RuleQuota {
+            client: aws_sdk_servicequotas::Client::from_conf(
+                aws_sdk_servicequotas::config::Builder::from(&self.base)
+                    .region(SdkRegion::new(region.as_str().to_owned()))
+                    .credentials_provider(provider.clone())
+                    .build(),
+            ),
+            value: Arc::new(tokio::sync::OnceCell::new()),
+        };
         let config = aws_sdk_ec2::config::Builder::from(&self.base)
             .region(SdkRegion::new(region.as_str().to_owned()))
             .credentials_provider(provider)
@@ -246,10 +297,15 @@ impl Ec2Clients {
             Cached {
                 client: client.clone(),
                 account: account.clone(),
+                quotas: quotas.clone(),
                 built: Instant::now(),
             },
         );
-        Ok(Ec2Client { client, account })
+        Ok(Ec2Client {
+            client,
+            account,
+            quotas,
+        })
     }
 
     /// Drops a credential's clients, e.g. after AWS rejected it, so the next call reads the

@@ -25,7 +25,7 @@ use entryguard::ports::firewall::{
 use entryguard::ports::secrets::SecretSealer;
 use entryguard::runtime::TokioTimer;
 
-use crate::credentials::{CredentialSource, Ec2Clients};
+use crate::credentials::{CredentialSource, Ec2Clients, RuleQuota};
 #[cfg(test)]
 use crate::schema::RULE_DESCRIPTION;
 use crate::schema::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE};
@@ -213,6 +213,7 @@ struct Target {
     client: aws_sdk_ec2::Client,
     key: LimitKey,
     deadline: Duration,
+    quotas: RuleQuota,
 }
 
 impl Ec2Firewall {
@@ -255,6 +256,7 @@ impl Ec2Firewall {
             client: c.client,
             key: (c.account, group.region.clone()),
             deadline,
+            quotas: c.quotas,
         })
     }
 
@@ -419,6 +421,10 @@ impl GroupCalls for Ec2Calls<'_> {
             .map_err(Refusal::Failed)??;
         tracing::info!(security_group = sg, region = %self.group.region, rules = ids.len(), "revoked ingress");
         Ok(())
+    }
+
+    async fn rule_limit(&self) -> usize {
+        self.t.quotas.rules_per_group().await
     }
 
     async fn list(&self) -> Result<Vec<Listed>, FirewallError> {

@@ -14,6 +14,11 @@ pub const DESCRIBE_ACTIONS: [&str; 2] = [
     "ec2:DescribeSecurityGroupRules",
 ];
 
+/// The account's quota of inbound rules per security group: read where allowed.
+pub const QUOTA_ACTION: &str = "servicequotas:GetServiceQuota";
+/// Service Quotas' code for "Inbound or outbound rules per security group".
+pub const RULES_QUOTA_CODE: &str = "L-0EA8095F";
+
 /// The identity policy for `credential`. Ingress changes are scoped to the ARNs of the security
 /// groups its resources use; describe calls cannot be scoped by resource in IAM.
 pub fn identity_policy(credential: &Credential, resources: &[&Resource]) -> Value {
@@ -58,6 +63,13 @@ pub fn identity_policy(credential: &Credential, resources: &[&Resource]) -> Valu
         "Effect": "Allow",
         "Action": DESCRIBE_ACTIONS,
         "Resource": "*",
+    }));
+    // Read only when a group is full, so that exactly the rules that do not fit fail.
+    statements.push(json!({
+        "Sid": "EntryGuardReadRuleQuota",
+        "Effect": "Allow",
+        "Action": QUOTA_ACTION,
+        "Resource": format!("arn:aws:servicequotas:*:{account}:vpc/{RULES_QUOTA_CODE}"),
     }));
     statements.push(json!({
         "Sid": "EntryGuardVerifyCredential",
