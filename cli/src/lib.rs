@@ -260,7 +260,7 @@ async fn start(
     let detected = if no_probes {
         probes::Detected::default()
     } else {
-        probes::detect(client, client.probes()).await
+        probes::detect(client).await
     };
     let session = client.start(hours, &detected.proofs).await?;
     for note in &detected.notes {

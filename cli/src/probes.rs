@@ -124,8 +124,9 @@ pub struct Detected {
     pub notes: Vec<String>,
 }
 
-/// Probes both families for `client`'s caller.
-pub async fn detect(client: &Client, configured: &ProbeUrls) -> Detected {
+/// Probes both families for `client`'s caller, at the probe hosts it was configured with.
+pub async fn detect(client: &Client) -> Detected {
+    let configured = client.probes();
     let from_web_app = if configured.complete() {
         ProbeUrls::default()
     } else {
