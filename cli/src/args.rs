@@ -27,6 +27,14 @@ pub struct Global {
     /// The deployment's address, e.g. https://entryguard.example.com (overrides the profile's)
     #[arg(long, global = true, env = "ENTRYGUARD_API")]
     pub api: Option<String>,
+    /// The API's IPv4-only host, where `start` proves your IPv4 address (overrides the
+    /// profile's; `login` stores it)
+    #[arg(long, global = true, env = "ENTRYGUARD_PROBE_V4", value_name = "URL", value_parser = probe_url)]
+    pub probe_v4: Option<String>,
+    /// The API's IPv6-only host, where `start` proves your IPv6 address (overrides the
+    /// profile's; `login` stores it)
+    #[arg(long, global = true, env = "ENTRYGUARD_PROBE_V6", value_name = "URL", value_parser = probe_url)]
+    pub probe_v6: Option<String>,
     /// Print one JSON document on stdout (errors too: {"error": {"code", "message"}})
     #[arg(long, global = true)]
     pub json: bool,
@@ -58,6 +66,8 @@ pub enum Command {
         wait: bool,
         #[command(flatten)]
         wait_opts: WaitOpts,
+        #[command(flatten)]
+        address_opts: AddressOpts,
     },
     /// Stop a session (the only live one when no ID is given)
     Stop {
@@ -87,6 +97,8 @@ pub enum Command {
         new: bool,
         #[command(flatten)]
         wait_opts: WaitOpts,
+        #[command(flatten)]
+        address_opts: AddressOpts,
         /// The command and its arguments, after `--`
         #[arg(required = true, last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -95,6 +107,24 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff)
     Man,
+}
+
+/// Which of your addresses a new session opens. By default both families: `GET /api/address`
+/// on the probe hosts (`--probe-v4`, `--probe-v6`, the profile's, the web app's `/config.json`
+/// beside the API, or else the API itself over each family) proves each address.
+#[derive(Debug, Args)]
+pub struct AddressOpts {
+    /// Prove no other address: the session opens the address the start request comes from only
+    #[arg(long)]
+    pub no_probes: bool,
+}
+
+fn probe_url(value: &str) -> Result<String, String> {
+    if crate::probes::is_http_url(value) {
+        Ok(value.trim_end_matches('/').to_owned())
+    } else {
+        Err("an http:// or https:// URL, e.g. https://v6.entryguard.example.com".into())
+    }
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::error::CliError;
+use crate::probes::ProbeUrls;
 use crate::types::{ErrorBody, Me, Session};
 
 pub struct Client {
@@ -15,6 +16,8 @@ pub struct Client {
     token: String,
     /// Named in the message when the token is refused.
     profile: String,
+    /// The address probe hosts set by flag, environment or profile.
+    probes: ProbeUrls,
 }
 
 impl Client {
@@ -29,7 +32,24 @@ impl Client {
             api: api.trim_end_matches('/').to_owned(),
             token,
             profile: profile.to_owned(),
+            probes: ProbeUrls::default(),
         })
+    }
+
+    pub fn with_probes(self, probes: ProbeUrls) -> Self {
+        Self { probes, ..self }
+    }
+
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn probes(&self) -> &ProbeUrls {
+        &self.probes
     }
 
     async fn call<T: DeserializeOwned>(
@@ -89,13 +109,14 @@ impl Client {
             .await
     }
 
-    pub async fn start(&self, hours: u32) -> Result<Session, CliError> {
-        self.call(
-            Method::POST,
-            "/sessions",
-            Some(json!({ "durationHours": hours })),
-        )
-        .await
+    /// `address_proofs` from [`crate::probes::detect`] add the addresses they prove.
+    pub async fn start(&self, hours: u32, address_proofs: &[String]) -> Result<Session, CliError> {
+        let body = if address_proofs.is_empty() {
+            json!({ "durationHours": hours })
+        } else {
+            json!({ "durationHours": hours, "addressProofs": address_proofs })
+        };
+        self.call(Method::POST, "/sessions", Some(body)).await
     }
 
     pub async fn stop(&self, id: &str) -> Result<Session, CliError> {
@@ -114,7 +135,7 @@ impl Client {
 }
 
 /// reqwest's own message is often just "error sending request"; the cause is further down.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

@@ -15,6 +15,20 @@ pub const DEFAULT_PROFILE: &str = "default";
 pub struct Profile {
     pub api: String,
     pub token: String,
+    /// The deployment's IPv4-only and IPv6-only host names of the API, for address proofs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_v4: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_v6: Option<String>,
+}
+
+impl Profile {
+    pub fn probes(&self) -> crate::probes::ProbeUrls {
+        crate::probes::ProbeUrls {
+            v4: self.probe_v4.clone(),
+            v6: self.probe_v6.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

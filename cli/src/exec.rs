@@ -15,6 +15,7 @@ pub async fn run(
     client: &Client,
     hours: Option<u32>,
     new: bool,
+    no_probes: bool,
     timeout: Duration,
     command: &[String],
     out: &Out,
@@ -35,7 +36,7 @@ pub async fn run(
         }
         None => {
             let hours = crate::duration(client, hours).await?;
-            let started = client.start(hours).await?;
+            let started = crate::start(client, hours, no_probes, out).await?;
             out.note(&format!("Session {} started; opening…", started.id));
             let id = started.id.clone();
             let settled = tokio::select! {

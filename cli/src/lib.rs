@@ -5,6 +5,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod exec;
+pub mod probes;
 pub mod types;
 mod watch;
 
@@ -65,6 +66,13 @@ impl Out {
         }
     }
 
+    /// Something the person should know even when a script reads `--json` from stdout.
+    fn notice(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
     fn progress(&self) -> bool {
         !self.json && !self.quiet
     }
@@ -79,15 +87,17 @@ async fn dispatch(global: &Global, command: Command, out: &Out) -> Result<u8, Cl
             hours,
             wait,
             wait_opts,
+            address_opts,
         } => {
             let client = signed_in(global)?;
             let hours = duration(&client, hours).await?;
-            let session = client.start(hours).await?;
+            let session = start(&client, hours, address_opts.no_probes, out).await?;
             if !wait {
                 out.result(&session, || {
                     format!(
-                        "Started session {} ({}, until {})",
+                        "Started session {} for {} ({}, until {})",
                         session.id,
+                        addresses(&session),
                         types::wire(&session.status),
                         local(session.expires_at)
                     )
@@ -95,8 +105,10 @@ async fn dispatch(global: &Global, command: Command, out: &Out) -> Result<u8, Cl
                 return Ok(exit::OK);
             }
             out.note(&format!(
-                "Session {} started; opening {} resource(s)…",
-                session.id, session.resource_count
+                "Session {} started for {}; opening {} resource(s)…",
+                session.id,
+                addresses(&session),
+                session.resource_count
             ));
             let session = watch::until_settled(
                 &client,
@@ -144,6 +156,7 @@ async fn dispatch(global: &Global, command: Command, out: &Out) -> Result<u8, Cl
             hours,
             new,
             wait_opts,
+            address_opts,
             command,
         } => {
             let client = signed_in(global)?;
@@ -151,6 +164,7 @@ async fn dispatch(global: &Global, command: Command, out: &Out) -> Result<u8, Cl
                 &client,
                 hours,
                 new,
+                address_opts.no_probes,
                 Duration::from_secs(wait_opts.timeout),
                 &command,
                 out,
@@ -206,7 +220,16 @@ fn env_token() -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// The client of the profile, with ENTRYGUARD_API and ENTRYGUARD_TOKEN taking precedence.
+/// The probe hosts given on the command line or in the environment.
+fn flag_probes(global: &Global) -> probes::ProbeUrls {
+    probes::ProbeUrls {
+        v4: global.probe_v4.clone(),
+        v6: global.probe_v6.clone(),
+    }
+}
+
+/// The client of the profile, with ENTRYGUARD_API, ENTRYGUARD_TOKEN and the probe flags taking
+/// precedence.
 fn signed_in(global: &Global) -> Result<Client, CliError> {
     let stored = Profiles::load(&config::path()?)?
         .profiles
@@ -215,11 +238,45 @@ fn signed_in(global: &Global) -> Result<Client, CliError> {
         .api
         .clone()
         .or_else(|| stored.as_ref().map(|p| p.api.clone()));
+    let probes = flag_probes(global).or(stored.as_ref().map(Profile::probes).unwrap_or_default());
     let token = env_token().or_else(|| stored.map(|p| p.token));
     match (api, token) {
-        (Some(api), Some(token)) => Client::new(&api, token, &global.profile),
+        (Some(api), Some(token)) => {
+            Ok(Client::new(&api, token, &global.profile)?.with_probes(probes))
+        }
         _ => Err(CliError::NotSignedIn(global.profile.clone())),
     }
+}
+
+/// Starts a session for the address of this request and, unless `no_probes`, every other
+/// address the probes prove. A probe that failed is a note once the session started (before,
+/// it would only bury an error the start may still answer).
+async fn start(
+    client: &Client,
+    hours: u32,
+    no_probes: bool,
+    out: &Out,
+) -> Result<Session, CliError> {
+    let detected = if no_probes {
+        probes::Detected::default()
+    } else {
+        probes::detect(client).await
+    };
+    let session = client.start(hours, &detected.proofs).await?;
+    for note in &detected.notes {
+        out.notice(note);
+    }
+    Ok(session)
+}
+
+/// "192.0.2.7 (v4) and 2001:db8::7 (v6)".
+fn addresses(session: &Session) -> String {
+    session
+        .ip_addresses
+        .iter()
+        .map(|ip| format!("{} ({})", ip.address, types::wire(&ip.version)))
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 async fn login(global: &Global, out: &Out) -> Result<u8, CliError> {
@@ -240,6 +297,8 @@ async fn login(global: &Global, out: &Out) -> Result<u8, CliError> {
         None => read_token()?,
     };
     let client = Client::new(&api, token.clone(), &global.profile)?;
+    let previous = profiles.profiles.get(&global.profile);
+    let probes = flag_probes(global).or(previous.map(Profile::probes).unwrap_or_default());
     let me = client.me().await.map_err(|e| match e {
         CliError::TokenRefused { message, .. } => CliError::Local(format!(
             "{api} refused this token (mistyped, expired or revoked): {message}"
@@ -251,6 +310,8 @@ async fn login(global: &Global, out: &Out) -> Result<u8, CliError> {
         Profile {
             api: api.trim_end_matches('/').to_owned(),
             token,
+            probe_v4: probes.v4,
+            probe_v6: probes.v6,
         },
     );
     profiles.save(&path)?;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::process::Command;
 
 use entryguard_cli::types::{Me, Session, SessionExt, SessionStatus};
+use entryguard_local::Backend;
 use entryguard_tests::server::{TestServer, ADMIN, MEMBER, REGION};
 
 const BIN: &str = env!("CARGO_BIN_EXE_entryguard");
@@ -28,7 +29,10 @@ struct Env {
 
 impl Env {
     async fn new() -> Self {
-        let s = TestServer::start().await;
+        Self::on(TestServer::start().await).await
+    }
+
+    async fn on(s: TestServer) -> Self {
         let admin = s.login(ADMIN).await;
         // No concurrency limit: the tests leave ended sessions behind at their own pace.
         s.set_plan(&admin, "BUSINESS").await;
@@ -544,4 +548,178 @@ async fn real_answers_round_trip_through_the_cli_types() {
             .await;
     err.err(400, "VALIDATION_FAILED");
     round_trip::<entryguard_cli::types::ErrorBody>("an error", &err.json);
+}
+
+/// The session's addresses, as "address/version".
+fn ip_addresses(session: &Value) -> Vec<String> {
+    session["ipAddresses"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ipAddresses: {session}"))
+        .iter()
+        .map(|ip| {
+            format!(
+                "{}/{}",
+                ip["address"].as_str().unwrap(),
+                ip["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Starts a session through the CLI (`start --json` plus `extra`), and returns it once it is
+/// ACTIVE, with the CLI's stderr.
+async fn start_active(e: &Env, extra: &[&str]) -> (Value, String) {
+    let mut args = vec!["start", "--wait", "--json"];
+    args.extend_from_slice(extra);
+    let out = e.run(&args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let session = json_out(&out);
+    assert_eq!(session["status"], json!("ACTIVE"), "{session}");
+    (session, stderr(&out))
+}
+
+async fn stop_all(e: &Env) {
+    let out = e.run(&["stop", "--all", "--quiet"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    e.all_ended().await;
+}
+
+/// With the runner on 127.0.0.1 and [::1], `start` proves the other family's address as the web
+/// app does, and the session opens both: one rule per resource × address.
+#[tokio::test(flavor = "multi_thread")]
+async fn start_opens_the_ipv4_and_the_ipv6_address_on_a_dual_stack_runner() {
+    let e = Env::on(TestServer::start_dual_stack(Backend::Embedded).await).await;
+    let base_v6 = e.s.base_v6.clone().expect("a dual-stack runner");
+    // Signed in over IPv4 only: the IPv6 probe comes from the runner's /config.json.
+    e.login().await;
+    let baseline = e.s.firewall().await;
+    let (session, notes) = start_active(&e, &[]).await;
+    assert_eq!(
+        ip_addresses(&session),
+        ["127.0.0.1/v4", "::1/v6"],
+        "{notes}"
+    );
+    assert!(
+        !notes.contains("note:"),
+        "both families were found: {notes}"
+    );
+    let entries = session["resources"].as_array().unwrap();
+    assert_eq!(
+        entries.len(),
+        6,
+        "three resources × two addresses: {session}"
+    );
+    assert!(
+        entries.iter().all(|r| r["status"] == json!("APPLIED")),
+        "{session}"
+    );
+    let rules: Vec<String> =
+        e.s.firewall()
+            .await
+            .values()
+            .flatten()
+            .map(|(_, _, _, cidr)| cidr.clone())
+            .collect();
+    assert_eq!(
+        rules.iter().filter(|c| *c == "127.0.0.1/32").count(),
+        3,
+        "{rules:?}"
+    );
+    assert_eq!(
+        rules.iter().filter(|c| *c == "::1/128").count(),
+        3,
+        "{rules:?}"
+    );
+    stop_all(&e).await;
+    e.s.wait_firewall("both families' rules removed", &baseline)
+        .await;
+
+    // Started over IPv6: the IPv4 address is the proven one.
+    let (session, _) = start_active(&e, &["--api", &base_v6]).await;
+    assert_eq!(ip_addresses(&session), ["::1/v6", "127.0.0.1/v4"]);
+    stop_all(&e).await;
+
+    // A probe that fails is a note, not an error: here the IPv6 probe is pointed at the IPv4
+    // address, which its IPv6-only connection cannot reach, and the flag wins over the runner's
+    // /config.json.
+    let (session, notes) = start_active(&e, &["--probe-v6", &e.s.base]).await;
+    assert_eq!(ip_addresses(&session), ["127.0.0.1/v4"]);
+    assert!(
+        notes.contains(&format!(
+            "note: no IPv6 address found at {}/api/address (",
+            e.s.base
+        )),
+        "{notes}"
+    );
+    stop_all(&e).await;
+
+    // --no-probes: the address of the start request only, silently.
+    let (session, notes) = start_active(&e, &["--no-probes"]).await;
+    assert_eq!(ip_addresses(&session), ["127.0.0.1/v4"]);
+    assert!(!notes.contains("note:"), "{notes}");
+    stop_all(&e).await;
+}
+
+/// `login --probe-v4/--probe-v6` stores the probe hosts in the profile; `start` uses them, a
+/// flag overrides them, and `exec` proves both addresses too.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_hosts_stored_in_the_profile_are_used_by_start_and_exec() {
+    let e = Env::on(TestServer::start_dual_stack(Backend::Embedded).await).await;
+    let base_v6 = e.s.base_v6.clone().expect("a dual-stack runner");
+    // Nothing listens on port 9 of [::1]: a stored probe host that does not answer.
+    let out = e
+        .cmd(&["login", "--api", &e.s.base, "--probe-v6", "http://[::1]:9/"])
+        .env("ENTRYGUARD_TOKEN", &e.token)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(e.profile_file()).unwrap()).unwrap();
+    assert_eq!(
+        stored["profiles"]["default"]["probe_v6"],
+        json!("http://[::1]:9")
+    );
+    assert!(
+        stored["profiles"]["default"].get("probe_v4").is_none(),
+        "{stored}"
+    );
+
+    let (session, notes) = start_active(&e, &[]).await;
+    assert_eq!(ip_addresses(&session), ["127.0.0.1/v4"]);
+    assert!(notes.contains("http://[::1]:9/api/address"), "{notes}");
+    stop_all(&e).await;
+
+    let (session, _) = start_active(&e, &["--probe-v6", &base_v6]).await;
+    assert_eq!(ip_addresses(&session), ["127.0.0.1/v4", "::1/v6"]);
+    stop_all(&e).await;
+
+    // Logging in again without the flags keeps the stored probe hosts; with one, replaces it.
+    let out = e
+        .cmd(&["login", "--probe-v6", &base_v6])
+        .env("ENTRYGUARD_TOKEN", &e.token)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = e
+        .cmd(&["login"])
+        .env("ENTRYGUARD_TOKEN", &e.token)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(e.profile_file()).unwrap()).unwrap();
+    assert_eq!(stored["profiles"]["default"]["probe_v6"], json!(base_v6));
+
+    // exec: the command runs inside a session of both addresses.
+    let out = e.run(&["exec", "--quiet", "--", "true"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ended = e.all_ended().await;
+    assert_eq!(ip_addresses(&ended[0]), ["127.0.0.1/v4", "::1/v6"]);
+
+    // Not a URL: a bad command line.
+    let out = e.run(&["start", "--probe-v4", "v4.example.com"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

@@ -14,7 +14,7 @@ use entryguard::app::{App, Identity};
 use entryguard::domain::audit::{AuditEvent, AuditQuery, AuditType};
 use entryguard::domain::ids::{CredentialId, OrgId, ResourceId, RoleId, UserId};
 use entryguard::domain::model::{Credential, CredentialStatus, Organization, Resource, Role, User};
-use entryguard::domain::net::{PortRange, Region, SecurityGroupId};
+use entryguard::domain::net::{ClientIp, Ipv6Prefix, PortRange, Region, SecurityGroupId};
 use entryguard::domain::rule::{CloudState, GroupRef, IngressRule, RuleKey};
 use entryguard::domain::session::{EntryStatus, Session, SessionStatus};
 use entryguard::domain::tier::{Hours, Tier};
@@ -37,10 +37,14 @@ const REGION: &str = "eu-west-1";
 const VISIBILITY_SECS: i64 = 60;
 /// Security groups of the simulated account.
 const GROUPS: [u32; 3] = [1, 2, 3];
-/// Addresses users connect from; two users share the first.
+/// IPv4 addresses users connect from; two users share the first.
 const USER_IPS: [&str; 3] = ["203.0.113.1", "203.0.113.1", "203.0.113.2"];
+/// Their IPv6 addresses: the two who share an IPv4 address do not share one (each keeps the
+/// other's IPv4 rule alive, not the IPv6 one); the first and the third do, and in one /64 all
+/// three do.
+const USER_IPS_V6: [&str; 3] = ["2001:db8::1", "2001:db8::2", "2001:db8::1"];
 /// Addresses hand-made rules use besides the users'.
-const OTHER_IPS: [&str; 2] = ["198.51.100.9", "203.0.113.2"];
+const OTHER_IPS: [&str; 3] = ["198.51.100.9", "203.0.113.2", "2001:db8:ffff::9"];
 
 fn region() -> Region {
     REGION.parse().unwrap()
@@ -77,6 +81,10 @@ pub struct Stats {
     pub by_hand: [u64; 3],
     /// Group leases taken over after running out, and group commits refused for a lost lease.
     pub group_overlaps: [u64; 2],
+    /// Starts with an IPv6 address: dual-stack (from an address proof), and IPv6 only.
+    pub ipv6_starts: [u64; 2],
+    /// IPv6 rules EntryGuard created and revoked in the cloud.
+    pub ipv6_rule_changes: [u64; 2],
 }
 
 impl std::ops::AddAssign for Stats {
@@ -97,6 +105,12 @@ impl std::ops::AddAssign for Stats {
             *a += b;
         }
         for (a, b) in self.group_overlaps.iter_mut().zip(o.group_overlaps) {
+            *a += b;
+        }
+        for (a, b) in self.ipv6_starts.iter_mut().zip(o.ipv6_starts) {
+            *a += b;
+        }
+        for (a, b) in self.ipv6_rule_changes.iter_mut().zip(o.ipv6_rule_changes) {
             *a += b;
         }
     }
@@ -274,12 +288,16 @@ impl World {
     async fn setup(&mut self) {
         let app = &self.app;
         let now = app.now();
-        let org = Organization::new(
+        let mut org = Organization::new(
             OrgId::from_uuid(app.ids.uuid()),
             "Sim Org".parse().unwrap(),
             Tier::Starter,
             now,
         );
+        // IPv6 rules for a whole /64 in some schedules: then every user's IPv6 rule is one.
+        if self.ctl.chance(0.3) {
+            org.ipv6_prefix = Ipv6Prefix::Subnet64;
+        }
         self.store.put_org(&org).await.unwrap();
         let credential = Credential {
             status: CredentialStatus::Valid,
@@ -358,6 +376,13 @@ impl World {
             created_at: now,
         };
         app.put_doc(&role).await.unwrap();
+        // The organization's address-proof key ring, made before the schedule: a caller that
+        // finds none while another creates it waits on tokio's timer
+        // (app/address_proofs.rs), which this runtime, driven by hand, does not have.
+        let first = self.users[0].clone();
+        app.sign_address(&first, USER_IPS_V6[0].parse().unwrap())
+            .await
+            .unwrap();
         // A rule someone made by hand, on a port EntryGuard also opens.
         self.hand_made(1, 22, "198.51.100.9");
         self.org = org.id;
@@ -393,9 +418,10 @@ impl World {
     }
 
     fn hand_made(&mut self, group: u32, port: u16, ip: &str) {
+        let bits = if ip.contains(':') { 128 } else { 32 };
         let rule = IngressRule {
             ports: PortRange::tcp(port),
-            cidr: format!("{ip}/32").parse().unwrap(),
+            cidr: format!("{ip}/{bits}").parse().unwrap(),
         };
         if self
             .sim
@@ -439,15 +465,39 @@ impl World {
         }
     }
 
+    /// A start from the user's IPv4 or IPv6 address, often with a proof of the other one (as
+    /// the web app and the CLI send), so sessions hold entries of both families.
     fn spawn_start(&mut self, user: usize) {
         let app = self.app.clone();
         let who = self.users[user].clone();
-        let ip = USER_IPS[user].parse().unwrap();
+        let v4: ClientIp = USER_IPS[user].parse().unwrap();
+        let v6: ClientIp = USER_IPS_V6[user].parse().unwrap();
+        let (own, proven) = match self.ctl.below(10) {
+            0..=3 => (v4, None),
+            4..=6 => (v4, Some(v6)),
+            7..=8 => (v6, Some(v4)),
+            _ => (v6, None),
+        };
+        if own == v6 || proven == Some(v6) {
+            self.stats.ipv6_starts[usize::from(proven.is_none())] += 1;
+        }
         let hours = [1, 2, 4, 8][self.ctl.below(4) as usize];
         self.stats.sessions += 1;
-        self.spawn(format!("start(user {user}, {hours} h)"), async move {
+        let label = match proven {
+            Some(p) => format!("start(user {user}, {hours} h, from {own} + proof of {p})"),
+            None => format!("start(user {user}, {hours} h, from {own})"),
+        };
+        self.spawn(label, async move {
+            // A proof that cannot be had (an injected fault) leaves the start with the request's
+            // own address, as a failed probe does.
+            let mut proofs = Vec::new();
+            if let Some(p) = proven {
+                if let Ok(signed) = app.sign_address(&who, p).await {
+                    proofs.push(signed.proof);
+                }
+            }
             let _ = app
-                .start_session(&who, ip, Hours::new(hours).unwrap())
+                .start_session_with_proofs(&who, own, &proofs, Hours::new(hours).unwrap())
                 .await;
             Done::Other
         });
@@ -595,7 +645,12 @@ impl World {
             self.hand_made.remove(&(g, rule));
         } else {
             let port = [22, 443, 5432, 80][self.ctl.below(4) as usize];
-            let ips: Vec<&str> = USER_IPS.iter().chain(OTHER_IPS.iter()).copied().collect();
+            let ips: Vec<&str> = USER_IPS
+                .iter()
+                .chain(USER_IPS_V6.iter())
+                .chain(OTHER_IPS.iter())
+                .copied()
+                .collect();
             let ip = ips[self.ctl.below(ips.len() as u64) as usize];
             self.note(format!("hand-made rule {port} from {ip} on sg {g}"));
             self.hand_made(g, port, ip);
@@ -1213,6 +1268,11 @@ impl World {
         self.stats.paced = u64::from(self.pacer.is_some());
         self.stats.by_hand = *self.firewall.by_hand_count.lock().unwrap();
         self.stats.group_overlaps = *self.overlaps.lock().unwrap();
+        for c in self.firewall.changes.lock().unwrap().iter() {
+            if c.rule.cidr.addr().is_ipv6() {
+                self.stats.ipv6_rule_changes[usize::from(!c.created)] += 1;
+            }
+        }
         self.stats
     }
 }
