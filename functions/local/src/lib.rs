@@ -359,6 +359,7 @@ async fn build_app(
                     metrics.clone(),
                 )),
                 clock,
+                timer: Arc::new(entryguard::runtime::TokioTimer::default()),
                 ids,
                 sealer: Arc::new(LocalKeySealer::load_or_create(data_dir)?),
                 verifier: Arc::new(VerifierByProvider {

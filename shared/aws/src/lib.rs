@@ -195,6 +195,7 @@ impl AwsBackend {
                 self.metrics.clone(),
             )),
             clock,
+            timer: Arc::new(entryguard::runtime::TokioTimer::default()),
             ids,
             sealer: self.sealer.clone(),
             verifier: Arc::new(VerifierByProvider {

@@ -127,7 +127,7 @@ impl App {
             return self.open_ring(r, use_).await;
         }
         for _ in 0..RING_WAIT_TRIES {
-            tokio::time::sleep(RING_WAIT_STEP).await;
+            self.timer.sleep(RING_WAIT_STEP).await;
             if let Some(r) = self.get_doc::<AddressKeyRing>(org, *org.as_uuid()).await? {
                 return self.open_ring(r, use_).await;
             }

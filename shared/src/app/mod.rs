@@ -28,7 +28,7 @@ use crate::domain::{ids::SessionId, Timestamp};
 use crate::ports::store::{StoreError, UpdateError};
 use crate::ports::{
     Clock, CredentialVerifier, Directory, Firewall, IdSource, Metric, Metrics, SecretSealer, Store,
-    TaskQueue,
+    TaskQueue, Timer,
 };
 
 pub use auth::Identity;
@@ -40,6 +40,8 @@ pub struct App {
     pub queue: Arc<dyn TaskQueue>,
     pub firewall: Arc<dyn Firewall>,
     pub clock: Arc<dyn Clock>,
+    /// Waits in the application's time, so a simulation's waits follow its clock.
+    pub timer: Arc<dyn Timer>,
     pub ids: Arc<dyn IdSource>,
     /// Encrypts credential secrets before they are stored.
     pub sealer: Arc<dyn SecretSealer>,

@@ -7,6 +7,7 @@ use crate::adapters::{CloudAdapters, FirewallByProvider, VerifierByProvider};
 use crate::app::notifications::Notifier;
 use crate::app::App;
 use crate::ports::{Clock, IdSource, NoMetrics, Store, TaskQueue};
+use crate::runtime::TokioTimer;
 
 use super::{Kv, LocalDirectory, LocalKeySealer, SimCloud, SimulatedFirewall, SimulatedVerifier};
 
@@ -28,6 +29,8 @@ pub fn simulated_app(
             aws: None,
         }),
         clock,
+        // Real time; a simulation that drives its own clock passes that clock as the timer.
+        timer: Arc::new(TokioTimer::default()),
         ids,
         sealer: Arc::new(LocalKeySealer::ephemeral()),
         verifier: Arc::new(VerifierByProvider {

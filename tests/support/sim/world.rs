@@ -240,6 +240,7 @@ impl World {
         // the plain simulated one.
         let app = App {
             firewall: firewall.clone() as Arc<dyn Firewall>,
+            timer: clock.clone(),
             ..simulated_app(
                 Arc::new(FaultyStore {
                     inner: store.clone(),
