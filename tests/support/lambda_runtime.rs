@@ -217,9 +217,13 @@ pub fn build_function_binaries(binaries: &[&str]) -> BTreeMap<String, PathBuf> {
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .arg("build")
         .arg("--target-dir")
-        .arg(target_dir);
+        .arg(target_dir)
+        // The whole workspace's feature resolution, as `cargo test --workspace` and
+        // `cargo test -p entryguard-tests` use: with `-p` for the three packages alone the
+        // dependencies would resolve other features, and much of the tree would build again.
+        .arg("--workspace");
     for bin in binaries {
-        command.args(["-p", bin, "--bin", bin]);
+        command.args(["--bin", bin]);
     }
     let status = command.status().expect("cargo runs");
     assert!(status.success(), "building {binaries:?} failed");
