@@ -3,7 +3,7 @@
 # lints, checks the generated API types against docs/openapi.json, builds, runs the component
 # tests and the browser tests. Works from any directory, without a terminal (CI=true, no stdin).
 # The browser tests need the local runner: ENTRYGUARD_LOCAL_BIN (default
-# $HOME/.cache/entryguard-target/debug/entryguard-local, built with `cargo build -p entryguard-local`).
+# $HOME/.cache/entryguard-target/debug/entryguard-local, as ../run-local and ../.ci/test build it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 

@@ -1,5 +1,5 @@
 //! The `Store` port's contract: every semantic the use cases rely on, as one suite that every
-//! adapter must pass (the embedded store, and DynamoDB on moto: `tests/store.rs`). It needs an
+//! adapter must pass (the embedded store, and DynamoDB on moto: `tests/app/store.rs`). It needs an
 //! empty store and panics at the first violation. It lives with the tests, not in the library
 //! every Lambda links.
 

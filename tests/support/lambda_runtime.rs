@@ -204,12 +204,23 @@ pub fn build_function_binaries(binaries: &[&str]) -> BTreeMap<String, PathBuf> {
     let target_dir = profile_dir.parent().expect("the target directory");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(&cargo);
-    // Cargo gives this test its package's CARGO_PKG_* and CARGO_MANIFEST_* variables; build
-    // scripts that watch them (ring's) would otherwise rebuild on every alternation with the
-    // outer build.
+    // Cargo gives this test its package's CARGO_PKG_* and CARGO_MANIFEST_* variables (and a few
+    // more); build scripts that watch them (ring's) would otherwise rebuild on every alternation
+    // with the outer build. The caller's own settings (CARGO_INCREMENTAL, CARGO_PROFILE_*, ...)
+    // stay: without them the workspace's crates would build again, differently.
+    const SET_FOR_THE_TEST: [&str; 8] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_",
+        "CARGO_CRATE_",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "__CARGO",
+    ];
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if (name.starts_with("CARGO_") && name != "CARGO_HOME") || name.starts_with("__CARGO") {
+        if SET_FOR_THE_TEST.iter().any(|p| name.starts_with(p)) {
             command.env_remove(name.as_ref());
         }
     }
@@ -217,9 +228,13 @@ pub fn build_function_binaries(binaries: &[&str]) -> BTreeMap<String, PathBuf> {
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .arg("build")
         .arg("--target-dir")
-        .arg(target_dir);
+        .arg(target_dir)
+        // The whole workspace's feature resolution, as `cargo test --workspace` and
+        // `cargo test -p entryguard-tests` use: with `-p` for the three packages alone the
+        // dependencies would resolve other features, and much of the tree would build again.
+        .arg("--workspace");
     for bin in binaries {
-        command.args(["-p", bin, "--bin", bin]);
+        command.args(["--bin", bin]);
     }
     let status = command.status().expect("cargo runs");
     assert!(status.success(), "building {binaries:?} failed");

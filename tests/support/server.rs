@@ -151,7 +151,7 @@ impl Resp {
 
 /// The production limits scaled up: tests of other things send hundreds of requests a minute
 /// from one address (the attacker matrix alone fails authentication hundreds of times), and
-/// must not be refused for it. tests/http_hardening.rs tests the production numbers.
+/// must not be refused for it. tests/http/http_hardening.rs tests the production numbers.
 pub fn test_limits() -> RateLimits {
     RateLimits::default().scaled(1_000)
 }

@@ -77,7 +77,7 @@ class Runner {
 
   async start() {
     if (!existsSync(bin)) {
-      throw new Error(`The local runner binary is missing: ${bin} (build it with: cargo build -p entryguard-local, or set ENTRYGUARD_LOCAL_BIN)`);
+      throw new Error(`The local runner binary is missing: ${bin} (build it with ./run-local --help from the repository, or set ENTRYGUARD_LOCAL_BIN)`);
     }
     if (!existsSync(join(this.webDir, 'index.html'))) {
       throw new Error(`The web app is not built: ${this.webDir}/index.html is missing (run: npm run build)`);

@@ -2,7 +2,7 @@
 //! (method, path, parameters, body, its success and its own errors) and the `ToSchema` body
 //! types. The router is built from the same annotations ([`crate::api_routes`]), so a route
 //! cannot exist without its entry. Served at `GET /api/openapi.json`, committed as
-//! `docs/openapi.json` (tests/openapi.rs fails when the two differ).
+//! `docs/openapi.json` (tests/api/openapi.rs fails when the two differ).
 //!
 //! The errors every route of a kind shares follow from its extractors and are added here rather
 //! than repeated on each handler:
@@ -24,8 +24,8 @@
 //!    limits such as `#[schema(minimum = 1, maximum = 365)]` that match what the code checks).
 //! 3. Register it in [`crate::api_routes`]: `.routes(routes!(module::handler))`, one `routes!`
 //!    per path with all that path's handlers.
-//! 4. `UPDATE_OPENAPI=1 cargo test -p entryguard-api --test openapi` rewrites docs/openapi.json;
-//!    commit it. `bash .ci/schemathesis.sh` then fuzzes the new route too.
+//! 4. `UPDATE_OPENAPI=1 cargo test -p entryguard-api --test api openapi::` rewrites
+//!    docs/openapi.json; commit it. `bash .ci/schemathesis.sh` then fuzzes the new route too.
 //!
 //! A new `error.code` is a variant of `error_codes!` in error.rs.
 

@@ -82,7 +82,7 @@ async fn every_kind_of_bad_id_token_is_rejected_alike() {
         b64(&valid)
     );
     // HS256 keyed with the provider's public key: the classic algorithm-confusion forgery.
-    let jwks = include_str!("fixtures/oidc-test-jwks.json");
+    let jwks = include_str!("../fixtures/oidc-test-jwks.json");
     let mut hs = Header::new(Algorithm::HS256);
     hs.kid = Some("test-key-1".into());
     let confused =

@@ -3,7 +3,7 @@
 //! the document follows the API's conventions (auth, errors, ids).
 //!
 //! After changing a route or a body type, regenerate the committed file with
-//! `UPDATE_OPENAPI=1 cargo test -p entryguard-api --test openapi`.
+//! `UPDATE_OPENAPI=1 cargo test -p entryguard-api --test api openapi::`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -87,7 +87,7 @@ fn the_committed_document_is_the_generated_one() {
         panic!(
             "docs/openapi.json is not the document the code generates (first difference at line \
              {}).\ncommitted:\n{}\ngenerated:\n{}\n\nIf the change is intended, regenerate it: \
-             UPDATE_OPENAPI=1 cargo test -p entryguard-api --test openapi",
+             UPDATE_OPENAPI=1 cargo test -p entryguard-api --test api openapi::",
             first + 1,
             show(&committed),
             show(&generated)
