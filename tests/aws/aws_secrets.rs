@@ -140,6 +140,51 @@ async fn kms_envelope_sealing_round_trips_and_binds_the_record() {
     ));
 }
 
+/// A secret opened again soon is opened with the data key KMS decrypted the first time; another
+/// secret, or the same one for another record, still asks KMS.
+#[tokio::test]
+async fn a_secret_opened_again_soon_costs_no_second_decrypt() {
+    let fx = AwsFixture::start("eg-kms-cache").await;
+    let sealer = &fx.backend.sealer;
+    let ctx = context();
+    let sealed = sealer
+        .seal(&Secret::new(SECRET.into()), &ctx)
+        .await
+        .unwrap();
+    let other = sealer
+        .seal(&Secret::new(SECRET.into()), &context())
+        .await
+        .unwrap();
+    fx.moto.start_recording().await;
+    for _ in 0..3 {
+        assert_eq!(sealer.open(&sealed, &ctx).await.unwrap().expose(), SECRET);
+    }
+    let moved = SealContext {
+        credential_id: CredentialId::from_uuid(uuid::Uuid::new_v4()),
+        ..ctx
+    };
+    assert!(matches!(
+        sealer.open(&sealed, &moved).await,
+        Err(SealError::CannotOpen(_))
+    ));
+    assert!(
+        sealer.open(&other, &ctx).await.is_err(),
+        "another record's context"
+    );
+    let decrypts = fx
+        .moto
+        .recording()
+        .iter()
+        .filter(|r| {
+            r.headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("x-amz-target") && v.ends_with(".Decrypt"))
+        })
+        .count();
+    // One for the three opens, one each for the two that KMS refused.
+    assert_eq!(decrypts, 3);
+}
+
 async fn validate(s: &TestServer, token: &str, credential: &str) -> Resp {
     s.call(
         Method::POST,

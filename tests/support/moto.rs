@@ -375,16 +375,25 @@ impl AwsFixture {
     pub async fn queue_depth(&self) -> (u64, u64) {
         use entryguard_aws::sdk::sqs::types::QueueAttributeName as A;
         let sqs = entryguard_aws::sdk::sqs::Client::new(&self.sdk);
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(self.backend.queue.url())
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .expect("GetQueueAttributes")
-            .attributes
-            .unwrap_or_default();
+        // moto stalls now and then under a storm (one Python process): asked again, not failed.
+        let mut attempt = 0;
+        let attrs = loop {
+            let asked = sqs
+                .get_queue_attributes()
+                .queue_url(self.backend.queue.url())
+                .attribute_names(A::ApproximateNumberOfMessages)
+                .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+                .send()
+                .await;
+            match asked {
+                Ok(out) => break out.attributes.unwrap_or_default(),
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    eprintln!("GetQueueAttributes failed ({e}); asking again");
+                }
+                Err(e) => panic!("GetQueueAttributes: {e:?}"),
+            }
+        };
         let get = |k: &A| attrs.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
         (
             get(&A::ApproximateNumberOfMessages),

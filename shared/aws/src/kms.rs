@@ -2,7 +2,13 @@
 //! data key from `GenerateDataKey`, is encrypted with it locally (AES-256-GCM), and is stored
 //! with the data key as KMS encrypted it. Opening asks KMS to `Decrypt` the data key. The
 //! credential and organization ids are the encryption context (and the AEAD's associated
-//! data), so a sealed secret only opens for the record it was sealed for.
+//! data), so a sealed secret only opens for the record it was sealed for. A data key KMS
+//! decrypted is kept in memory for a few minutes, keyed by everything KMS was asked (the key,
+//! the encrypted data key and the context), so a secret opened again soon (every address proof
+//! checks the organization's key) costs no `Decrypt`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -44,9 +50,25 @@ pub fn classify(f: &ErrorFacts) -> SealError {
     }
 }
 
+/// How long a decrypted data key is reused. Access to the key taken away in KMS stops a running
+/// function from opening secrets within this time.
+const DATA_KEY_TTL: Duration = Duration::from_secs(300);
+/// How many decrypted data keys are kept (one per sealed secret opened recently).
+const DATA_KEY_CACHE: usize = 1024;
+
+/// What KMS was asked to decrypt: the key, the encrypted data key, the encryption context.
+type DecryptRequest = (String, Vec<u8>, Vec<(String, String)>);
+
+#[derive(Clone)]
+struct Decrypted {
+    key: Arc<Zeroizing<[u8; KEY_LEN]>>,
+    at: Instant,
+}
+
 pub struct KmsSealer {
     client: aws_sdk_kms::Client,
     key_id: String,
+    data_keys: quick_cache::sync::Cache<DecryptRequest, Decrypted>,
 }
 
 impl KmsSealer {
@@ -55,6 +77,7 @@ impl KmsSealer {
         Self {
             client: aws_sdk_kms::Client::new(sdk),
             key_id: key_id.into(),
+            data_keys: quick_cache::sync::Cache::new(DATA_KEY_CACHE),
         }
     }
 
@@ -126,16 +149,9 @@ impl SecretSealer for KmsSealer {
                     sealed.key_id
                 ))
             })?;
-        let out = self
-            .client
-            .decrypt()
-            .key_id(&sealed.key_id)
-            .ciphertext_blob(Blob::new(encrypted_key))
-            .set_encryption_context(Some(context_map(context)))
-            .send()
-            .await
-            .map_err(|e| classify(&facts(&e)))?;
-        let data_key = data_key(out.plaintext, "Decrypt")?;
+        let data_key = self
+            .decrypt_data_key(&sealed.key_id, encrypted_key, context)
+            .await?;
         let plain = aead_open(
             &data_key,
             &context.associated_data(),
@@ -143,6 +159,43 @@ impl SecretSealer for KmsSealer {
             &sealed.ciphertext,
         )?;
         secret_from_bytes(&plain)
+    }
+}
+
+impl KmsSealer {
+    /// KMS's `Decrypt` of a data key, or its answer to the same question a moment ago.
+    async fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        encrypted_key: Vec<u8>,
+        context: &SealContext,
+    ) -> Result<Arc<Zeroizing<[u8; KEY_LEN]>>, SealError> {
+        let mut pairs: Vec<(String, String)> = context.encryption_context().into_iter().collect();
+        pairs.sort();
+        let request: DecryptRequest = (key_id.to_owned(), encrypted_key, pairs);
+        if let Some(hit) = self.data_keys.get(&request) {
+            if hit.at.elapsed() < DATA_KEY_TTL {
+                return Ok(hit.key);
+            }
+        }
+        let out = self
+            .client
+            .decrypt()
+            .key_id(key_id)
+            .ciphertext_blob(Blob::new(request.1.clone()))
+            .set_encryption_context(Some(context_map(context)))
+            .send()
+            .await
+            .map_err(|e| classify(&facts(&e)))?;
+        let key = Arc::new(data_key(out.plaintext, "Decrypt")?);
+        self.data_keys.insert(
+            request,
+            Decrypted {
+                key: key.clone(),
+                at: Instant::now(),
+            },
+        );
+        Ok(key)
     }
 }
 
