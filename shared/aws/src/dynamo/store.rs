@@ -1359,6 +1359,31 @@ impl Store for DynamoStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<GroupGrant, StoreError> {
+        // A lease another worker holds is seen with a read, not a refused write: in a storm most
+        // attempts find their group busy, and a refused conditional write is billed as a write.
+        let held = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .set_key(Some(items::key(keys::group(group), keys::GROUP_SK)))
+            .consistent_read(true)
+            .projection_expression("#owner, #until")
+            .expression_attribute_names("#owner", items::LEASE_OWNER)
+            .expression_attribute_names("#until", items::LEASE_UNTIL)
+            .send()
+            .await
+            .map_err(from_sdk)?
+            .item;
+        if let Some(item) = held {
+            let field = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            if let (Some(other), Some(lease_until)) =
+                (field(items::LEASE_OWNER), field(items::LEASE_UNTIL))
+            {
+                if other != owner && lease_until > time_key(now) {
+                    return Ok(GroupGrant::Busy);
+                }
+            }
+        }
         let result = self
             .client
             .update_item()
