@@ -150,12 +150,31 @@ async fn everything(s: &TestServer, member: &str) -> (Value, Firewall) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_proofs_are_refused_each_with_its_code_and_nothing_is_created() {
     let s = TestServer::start_dual_stack(Backend::Embedded).await;
+    bad_proofs_are_refused(&s).await;
+}
+
+/// The same on DynamoDB and SQS, with the key ring sealed by KMS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_proofs_are_refused_on_dynamodb_and_sqs() {
+    let moto = entryguard_tests::moto::Moto::start();
+    let s = TestServer::start_dual_stack(Backend::Aws(entryguard_local::AwsConfig {
+        sdk: moto.options(),
+        names: entryguard_aws::ResourceNames::with_prefix("eg-badproofs"),
+        provision: true,
+        bootstrap_admin: None,
+        seed_demo: true,
+    }))
+    .await;
+    bad_proofs_are_refused(&s).await;
+}
+
+async fn bad_proofs_are_refused(s: &TestServer) {
     let member = s.login(MEMBER).await;
     let admin = s.login(ADMIN).await;
-    let before = everything(&s, &member).await;
+    let before = everything(s, &member).await;
     let start = |body: Value| s.post(&member, "/api/sessions", body);
 
-    let (v4, v6) = proofs(&s, &member).await;
+    let (v4, v6) = proofs(s, &member).await;
     // Forged: the tag of one proof under the payload of another, a made-up key, garbage.
     let (payload4, _) = v4["proof"].as_str().unwrap().split_once('.').unwrap();
     let (_, tag6) = v6["proof"].as_str().unwrap().split_once('.').unwrap();
@@ -177,7 +196,7 @@ async fn bad_proofs_are_refused_each_with_its_code_and_nothing_is_created() {
     }
 
     // Another user's.
-    let (admins_v4, admins_v6) = proofs(&s, &admin).await;
+    let (admins_v4, admins_v6) = proofs(s, &admin).await;
     for theirs in [&admins_v4, &admins_v6] {
         start(start_body(&[theirs]))
             .await
@@ -189,7 +208,7 @@ async fn bad_proofs_are_refused_each_with_its_code_and_nothing_is_created() {
         .err(400, "ADDRESS_PROOF_OTHER_USER");
 
     // Two of one family.
-    let (another_v4, another_v6) = proofs(&s, &member).await;
+    let (another_v4, another_v6) = proofs(s, &member).await;
     start(start_body(&[&v4, &another_v4]))
         .await
         .err(400, "ADDRESS_PROOF_SAME_FAMILY");
@@ -207,13 +226,13 @@ async fn bad_proofs_are_refused_each_with_its_code_and_nothing_is_created() {
         .err(400, "ADDRESS_PROOF_EXPIRED");
 
     assert_eq!(
-        everything(&s, &member).await,
+        everything(s, &member).await,
         before,
         "a refused start created something"
     );
 
     // A fresh proof still works after all that.
-    let (_, fresh) = proofs(&s, &member).await;
+    let (_, fresh) = proofs(s, &member).await;
     let started = start(start_body(&[&fresh])).await;
     assert_eq!(started.ok(202)["ipAddresses"].as_array().unwrap().len(), 2);
 }
