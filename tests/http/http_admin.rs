@@ -1122,13 +1122,14 @@ async fn iam_policy_lists_the_credentials_groups_and_actions() {
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSecurityGroupRules",
         "sts:GetCallerIdentity",
+        "servicequotas:GetServiceQuota",
     ] {
         assert!(actions.contains(action), "{action} missing from {policy}");
     }
     assert!(
-        actions
-            .iter()
-            .all(|a| a.starts_with("ec2:") || a.starts_with("sts:")),
+        actions.iter().all(|a| a.starts_with("ec2:")
+            || a.starts_with("sts:")
+            || a == "servicequotas:GetServiceQuota"),
         "{actions:?}"
     );
 
