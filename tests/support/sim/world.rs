@@ -829,6 +829,8 @@ impl World {
                     unsettled_rules.push(format!("{r:?}"));
                 }
             }
+            // A stale rule id waits for the reconciliation pass, as a leftover holder does.
+            unsettled_rules.extend(self.stale_rule_ids(&records));
             // A group lease a crashed or failed worker left runs out before the world is quiet.
             let now = self.app.now();
             for (key, group) in self
@@ -1126,6 +1128,17 @@ impl World {
                 Some(_) => {}
             }
         }
+        if let Some(stale) = self.stale_rule_ids(&records).into_iter().next() {
+            return Err(stale);
+        }
+        Ok(())
+    }
+
+    /// `Present` rule records whose id is not the one the cloud gives EntryGuard's rule (a rule
+    /// re-created by a call whose answer was lost): harmless, since a revoke by a missing id
+    /// lists the group, and drift reconciliation corrects them at its next pass.
+    fn stale_rule_ids(&self, records: &[entryguard::domain::rule::RuleState]) -> Vec<String> {
+        let mut stale = Vec::new();
         for r in records {
             let (CloudState::Present, Some(id)) = (r.cloud, &r.cloud_rule_id) else {
                 continue;
@@ -1140,14 +1153,14 @@ impl World {
             });
             if let Some(c) = ours {
                 if c.id != id.as_str() {
-                    return Err(format!(
+                    stale.push(format!(
                         "rule {}: the record names {id}, the cloud's rule is {}",
                         r.key, c.id
                     ));
                 }
             }
         }
-        Ok(())
+        stale
     }
 
     async fn audit_events(&self) -> Vec<AuditEvent> {
