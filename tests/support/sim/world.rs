@@ -1128,7 +1128,7 @@ impl World {
                 Some(_) => {}
             }
         }
-        if let Some(stale) = self.stale_rule_ids(&records).into_iter().next() {
+        if let Some(stale) = self.stale_rule_ids(records).into_iter().next() {
             return Err(stale);
         }
         Ok(())
