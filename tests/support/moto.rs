@@ -1,10 +1,16 @@
 //! A moto server for the AWS integration tests: started on a free port of 127.0.0.1, waited
 //! for, and killed when dropped. A missing `moto_server` fails the test with instructions: these
 //! tests are never skipped.
+//!
+//! Each test gets a server of its own, forked from one zygote per test binary
+//! (`support/moto_atomic.py --zygote`) that has already imported moto and its services: a fresh
+//! `moto_server` costs about 2 s of CPU before it answers, a fork about 0.1 s.
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use entryguard_aws::sdk::aws_config::SdkConfig;
@@ -17,7 +23,7 @@ pub const REGION: &str = "eu-west-1";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Moto {
-    child: Child,
+    server: Server,
     port: u16,
     log: PathBuf,
     recording: PathBuf,
@@ -57,42 +63,20 @@ fn free_port() -> u16 {
 }
 
 impl Moto {
-    /// Starts moto through `support/moto_atomic.py` (moto's server with DynamoDB's atomicity;
-    /// see there), or the program named by `MOTO_SERVER` (e.g. plain `moto_server`).
+    /// Starts moto: a fork of this binary's zygote (`support/moto_atomic.py`, moto's server with
+    /// DynamoDB's atomicity; see there), or the program named by `MOTO_SERVER` (e.g. plain
+    /// `moto_server`), started on its own.
     pub fn start() -> Self {
-        let (program, mut args) = match std::env::var("MOTO_SERVER") {
-            Ok(program) => (program, vec![]),
-            Err(_) => (
-                std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()),
-                vec![concat!(env!("CARGO_MANIFEST_DIR"), "/support/moto_atomic.py").to_owned()],
-            ),
-        };
         let port = free_port();
-        args.extend([
-            "-H".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-        ]);
         let log = std::env::temp_dir().join(format!("entryguard-moto-{port}.log"));
+        // Where moto's request recorder writes, once a test starts it.
         let recording = std::env::temp_dir().join(format!("entryguard-moto-{port}.recording"));
-        let log_file = std::fs::File::create(&log).expect("a log file for moto");
-        let child = Command::new(&program)
-            .args(&args)
-            // Where moto's request recorder writes, once a test starts it.
-            .env("MOTO_RECORDER_FILEPATH", &recording)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("the moto log file"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "could not start `{program}` ({e}). The AWS integration tests need moto: \
-                     install it with `pip install \"moto[server]\"` (or set MOTO_SERVER to its path)"
-                )
-            });
+        let server = match std::env::var("MOTO_SERVER") {
+            Ok(program) => Server::Own(spawn_program(&program, port, &log, &recording)),
+            Err(_) => Server::Forked(zygote().fork(port, &log, &recording)),
+        };
         let mut moto = Self {
-            child,
+            server,
             port,
             log,
             recording,
@@ -105,7 +89,7 @@ impl Moto {
         let deadline = Instant::now() + START_TIMEOUT;
         let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port).into();
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.server.exited() {
                 panic!(
                     "moto_server exited at start ({status}); its log:\n{}",
                     std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -178,10 +162,146 @@ pub fn parse_recording(text: &str) -> Vec<RecordedRequest> {
     }
 }
 
+/// How a test's moto server runs.
+enum Server {
+    /// A program of its own (`MOTO_SERVER`).
+    Own(Child),
+    /// A process the zygote forked.
+    Forked(u32),
+}
+
+impl Server {
+    /// Why the server is gone, if it is.
+    fn exited(&mut self) -> Option<String> {
+        match self {
+            Server::Own(child) => child.try_wait().ok().flatten().map(|s| s.to_string()),
+            // The zygote's children are reaped as they exit, so a gone one has no /proc entry.
+            Server::Forked(pid) => (std::path::Path::new("/proc/self").exists()
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists())
+            .then(|| format!("process {pid} is gone")),
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            Server::Own(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Server::Forked(pid) => zygote().stop(*pid),
+        }
+    }
+}
+
+fn spawn_program(program: &str, port: u16, log: &PathBuf, recording: &PathBuf) -> Child {
+    let log_file = std::fs::File::create(log).expect("a log file for moto");
+    Command::new(program)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_RECORDER_FILEPATH", recording)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("the moto log file"))
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start `{program}` ({e}); {INSTALL}"))
+}
+
+const INSTALL: &str = "the AWS integration tests need moto: install it with \
+    `pip install \"moto[server]\"` (or set MOTO_SERVER to a moto_server program)";
+
+/// The zygote and the two ends of its line protocol (see `support/moto_atomic.py`).
+struct Zygote {
+    // Kept so the process is not reaped or killed early: it ends when this binary's end of its
+    // stdin closes, and takes its servers with it.
+    _process: Child,
+    requests: ChildStdin,
+    answers: BufReader<ChildStdout>,
+    log: PathBuf,
+}
+
+/// This test binary's zygote, started on first use. Tests ask it in turn; a fork takes
+/// milliseconds.
+fn zygote() -> std::sync::MutexGuard<'static, Zygote> {
+    static ZYGOTE: OnceLock<Mutex<Zygote>> = OnceLock::new();
+    ZYGOTE
+        .get_or_init(|| Mutex::new(Zygote::start()))
+        .lock()
+        // A test that panicked mid-exchange leaves the line protocol in step (each exchange is
+        // one write and one read under the lock), so the zygote is still usable.
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Zygote {
+    fn start() -> Self {
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/moto_atomic.py");
+        let log =
+            std::env::temp_dir().join(format!("entryguard-moto-zygote-{}.log", std::process::id()));
+        let log_file = std::fs::File::create(&log).expect("a log file for moto's zygote");
+        let mut process = Command::new(&python)
+            .args([script, "-H", "127.0.0.1", "--zygote"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start `{python} {script}` ({e}); {INSTALL}"));
+        let requests = process.stdin.take().expect("the zygote's stdin");
+        let answers = BufReader::new(process.stdout.take().expect("the zygote's stdout"));
+        let mut zygote = Self {
+            _process: process,
+            requests,
+            answers,
+            log,
+        };
+        let ready = zygote.answer();
+        assert_eq!(ready, "ready", "moto's zygote did not start");
+        zygote
+    }
+
+    fn answer(&mut self) -> String {
+        let mut line = String::new();
+        match self.answers.read_line(&mut line) {
+            Ok(n) if n > 0 => line.trim().to_owned(),
+            _ => panic!(
+                "moto's zygote stopped answering; {INSTALL}. Its log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            ),
+        }
+    }
+
+    fn ask(&mut self, request: serde_json::Value) -> String {
+        writeln!(self.requests, "{request}")
+            .and_then(|()| self.requests.flush())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "moto's zygote is gone ({e}). Its log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                )
+            });
+        self.answer()
+    }
+
+    fn fork(&mut self, port: u16, log: &std::path::Path, recording: &std::path::Path) -> u32 {
+        let pid = self.ask(serde_json::json!({"port": port, "log": log, "recording": recording}));
+        pid.parse()
+            .unwrap_or_else(|_| panic!("moto's zygote answered {pid:?}, not a process id"))
+    }
+
+    /// Quietly does nothing if the zygote is gone (its servers went with it): this runs in
+    /// `Drop`, perhaps while a failed test unwinds.
+    fn stop(&mut self, pid: u32) {
+        let request = serde_json::json!({ "stop": pid });
+        if writeln!(self.requests, "{request}")
+            .and_then(|()| self.requests.flush())
+            .is_ok()
+        {
+            let _ = self.answers.read_line(&mut String::new());
+        }
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.stop();
         let _ = std::fs::remove_file(&self.log);
         let _ = std::fs::remove_file(&self.recording);
     }

@@ -10,18 +10,32 @@ item (the same rollback, without moto's stalls under a storm), and otherwise run
 as `moto_server` does.
 
 Usage: python3 moto_atomic.py -H 127.0.0.1 -p PORT
+       python3 moto_atomic.py --zygote
+
+The zygote pays moto's start once per test binary rather than once per test: it imports moto
+and the services the tests use, answers one read-only request per service (which creates their
+Flask apps and region backends, as the first request of a fresh server would), then forks a
+server for each `{"port": P, "log": PATH, "recording": PATH}` line on stdin and answers its pid.
+`{"stop": PID}` kills one; the end of stdin (the test binary gone) kills them all. Each server
+is a fork of the same untouched state, so it starts as empty as a fresh `moto_server`.
 """
 
 import argparse
 import copy
+import ctypes
+import json
 import os
+import signal
+import sys
 import threading
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models.table import Table
 
+from moto.moto_api import recorder
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+from werkzeug.test import Client
 
 DYNAMODB = threading.Lock()
 
@@ -73,15 +87,106 @@ def serialize_dynamodb(app):
     return wsgi
 
 
+# One read-only request per service the tests use: (signing name, target or None, body).
+WARM_UP = [
+    ("dynamodb", "DynamoDB_20120810.ListTables", "{}"),
+    ("sqs", "AmazonSQS.ListQueues", "{}"),
+    ("kms", "TrentService.ListKeys", "{}"),
+    ("servicequotas", "ServiceQuotasV20190624.GetServiceQuota", '{"ServiceCode": "vpc", "QuotaCode": "L-0EA8095F"}'),
+    ("cognito-idp", "AWSCognitoIdentityProviderService.ListUserPools", '{"MaxResults": 1}'),
+    ("ec2", None, "Action=DescribeSecurityGroups&Version=2016-11-15"),
+    ("sts", None, "Action=GetCallerIdentity&Version=2011-06-15"),
+]
+REGION = "eu-west-1"
+
+
+def warm_up(app):
+    client = Client(app)
+    for service, target, body in WARM_UP:
+        headers = {
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+            "Content-Type": "application/x-amz-json-1.0" if target else "application/x-www-form-urlencoded",
+        }
+        if target:
+            headers["X-Amz-Target"] = target
+        response = client.post("/", headers=headers, data=body)
+        if response.status_code != 200:
+            sys.exit(f"moto zygote: warming {service} answered {response.status_code}: {response.get_data(as_text=True)[:300]}")
+
+
+def serve(host, port, app):
+    os.environ["MOTO_PORT"] = str(port)
+    run_simple(host, port, serialize_dynamodb(app), threaded=True)
+
+
+def die_with_parent():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the zygote gone, its servers go too
+    except (OSError, AttributeError):
+        pass
+
+
+def start_server(host, request, app):
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        die_with_parent()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        recorder._location = request["recording"]
+        serve(host, request["port"], app)
+    finally:
+        os._exit(1)
+
+
+def zygote(host):
+    app = DomainDispatcherApplication(create_backend_app)
+    warm_up(app)
+    # Servers are reaped by the kernel; the zygote only forks and kills.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    servers = set()
+    print("ready", flush=True)
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            if "stop" in request:
+                pid = int(request["stop"])
+                if pid in servers:
+                    servers.discard(pid)
+                    os.kill(pid, signal.SIGKILL)
+                print("stopped", flush=True)
+            else:
+                pid = start_server(host, request, app)
+                servers.add(pid)
+                print(pid, flush=True)
+    finally:
+        for pid in servers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, required=True)
+    parser.add_argument("-p", "--port", type=int)
+    parser.add_argument("--zygote", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("MOTO_PORT", str(args.port))
     backup_each_table_once()
-    app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, serialize_dynamodb(app), threaded=True)
+    if args.zygote:
+        zygote(args.host)
+        return
+    if args.port is None:
+        parser.error("-p/--port is required without --zygote")
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    serve(args.host, args.port, DomainDispatcherApplication(create_backend_app))
 
 
 if __name__ == "__main__":
