@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -176,8 +176,8 @@ impl Server {
         match self {
             Server::Own(child) => child.try_wait().ok().flatten().map(|s| s.to_string()),
             // The zygote's children are reaped as they exit, so a gone one has no /proc entry.
-            Server::Forked(pid) => (std::path::Path::new("/proc/self").exists()
-                && !std::path::Path::new(&format!("/proc/{pid}")).exists())
+            Server::Forked(pid) => (Path::new("/proc/self").exists()
+                && !Path::new(&format!("/proc/{pid}")).exists())
             .then(|| format!("process {pid} is gone")),
         }
     }
@@ -193,7 +193,7 @@ impl Server {
     }
 }
 
-fn spawn_program(program: &str, port: u16, log: &PathBuf, recording: &PathBuf) -> Child {
+fn spawn_program(program: &str, port: u16, log: &Path, recording: &Path) -> Child {
     let log_file = std::fs::File::create(log).expect("a log file for moto");
     Command::new(program)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -280,7 +280,7 @@ impl Zygote {
         self.answer()
     }
 
-    fn fork(&mut self, port: u16, log: &std::path::Path, recording: &std::path::Path) -> u32 {
+    fn fork(&mut self, port: u16, log: &Path, recording: &Path) -> u32 {
         let pid = self.ask(serde_json::json!({"port": port, "log": log, "recording": recording}));
         pid.parse()
             .unwrap_or_else(|_| panic!("moto's zygote answered {pid:?}, not a process id"))

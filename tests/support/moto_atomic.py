@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models.table import Table
@@ -116,7 +117,6 @@ def warm_up(app):
 
 
 def serve(host, port, app):
-    os.environ["MOTO_PORT"] = str(port)
     run_simple(host, port, serialize_dynamodb(app), threaded=True)
 
 
@@ -140,7 +140,11 @@ def start_server(host, request, app):
         os.dup2(log, 2)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         recorder._location = request["recording"]
+        os.environ["MOTO_PORT"] = str(request["port"])
         serve(host, request["port"], app)
+    except BaseException:
+        # Into the server's log, which the test prints if the server never listens.
+        traceback.print_exc()
     finally:
         os._exit(1)
 
